@@ -1,0 +1,61 @@
+/* lium-cvm.conf: one GKeyFile read by the helper (--config, root-owned) and by the frontend
+ * (LIUM_CVM_CONFIG / --config). Every filesystem root either side touches comes from here,
+ * so tests redirect the whole program with one file. Unknown groups or keys are errors:
+ * a typo must not silently fall back to a default. */
+#pragma once
+#include <glib.h>
+
+typedef struct {
+  guint64 min;
+  guint64 max;
+} LcvmRange;
+
+typedef struct {
+  /* [paths] */
+  char *state_dir;
+  char *runtime_dir;
+  char *hugepages_dir;
+  char *sysfs_root;
+  char *dev_root;
+  char *proc_root;
+  char *modules_load_dir;
+  char *modprobe_dir;
+  /* [qemu] */
+  char *qemu_path; /* empty: /etc/dstack/client.conf [qemu] path, then PATH */
+  LcvmRange uid_range;
+  gboolean allow_no_tee;
+  char *accel; /* "kvm" or "tcg" */
+  /* [limits] */
+  guint64 max_vcpus;  /* 0: no limit beyond the host's */
+  guint64 max_memory; /* bytes; 0: no limit */
+  LcvmRange port_range;
+  LcvmRange hostapi_port_range;
+  LcvmRange cid_range;
+  GArray *reserved_ports; /* guint16 */
+  /* [tools] */
+  char *gpu_admin_tools;
+  char *docker;
+  /* [key-provider] */
+  char *key_provider_address; /* host:port */
+  char *key_provider_compose_dir;
+  /* [images] */
+  char *default_image;
+  char *image_url; /* pattern; "%s" stands for the image name */
+  /* [helper] */
+  guint64 idle_timeout; /* seconds; 0: never exit */
+} LcvmConfig;
+
+LcvmConfig *lcvm_config_new_default(void);
+LcvmConfig *lcvm_config_load(const char *path, GError **error);
+LcvmConfig *lcvm_config_load_data(const char *data, GError **error);
+void lcvm_config_free(LcvmConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LcvmConfig, lcvm_config_free)
+
+/* A path below a configured root: root + "/" + rel (rel is relative, never from a caller). */
+char *lcvm_config_path(const char *root, const char *rel);
+
+/* The effective configuration as (group.key → string) pairs, for GetInfo and `version`. */
+GHashTable *lcvm_config_summary(const LcvmConfig *config);
+
+/* Size with an optional K/M/G/T suffix (binary units). */
+gboolean lcvm_parse_size(const char *text, guint64 *out, GError **error);

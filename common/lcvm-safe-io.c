@@ -1,0 +1,135 @@
+/* Safe file primitives (see the header). Errors name the path and the errno text. */
+#include "lcvm-safe-io.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static gboolean
+set_errno_error(GError **error, int err, const char *what, const char *path)
+{
+  g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s", what, path,
+              g_strerror(err));
+  return FALSE;
+}
+
+int
+lcvm_open_dir_at(int dirfd, const char *path, GError **error)
+{
+  int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    set_errno_error(error, errno, "cannot open directory", path);
+  return fd;
+}
+
+static gboolean
+write_all(int fd, const char *data, gsize len)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return FALSE;
+    data += n;
+    len -= (gsize)n;
+  }
+  return TRUE;
+}
+
+gboolean
+lcvm_write_file_atomic_at(int dirfd, const char *name, const void *data, gsize len, mode_t mode,
+                          GError **error)
+{
+  g_autofree char *tmp = NULL;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+    g_free(tmp);
+    tmp = g_strdup_printf(".%s.%08x.tmp", name, g_random_int());
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0 && errno != EEXIST)
+      return set_errno_error(error, errno, "cannot create", tmp);
+  }
+  if (fd < 0)
+    return set_errno_error(error, EEXIST, "cannot create a temporary file for", name);
+  int err = 0;
+  if (!write_all(fd, data, len) || fchmod(fd, mode) < 0 || fsync(fd) < 0)
+    err = errno ? errno : EIO;
+  if (close(fd) < 0 && err == 0)
+    err = errno;
+  if (err == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+    err = errno;
+  if (err != 0) {
+    unlinkat(dirfd, tmp, 0);
+    return set_errno_error(error, err, "cannot write", name);
+  }
+  return TRUE;
+}
+
+gboolean
+lcvm_write_file_atomic(const char *dir, const char *name, const void *data, gsize len,
+                       mode_t mode, GError **error)
+{
+  int dirfd = lcvm_open_dir_at(AT_FDCWD, dir, error);
+  if (dirfd < 0)
+    return FALSE;
+  gboolean ok = lcvm_write_file_atomic_at(dirfd, name, data, len, mode, error);
+  close(dirfd);
+  return ok;
+}
+
+gboolean
+lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize *len,
+                  GError **error)
+{
+  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return set_errno_error(error, errno, "cannot open", name);
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (gsize)st.st_size > max) {
+    int err = errno;
+    gboolean regular = S_ISREG(st.st_mode);
+    close(fd);
+    if (!regular) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s is not a regular file",
+                  name);
+      return FALSE;
+    }
+    if ((gsize)st.st_size > max) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s is larger than %" G_GSIZE_FORMAT
+                  " bytes", name, max);
+      return FALSE;
+    }
+    return set_errno_error(error, err, "cannot stat", name);
+  }
+  GString *buf = g_string_sized_new((gsize)st.st_size + 1);
+  char chunk[8192];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      g_string_free(buf, TRUE);
+      return set_errno_error(error, err, "cannot read", name);
+    }
+    if (n == 0)
+      break;
+    if (buf->len + (gsize)n > max) {
+      close(fd);
+      g_string_free(buf, TRUE);
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s grew beyond %" G_GSIZE_FORMAT " bytes",
+                  name, max);
+      return FALSE;
+    }
+    g_string_append_len(buf, chunk, n);
+  }
+  close(fd);
+  if (len != NULL)
+    *len = buf->len;
+  *contents = g_string_free(buf, FALSE);
+  return TRUE;
+}

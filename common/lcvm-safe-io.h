@@ -1,0 +1,20 @@
+/* File primitives that never follow a symlink in the last component and never leave a
+ * half-written file: create with O_CREAT|O_EXCL|O_NOFOLLOW under a temporary name, fsync,
+ * renameat into place. */
+#pragma once
+#include <glib.h>
+#include <sys/types.h>
+
+/* Opens a directory (O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC) relative to dirfd (AT_FDCWD ok). */
+int lcvm_open_dir_at(int dirfd, const char *path, GError **error);
+
+/* Writes name inside dir atomically with the given mode. */
+gboolean lcvm_write_file_atomic(const char *dir, const char *name, const void *data, gsize len,
+                                mode_t mode, GError **error);
+gboolean lcvm_write_file_atomic_at(int dirfd, const char *name, const void *data, gsize len,
+                                   mode_t mode, GError **error);
+
+/* Reads a regular file relative to dirfd without following a symlink, refusing files larger
+ * than max bytes. The result is NUL-terminated. */
+gboolean lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize *len,
+                           GError **error);

@@ -1,0 +1,60 @@
+/* The frontend's shared state and helpers: option parsing common to every verb, the call
+ * path to the helper (with the polkit tty agent), job following, output. Commands live in
+ * cmd-<verb>.c and are listed once, in lium-cvm.c. */
+#pragma once
+#include "lcvm-config.h"
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+/* Exit statuses of every command. */
+enum {
+  CLI_EXIT_OK = 0,
+  CLI_EXIT_FAILED = 1, /* the operation failed, or the host is not ready */
+  CLI_EXIT_USAGE = 2,  /* bad usage, or the command itself could not run */
+};
+
+typedef struct {
+  gboolean json;
+  gboolean no_ask_password;
+  char *config_path;
+  LcvmConfig *config;
+  GDBusConnection *bus;
+  GPid agent_pid;
+  gboolean agent_running;
+  const char *verb;
+} LcvmCli;
+
+typedef struct {
+  const char *verb;
+  const char *args;    /* usage after the verb */
+  const char *summary; /* one line for `help` */
+  int (*run)(LcvmCli *cli, int argc, char **argv);
+} LcvmCommand;
+
+/* Parses argv (argv[0] is the verb) with the verb's entries plus the global ones, then
+ * loads the configuration. On failure prints the error and returns FALSE. */
+gboolean cli_parse(LcvmCli *cli, int *argc, char ***argv, const GOptionEntry *entries,
+                   const char *params, const char *description);
+
+/* Prints "lium-cvm: <message>" on stderr and returns the exit status given. */
+int cli_fail(LcvmCli *cli, int status, const GError *error);
+int cli_failf(LcvmCli *cli, int status, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* Calls the helper; on InteractiveAuthorizationRequired starts pkttyagent (when allowed)
+ * and retries once. reply_type may be NULL. Errors arrive stripped of the D-Bus prefix. */
+GVariant *cli_call(LcvmCli *cli, const char *iface, const char *method, GVariant *params,
+                   const GVariantType *reply_type, GError **error);
+
+/* Follows a job until it finishes, printing each step (JSON lines with --json). */
+gboolean cli_follow_job(LcvmCli *cli, const char *path, GError **error);
+
+/* Prints a JSON node (pretty) and a newline on stdout. */
+void cli_print_json(JsonNode *node);
+
+/* Agent (cli-agent.c). */
+gboolean cli_agent_start(LcvmCli *cli, GError **error);
+void cli_agent_stop(LcvmCli *cli);
+
+/* Commands. */
+int cmd_version(LcvmCli *cli, int argc, char **argv);
+int cmd_load_modules(LcvmCli *cli, int argc, char **argv);

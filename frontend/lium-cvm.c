@@ -1,0 +1,86 @@
+/* lium-cvm: the unprivileged frontend. It does everything that needs no privilege itself
+ * and asks lium-cvm-helper (io.lium.Cvm1) for the rest. This file holds the one list of
+ * verbs; `help` prints exactly this list. */
+#include "cli.h"
+#include "config.h"
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+static const LcvmCommand commands[] = {
+  { "version", "", "Show the frontend's and the helper's versions and capabilities",
+    cmd_version },
+  { "load-modules", "[MODULE…] [--persist]", "Load the vfio kernel modules through the helper",
+    cmd_load_modules },
+  { NULL, NULL, NULL, NULL },
+};
+
+static void
+print_help(FILE *out)
+{
+  fprintf(out, "Usage: lium-cvm [--json] [--no-ask-password] [--config FILE] COMMAND [ARGS…]\n\n"
+               "Run Intel TDX confidential VMs with NVIDIA GPUs for the Lium network.\n\n"
+               "Commands:\n");
+  for (const LcvmCommand *c = commands; c->verb != NULL; c++) {
+    g_autofree char *usage = g_strdup_printf("%s %s", c->verb, c->args);
+    fprintf(out, "  %-34s %s\n", usage, c->summary);
+  }
+  fprintf(out, "\n'lium-cvm COMMAND --help' shows a command's options.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+  LcvmCli cli = { 0 };
+  int first = 1;
+  setlocale(LC_ALL, "");
+
+  /* Global options may come before the verb; the verb's own parser accepts them too. */
+  g_autoptr(GPtrArray) global = g_ptr_array_new();
+  for (; first < argc && argv[first][0] == '-'; first++) {
+    if (g_str_equal(argv[first], "--version")) {
+      printf("lium-cvm %s\n", LCVM_VERSION);
+      return CLI_EXIT_OK;
+    }
+    if (g_str_equal(argv[first], "--help") || g_str_equal(argv[first], "-h")) {
+      print_help(stdout);
+      return CLI_EXIT_OK;
+    }
+    g_ptr_array_add(global, argv[first]);
+    if (g_str_equal(argv[first], "--config") && first + 1 < argc)
+      g_ptr_array_add(global, argv[++first]);
+  }
+  if (first >= argc) {
+    print_help(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (g_str_equal(argv[first], "help")) {
+    print_help(stdout);
+    return CLI_EXIT_OK;
+  }
+
+  const LcvmCommand *cmd = NULL;
+  for (const LcvmCommand *c = commands; c->verb != NULL && cmd == NULL; c++)
+    if (g_str_equal(c->verb, argv[first]))
+      cmd = c;
+  if (cmd == NULL) {
+    g_printerr("lium-cvm: unknown command '%s' (see 'lium-cvm help')\n", argv[first]);
+    return CLI_EXIT_USAGE;
+  }
+
+  /* argv for the verb: verb, its arguments, then the global options. */
+  g_autoptr(GPtrArray) sub = g_ptr_array_new();
+  for (int i = first; i < argc; i++)
+    g_ptr_array_add(sub, argv[i]);
+  for (guint i = 0; i < global->len; i++)
+    g_ptr_array_add(sub, global->pdata[i]);
+  g_ptr_array_add(sub, NULL);
+  cli.verb = cmd->verb;
+  int status = cmd->run(&cli, (int)sub->len - 1, (char **)sub->pdata);
+
+  cli_agent_stop(&cli);
+  g_clear_object(&cli.bus);
+  lcvm_config_free(cli.config);
+  g_free(cli.config_path);
+  return status;
+}

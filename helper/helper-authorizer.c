@@ -1,0 +1,138 @@
+/* Authorization of every method call. The check runs in GDBus's worker thread (the
+ * g-authorize-method signal), so a slow polkitd never blocks the main loop. The subject is
+ * always the sender's bus name, never a pid. */
+#include "helper-authorizer.h"
+#include "helper-audit.h"
+#include "lcvm-error.h"
+#include "lcvm-names.h"
+
+static const HelperAuthRule auth_table[] = {
+  { LCVM_IFACE_HOST, "GetInfo", NULL },
+  { LCVM_IFACE_HOST, "LoadModules", LCVM_ACTION_MANAGE_DEVICES },
+  { NULL, NULL, NULL },
+};
+
+const HelperAuthRule *
+helper_authorizer_table(void)
+{
+  return auth_table;
+}
+
+const HelperAuthRule *
+helper_authorizer_lookup(const char *interface, const char *method)
+{
+  for (const HelperAuthRule *r = auth_table; r->interface != NULL; r++)
+    if (g_str_equal(r->interface, interface) && g_str_equal(r->method, method))
+      return r;
+  return NULL;
+}
+
+const char *
+helper_invocation_action(GDBusMethodInvocation *inv)
+{
+  const HelperAuthRule *r = helper_authorizer_lookup(
+      g_dbus_method_invocation_get_interface_name(inv), g_dbus_method_invocation_get_method_name(inv));
+  return r ? r->action : NULL;
+}
+
+static void
+refuse(GDBusMethodInvocation *inv, const char *action, LcvmError code, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+
+static void
+refuse(GDBusMethodInvocation *inv, const char *action, LcvmError code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_autofree char *result = g_strdup_printf("refused: %s: %s", lcvm_error_dbus_name(code), msg);
+  helper_audit(inv, action, result);
+  g_dbus_method_invocation_return_error_literal(inv, LCVM_ERROR, code, msg);
+}
+
+static gboolean
+check_polkit(HelperDaemon *d, GDBusMethodInvocation *inv, const char *action)
+{
+  GDBusMessage *msg = g_dbus_method_invocation_get_message(inv);
+  gboolean interactive =
+      (g_dbus_message_get_flags(msg) & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+  g_autoptr(PolkitSubject) subject =
+      polkit_system_bus_name_new(g_dbus_method_invocation_get_sender(inv));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PolkitAuthorizationResult) res = polkit_authority_check_authorization_sync(
+      d->authority, subject, action, NULL,
+      interactive ? POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION
+                  : POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE,
+      NULL, &error);
+  if (res == NULL) {
+    refuse(inv, action, LCVM_ERROR_NOT_AUTHORIZED,
+           "cannot check authorization for %s: %s (is polkitd running?)", action, error->message);
+    return FALSE;
+  }
+  if (polkit_authorization_result_get_is_authorized(res))
+    return TRUE;
+  if (polkit_authorization_result_get_is_challenge(res) && !interactive) {
+    refuse(inv, action, LCVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+           "%s needs authentication: run the command on a terminal so it can ask for a "
+           "password, or have an administrator add you to group '" LCVM_GROUP "'",
+           action);
+    return FALSE;
+  }
+  refuse(inv, action, LCVM_ERROR_NOT_AUTHORIZED,
+         "not authorized for %s: ask an administrator to add you to group '" LCVM_GROUP
+         "' (usermod -aG " LCVM_GROUP " USER)",
+         action);
+  return FALSE;
+}
+
+static gboolean
+on_authorize_method(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *inv, gpointer data)
+{
+  HelperDaemon *d = data;
+  helper_daemon_touch(d);
+  const char *iface = g_dbus_method_invocation_get_interface_name(inv);
+  const char *method = g_dbus_method_invocation_get_method_name(inv);
+  const HelperAuthRule *rule = helper_authorizer_lookup(iface, method);
+
+  if (rule != NULL && rule->action == NULL)
+    return TRUE;
+  helper_caller_resolve(inv);
+  if (rule == NULL) {
+    refuse(inv, NULL, LCVM_ERROR_NOT_AUTHORIZED, "%s.%s is not an allowed method", iface, method);
+    return FALSE;
+  }
+  return check_polkit(d, inv, rule->action);
+}
+
+void
+helper_authorizer_attach(HelperDaemon *d, GDBusInterfaceSkeleton *skeleton)
+{
+  g_signal_connect(skeleton, "g-authorize-method", G_CALLBACK(on_authorize_method), d);
+}
+
+void
+helper_return_ok(GDBusMethodInvocation *inv, GVariant *value)
+{
+  const char *action = helper_invocation_action(inv);
+  if (action != NULL)
+    helper_audit(inv, action, "ok");
+  g_dbus_method_invocation_return_value(inv, value);
+}
+
+void
+helper_return_error(GDBusMethodInvocation *inv, const GError *error)
+{
+  const char *action = helper_invocation_action(inv);
+  GError *wire = NULL;
+  if (error->domain == LCVM_ERROR)
+    wire = g_error_copy(error);
+  else
+    wire = g_error_new_literal(LCVM_ERROR, LCVM_ERROR_FAILED, error->message);
+  if (action != NULL) {
+    g_autofree char *result =
+        g_strdup_printf("failed: %s: %s", lcvm_error_dbus_name(wire->code), wire->message);
+    helper_audit(inv, action, result);
+  }
+  g_dbus_method_invocation_take_error(inv, wire);
+}

@@ -1,0 +1,78 @@
+/* Locks and the idle exit. The helper exits after idle_timeout seconds without calls, jobs
+ * or supervised VMs; D-Bus activation starts it again on the next call. */
+#include "helper-daemon.h"
+#include "lcvm-error.h"
+
+gboolean
+helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operation,
+                    GError **error)
+{
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+    const char *holder = g_hash_table_lookup(d->locks, keys[i]);
+    if (holder != NULL) {
+      g_set_error(error, LCVM_ERROR, LCVM_ERROR_BUSY,
+                  "%s is busy with '%s'; wait for it to finish and try again", keys[i], holder);
+      return FALSE;
+    }
+  }
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    g_hash_table_insert(d->locks, g_strdup(keys[i]), g_strdup(operation));
+  return TRUE;
+}
+
+void
+helper_lock_release(HelperDaemon *d, const char *const *keys)
+{
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    g_hash_table_remove(d->locks, keys[i]);
+}
+
+static gboolean
+idle_expired(gpointer data)
+{
+  HelperDaemon *d = data;
+  d->idle_source = 0;
+  if (d->busy == 0) {
+    g_message("idle for %" G_GUINT64_FORMAT " s, exiting", d->config->idle_timeout);
+    g_main_loop_quit(d->loop);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+rearm_idle(HelperDaemon *d)
+{
+  if (d->idle_source != 0)
+    g_source_remove(d->idle_source);
+  d->idle_source = 0;
+  if (d->config->idle_timeout > 0 && d->busy == 0)
+    d->idle_source = g_timeout_add_seconds((guint)d->config->idle_timeout, idle_expired, d);
+}
+
+void
+helper_daemon_hold(HelperDaemon *d)
+{
+  d->busy++;
+  rearm_idle(d);
+}
+
+void
+helper_daemon_release(HelperDaemon *d)
+{
+  g_assert(d->busy > 0);
+  d->busy--;
+  rearm_idle(d);
+}
+
+static gboolean
+touch_in_main(gpointer data)
+{
+  rearm_idle(data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+helper_daemon_touch(HelperDaemon *d)
+{
+  g_main_context_invoke(NULL, touch_in_main, d);
+}

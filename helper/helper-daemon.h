@@ -1,0 +1,35 @@
+/* The helper's process-wide state: configuration, bus connection, polkit authority, the
+ * lock table and the activity count that drives the idle exit. Main-thread only, except
+ * where a function says otherwise. */
+#pragma once
+#include "lcvm-config.h"
+#include "lcvm-dbus-generated.h"
+#include <gio/gio.h>
+#include <polkit/polkit.h>
+
+typedef struct {
+  LcvmConfig *config;
+  GDBusConnection *bus;
+  PolkitAuthority *authority;
+  GMainLoop *loop;
+  LcvmDbusHost *host; /* skeleton on LCVM_OBJECT_PATH */
+  GHashTable *locks;  /* key → owning operation */
+  guint next_job_id;
+  guint busy;         /* running jobs and calls; the helper never idles out while > 0 */
+  guint idle_source;
+} HelperDaemon;
+
+/* Locks: one per device ("gpu:DDDD:BB:DD.F") or VM ("vm:NAME"). All-or-nothing; a held key
+ * fails with LCVM_ERROR_BUSY naming the operation that holds it. */
+gboolean helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operation,
+                             GError **error);
+void helper_lock_release(HelperDaemon *d, const char *const *keys);
+
+/* Activity: hold while something runs; release re-arms the idle timer. */
+void helper_daemon_hold(HelperDaemon *d);
+void helper_daemon_release(HelperDaemon *d);
+/* Thread-safe: note that a call arrived (re-arms the idle timer from any thread). */
+void helper_daemon_touch(HelperDaemon *d);
+
+/* Interfaces exported by the helper's parts. */
+gboolean helper_host_export(HelperDaemon *d, GError **error);

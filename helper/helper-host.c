@@ -1,0 +1,133 @@
+/* io.lium.Cvm1.Host: GetInfo and module loading. Handlers validate every argument before
+ * acting; the authorizer already ran. Blocking work runs in a worker thread. */
+#include "config.h"
+#include "helper-authorizer.h"
+#include "helper-daemon.h"
+#include "helper-modules.h"
+#include "lcvm-error.h"
+#include "lcvm-names.h"
+#include <unistd.h>
+
+static GVariant *
+capabilities(HelperDaemon *d)
+{
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sb}"));
+  g_variant_builder_add(&b, "{sb}", "gpu-admin-tools",
+                        d->config->gpu_admin_tools[0] != '\0' &&
+                            access(d->config->gpu_admin_tools, R_OK) == 0);
+  g_variant_builder_add(&b, "{sb}", "docker",
+                        d->config->docker[0] != '\0' && access(d->config->docker, X_OK) == 0);
+  g_variant_builder_add(&b, "{sb}", "journal",
+                        access("/run/systemd/journal/socket", W_OK) == 0);
+  g_variant_builder_add(&b, "{sb}", "allow-no-tee", d->config->allow_no_tee);
+  return g_variant_builder_end(&b);
+}
+
+static GVariant *
+methods(void)
+{
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a(sss)"));
+  for (const HelperAuthRule *r = helper_authorizer_table(); r->interface != NULL; r++)
+    g_variant_builder_add(&b, "(sss)", r->interface, r->method, r->action ? r->action : "none");
+  return g_variant_builder_end(&b);
+}
+
+static gboolean
+handle_get_info(LcvmDbusHost *host, GDBusMethodInvocation *inv, gpointer data)
+{
+  HelperDaemon *d = data;
+  g_autoptr(GHashTable) summary = lcvm_config_summary(d->config);
+  GVariantBuilder cfg;
+  g_variant_builder_init(&cfg, G_VARIANT_TYPE("a{ss}"));
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, summary);
+  while (g_hash_table_iter_next(&it, &k, &v))
+    g_variant_builder_add(&cfg, "{ss}", (char *)k, (char *)v);
+
+  GVariantBuilder info;
+  g_variant_builder_init(&info, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&info, "{sv}", "version", g_variant_new_string(LCVM_VERSION));
+  g_variant_builder_add(&info, "{sv}", "config", g_variant_builder_end(&cfg));
+  g_variant_builder_add(&info, "{sv}", "capabilities", capabilities(d));
+  g_variant_builder_add(&info, "{sv}", "methods", methods());
+  helper_return_ok(inv, g_variant_new("(a{sv})", &info));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+typedef struct {
+  HelperDaemon *daemon;
+  GStrv modules;
+  guint64 flags;
+} LoadModulesCall;
+
+static void
+load_modules_call_free(gpointer p)
+{
+  LoadModulesCall *c = p;
+  g_strfreev(c->modules);
+  g_free(c);
+}
+
+static void
+load_modules_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  LoadModulesCall *c = data;
+  GError *error = NULL;
+  const char *const *mods = (const char *const *)c->modules;
+  if (!helper_modules_load(c->daemon->config, mods, &error) ||
+      ((c->flags & HELPER_MODULES_PERSIST) &&
+       !helper_modules_persist(c->daemon->config, mods, &error)))
+    g_task_return_error(task, error);
+  else
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+load_modules_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GDBusMethodInvocation *inv = data;
+  LoadModulesCall *c = g_task_get_task_data(G_TASK(res));
+  g_autoptr(GError) error = NULL;
+  HelperDaemon *d = c->daemon;
+  if (g_task_propagate_boolean(G_TASK(res), &error))
+    helper_return_ok(inv, g_variant_new("()"));
+  else
+    helper_return_error(inv, error);
+  helper_daemon_release(d);
+}
+
+static gboolean
+handle_load_modules(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *const *modules,
+                    guint64 flags, gpointer data)
+{
+  HelperDaemon *d = data;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) valid = helper_modules_validate(modules, flags, &error);
+  if (valid == NULL) {
+    helper_return_error(inv, error);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  }
+  LoadModulesCall *c = g_new0(LoadModulesCall, 1);
+  c->daemon = d;
+  c->modules = g_steal_pointer(&valid);
+  c->flags = flags;
+  helper_daemon_hold(d);
+  g_autoptr(GTask) task = g_task_new(NULL, NULL, load_modules_done, inv);
+  g_task_set_task_data(task, c, load_modules_call_free);
+  g_task_run_in_thread(task, load_modules_thread);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+gboolean
+helper_host_export(HelperDaemon *d, GError **error)
+{
+  d->host = lcvm_dbus_host_skeleton_new();
+  g_signal_connect(d->host, "handle-get-info", G_CALLBACK(handle_get_info), d);
+  g_signal_connect(d->host, "handle-load-modules", G_CALLBACK(handle_load_modules), d);
+  helper_authorizer_attach(d, G_DBUS_INTERFACE_SKELETON(d->host));
+  return g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d->host), d->bus,
+                                          LCVM_OBJECT_PATH, error);
+}

@@ -1,0 +1,106 @@
+/* lium-cvm-helper: the root helper on the system bus. It reads its configuration only from
+ * --config (set by its unit or a test harness, never by a caller), owns io.lium.Cvm1 and
+ * exports the object every privileged act goes through. */
+#include "config.h"
+#include "helper-daemon.h"
+#include "lcvm-error.h"
+#include "lcvm-names.h"
+#include <locale.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+typedef struct {
+  HelperDaemon *daemon;
+  int exit_code;
+} HelperMain;
+
+static void
+on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
+{
+  HelperMain *m = data;
+  HelperDaemon *d = m->daemon;
+  d->bus = g_object_ref(bus);
+  g_autoptr(GError) error = NULL;
+  if (!helper_host_export(d, &error)) {
+    g_printerr("lium-cvm-helper: cannot export %s: %s\n", LCVM_OBJECT_PATH, error->message);
+    m->exit_code = 1;
+    g_main_loop_quit(d->loop);
+  }
+}
+
+static void
+on_name_acquired(GDBusConnection *bus, const char *name, gpointer data)
+{
+  HelperMain *m = data;
+  g_message("lium-cvm-helper %s owns %s", LCVM_VERSION, name);
+  helper_daemon_hold(m->daemon);
+  helper_daemon_release(m->daemon); /* arms the idle timer */
+}
+
+static void
+on_name_lost(GDBusConnection *bus, const char *name, gpointer data)
+{
+  HelperMain *m = data;
+  g_printerr("lium-cvm-helper: lost or could not own %s on the system bus (is another helper "
+             "running, and does the bus policy let root own it?)\n",
+             name);
+  m->exit_code = 1;
+  g_main_loop_quit(m->daemon->loop);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_autofree char *config_path = NULL;
+  gboolean version = FALSE;
+  const GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Configuration file", "FILE" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL },
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- lium-cvm privileged helper");
+  g_autoptr(GError) error = NULL;
+
+  setlocale(LC_ALL, "C.UTF-8");
+  umask(022);
+  g_option_context_add_main_entries(ctx, entries, NULL);
+  if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+    g_printerr("lium-cvm-helper: %s\n", error->message);
+    return 2;
+  }
+  if (version) {
+    g_print("lium-cvm-helper %s\n", LCVM_VERSION);
+    return 0;
+  }
+  if (config_path == NULL)
+    config_path = g_strdup(LCVM_DEFAULT_CONFIG);
+
+  HelperDaemon d = { 0 };
+  d.config = lcvm_config_load(config_path, &error);
+  if (d.config == NULL) {
+    g_printerr("lium-cvm-helper: refusing to start: %s\n", error->message);
+    return 1;
+  }
+  (void)LCVM_ERROR; /* registers the io.lium.Cvm1.Error names before the first reply */
+  d.authority = polkit_authority_get_sync(NULL, &error);
+  if (d.authority == NULL) {
+    g_printerr("lium-cvm-helper: cannot reach polkit: %s\n", error->message);
+    return 1;
+  }
+  d.locks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  d.loop = g_main_loop_new(NULL, FALSE);
+
+  HelperMain m = { .daemon = &d };
+  guint owner = g_bus_own_name(G_BUS_TYPE_SYSTEM, LCVM_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
+                               on_bus_acquired, on_name_acquired, on_name_lost, &m, NULL);
+  g_main_loop_run(d.loop);
+  g_bus_unown_name(owner);
+
+  g_clear_object(&d.host);
+  g_clear_object(&d.bus);
+  g_clear_object(&d.authority);
+  g_hash_table_unref(d.locks);
+  g_main_loop_unref(d.loop);
+  lcvm_config_free(d.config);
+  return m.exit_code;
+}

@@ -1,0 +1,132 @@
+/* Module loading. Only the allow-list of lcvm-validate.c is ever loaded; a name is never
+ * turned into a path. libkmod reads the real /lib/modules and /sys, so presence is checked
+ * first under the configured sysfs_root (which is how tests redirect it). */
+#include "helper-modules.h"
+#include "lcvm-error.h"
+#include "lcvm-safe-io.h"
+#include "lcvm-validate.h"
+#include <errno.h>
+#include <libkmod.h>
+#include <sys/utsname.h>
+
+#define MODULES_MAX 16
+#define PERSIST_FILE "lium-cvm.conf"
+
+GStrv
+helper_modules_validate(const char *const *modules, guint64 flags, GError **error)
+{
+  guint n = modules ? g_strv_length((char **)modules) : 0;
+  if (flags & ~(guint64)HELPER_MODULES_PERSIST) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                "unknown flags 0x%" G_GINT64_MODIFIER "x (only 1 = persist is defined)", flags);
+    return NULL;
+  }
+  if (n == 0 || n > MODULES_MAX) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                "give between 1 and %d module names (got %u)", MODULES_MAX, n);
+    return NULL;
+  }
+  g_autoptr(GStrvBuilder) out = g_strv_builder_new();
+  g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *name = lcvm_module_normalize(modules[i]);
+    if (!lcvm_module_allowed(name)) {
+      g_autofree char *allowed = g_strjoinv(", ", (char **)lcvm_module_allow_list());
+      g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                  "module '%s' is not one the helper loads (allowed: %s)", modules[i], allowed);
+      return NULL;
+    }
+    if (g_hash_table_add(seen, g_strdup(name)))
+      g_strv_builder_add(out, name);
+  }
+  return g_strv_builder_end(out);
+}
+
+static gboolean
+module_present(const LcvmConfig *config, const char *name)
+{
+  g_autofree char *rel = g_build_filename("module", name, NULL);
+  g_autofree char *path = lcvm_config_path(config->sysfs_root, rel);
+  return g_file_test(path, G_FILE_TEST_IS_DIR);
+}
+
+static gboolean
+load_one(struct kmod_ctx *ctx, const char *name, GError **error)
+{
+  struct kmod_list *list = NULL;
+  struct utsname uts;
+  uname(&uts);
+  int r = kmod_module_new_from_lookup(ctx, name, &list);
+  if (r < 0 || list == NULL) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "kernel module %s was not found for kernel %s: install the kernel's module "
+                "package (on Ubuntu: linux-modules-extra-%s) or boot a kernel that has it",
+                name, uts.release, uts.release);
+    return FALSE;
+  }
+  for (struct kmod_list *l = list; l != NULL; l = kmod_list_next(list, l)) {
+    struct kmod_module *mod = kmod_module_get_module(l);
+    r = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL, NULL);
+    kmod_module_unref(mod);
+    if (r < 0)
+      break;
+  }
+  kmod_module_unref_list(list);
+  if (r < 0) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "loading kernel module %s failed: %s (see 'dmesg' for the kernel's reason)", name,
+                g_strerror(r == -EPERM || r == -EACCES ? EPERM : -r));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+helper_modules_load(const LcvmConfig *config, const char *const *modules, GError **error)
+{
+  struct kmod_ctx *ctx = NULL;
+  gboolean ok = TRUE;
+  for (guint i = 0; ok && modules[i] != NULL; i++) {
+    if (module_present(config, modules[i]))
+      continue;
+    if (ctx == NULL) {
+      ctx = kmod_new(NULL, NULL);
+      if (ctx == NULL) {
+        g_set_error_literal(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                            "cannot initialise libkmod (is /lib/modules present?)");
+        return FALSE;
+      }
+    }
+    ok = load_one(ctx, modules[i], error);
+  }
+  if (ctx != NULL)
+    kmod_unref(ctx);
+  return ok;
+}
+
+gboolean
+helper_modules_persist(const LcvmConfig *config, const char *const *modules, GError **error)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  g_autofree char *old = NULL;
+  g_autofree char *path = lcvm_config_path(config->modules_load_dir, PERSIST_FILE);
+
+  if (g_file_get_contents(path, &old, NULL, NULL)) {
+    g_auto(GStrv) lines = g_strsplit(old, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+      g_autofree char *n = lcvm_module_normalize(g_strstrip(lines[i]));
+      if (lcvm_module_allowed(n) && !g_ptr_array_find_with_equal_func(names, n, g_str_equal, NULL))
+        g_ptr_array_add(names, g_steal_pointer(&n));
+    }
+  }
+  for (guint i = 0; modules[i] != NULL; i++)
+    if (!g_ptr_array_find_with_equal_func(names, modules[i], g_str_equal, NULL))
+      g_ptr_array_add(names, g_strdup(modules[i]));
+
+  GString *text = g_string_new("# Written by lium-cvm-helper: kernel modules the CVMs need.\n");
+  for (guint i = 0; i < names->len; i++)
+    g_string_append_printf(text, "%s\n", (char *)names->pdata[i]);
+  g_autofree char *data = g_string_free(text, FALSE);
+  return lcvm_write_file_atomic(config->modules_load_dir, PERSIST_FILE, data, strlen(data), 0644,
+                                error);
+}
