@@ -8,7 +8,7 @@
 #include <string.h>
 
 typedef enum {
-  KEY_PATH,   /* absolute path, no "..", may be empty only where noted */
+  KEY_PATH, /* absolute path, no "..", may be empty only where noted */
   KEY_OPTPATH,
   KEY_STRING,
   KEY_BOOL,
@@ -39,6 +39,7 @@ static const KeySpec key_specs[] = {
   { "paths", "proc_root", KEY_PATH, F(proc_root), "/proc" },
   { "paths", "modules_load_dir", KEY_PATH, F(modules_load_dir), "/etc/modules-load.d" },
   { "paths", "modprobe_dir", KEY_PATH, F(modprobe_dir), "/etc/modprobe.d" },
+  { "paths", "dstack_client_conf", KEY_OPTPATH, F(dstack_client_conf), "/etc/dstack/client.conf" },
   { "qemu", "path", KEY_OPTPATH, F(qemu_path), "" },
   { "qemu", "uid_range", KEY_RANGE, F(uid_range), "61000-61999" },
   { "qemu", "allow_no_tee", KEY_BOOL, F(allow_no_tee), "false" },
@@ -52,13 +53,20 @@ static const KeySpec key_specs[] = {
   { "tools", "gpu_admin_tools", KEY_OPTPATH, F(gpu_admin_tools),
     "/opt/gpu-admin-tools/nvidia_gpu_tools.py" },
   { "tools", "docker", KEY_OPTPATH, F(docker), "/usr/bin/docker" },
+  { "tools", "taskset", KEY_OPTPATH, F(taskset), "/usr/bin/taskset" },
+  { "tools", "qemu_img", KEY_OPTPATH, F(qemu_img), "/usr/bin/qemu-img" },
   { "key-provider", "address", KEY_ADDRESS, F(key_provider_address), "127.0.0.1:3443" },
   { "key-provider", "compose_dir", KEY_PATH, F(key_provider_compose_dir),
     "/etc/lium-cvm/key-provider" },
   { "images", "default_image", KEY_STRING, F(default_image), "dstack-nvidia-0.5.11" },
-  { "images", "url", KEY_STRING, F(image_url),
-    "https://github.com/nearai/private-ml-sdk/releases/download/v0.5.11/%s.tar.gz" },
+  { "images", "url", KEY_STRING, F(image_url), "" },
+  { "images", "sha256", KEY_STRING, F(image_sha256), "" },
+  { "images", "connect_timeout", KEY_UINT, F(download_connect_timeout), "30" },
+  { "images", "low_speed_limit", KEY_UINT, F(download_low_speed_limit), "1024" },
+  { "images", "low_speed_time", KEY_UINT, F(download_low_speed_time), "60" },
+  { "images", "retries", KEY_UINT, F(download_retries), "5" },
   { "helper", "idle_timeout", KEY_UINT, F(idle_timeout), "60" },
+  { "helper", "bind_timeout", KEY_UINT, F(bind_timeout), "30" },
 };
 
 static gboolean
@@ -83,11 +91,20 @@ lcvm_parse_size(const char *text, guint64 *out, GError **error)
   guint shift = 0;
   if (len > 0) {
     switch (g_ascii_toupper(num[len - 1])) {
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    default: break;
+    case 'K':
+      shift = 10;
+      break;
+    case 'M':
+      shift = 20;
+      break;
+    case 'G':
+      shift = 30;
+      break;
+    case 'T':
+      shift = 40;
+      break;
+    default:
+      break;
     }
     if (shift != 0)
       num[len - 1] = '\0';
@@ -164,16 +181,26 @@ static const char *
 expected_form(KeyType type)
 {
   switch (type) {
-  case KEY_PATH: return "an absolute path without '..'";
-  case KEY_OPTPATH: return "an absolute path without '..', or empty";
-  case KEY_STRING: return "text";
-  case KEY_BOOL: return "true or false";
-  case KEY_UINT: return "a whole number";
-  case KEY_SIZE: return "a size such as 512M or 64G (0: no limit)";
-  case KEY_RANGE: return "a range MIN-MAX";
-  case KEY_PORTS: return "a comma-separated list of ports 1-65535";
-  case KEY_ACCEL: return "kvm or tcg";
-  case KEY_ADDRESS: return "IP:PORT, such as 127.0.0.1:3443";
+  case KEY_PATH:
+    return "an absolute path without '..'";
+  case KEY_OPTPATH:
+    return "an absolute path without '..', or empty";
+  case KEY_STRING:
+    return "text";
+  case KEY_BOOL:
+    return "true or false";
+  case KEY_UINT:
+    return "a whole number";
+  case KEY_SIZE:
+    return "a size such as 512M or 64G (0: no limit)";
+  case KEY_RANGE:
+    return "a range MIN-MAX";
+  case KEY_PORTS:
+    return "a comma-separated list of ports 1-65535";
+  case KEY_ACCEL:
+    return "kvm or tcg";
+  case KEY_ADDRESS:
+    return "IP:PORT, such as 127.0.0.1:3443";
   }
   return "?";
 }
@@ -281,8 +308,8 @@ config_from_keyfile(GKeyFile *kf, const char *origin, GError **error)
       g_autofree char *value = g_strstrip(g_strdup(raw));
       if (!set_value(config, spec, value)) {
         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                    "%s: %s.%s = '%s' is not valid: expected %s", origin, groups[g], keys[k],
-                    value, expected_form(spec->type));
+                    "%s: %s.%s = '%s' is not valid: expected %s", origin, groups[g], keys[k], value,
+                    expected_form(spec->type));
         return NULL;
       }
     }

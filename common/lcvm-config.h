@@ -20,6 +20,7 @@ typedef struct {
   char *proc_root;
   char *modules_load_dir;
   char *modprobe_dir;
+  char *dstack_client_conf; /* dstack's client.conf: its [qemu] path is the QEMU fallback */
   /* [qemu] */
   char *qemu_path; /* empty: /etc/dstack/client.conf [qemu] path, then PATH */
   LcvmRange uid_range;
@@ -35,14 +36,22 @@ typedef struct {
   /* [tools] */
   char *gpu_admin_tools;
   char *docker;
+  char *taskset;  /* prefixes QEMU when a definition asks for pin_numa */
+  char *qemu_img; /* creates a VM's data disk, confined as the VM's uid */
   /* [key-provider] */
   char *key_provider_address; /* host:port */
   char *key_provider_compose_dir;
   /* [images] */
   char *default_image;
-  char *image_url; /* pattern; "%s" stands for the image name */
+  char *image_url;    /* pattern; "%s" stands for the image name. Empty: the dstack release URL */
+  char *image_sha256; /* archive sha256 of default_image when fetched from the default URL */
+  guint64 download_connect_timeout; /* seconds */
+  guint64 download_low_speed_limit; /* bytes/s; below it for low_speed_time seconds: retry */
+  guint64 download_low_speed_time;  /* seconds */
+  guint64 download_retries;         /* retries of a transient failure, with backoff */
   /* [helper] */
   guint64 idle_timeout; /* seconds; 0: never exit */
+  guint64 bind_timeout; /* seconds the kernel gets to bind or release a device */
 } LcvmConfig;
 
 LcvmConfig *lcvm_config_new_default(void);

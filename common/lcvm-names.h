@@ -2,14 +2,14 @@
  * interface names, polkit action ids. One place, so a rename cannot split them. */
 #pragma once
 
-#define LCVM_BUS_NAME           "io.lium.Cvm1"
-#define LCVM_OBJECT_PATH        "/io/lium/Cvm1"
-#define LCVM_JOBS_PATH          "/io/lium/Cvm1/jobs"
-#define LCVM_VMS_PATH           "/io/lium/Cvm1/vms"
-#define LCVM_IFACE_HOST         "io.lium.Cvm1.Host"
-#define LCVM_IFACE_MANAGER      "io.lium.Cvm1.Manager"
-#define LCVM_IFACE_VM           "io.lium.Cvm1.Vm"
-#define LCVM_IFACE_JOB          "io.lium.Cvm1.Job"
+#define LCVM_BUS_NAME      "io.lium.Cvm1"
+#define LCVM_OBJECT_PATH   "/io/lium/Cvm1"
+#define LCVM_JOBS_PATH     "/io/lium/Cvm1/jobs"
+#define LCVM_VMS_PATH      "/io/lium/Cvm1/vms"
+#define LCVM_IFACE_HOST    "io.lium.Cvm1.Host"
+#define LCVM_IFACE_MANAGER "io.lium.Cvm1.Manager"
+#define LCVM_IFACE_VM      "io.lium.Cvm1.Vm"
+#define LCVM_IFACE_JOB     "io.lium.Cvm1.Job"
 
 #define LCVM_ACTION_INSPECT             "io.lium.cvm1.inspect"
 #define LCVM_ACTION_MANAGE_DEVICES      "io.lium.cvm1.manage-devices"

@@ -1,10 +1,13 @@
 /* Safe file primitives (see the header). Errors name the path and the errno text. */
 #include "lcvm-safe-io.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static gboolean
@@ -69,8 +72,8 @@ lcvm_write_file_atomic_at(int dirfd, const char *name, const void *data, gsize l
 }
 
 gboolean
-lcvm_write_file_atomic(const char *dir, const char *name, const void *data, gsize len,
-                       mode_t mode, GError **error)
+lcvm_write_file_atomic(const char *dir, const char *name, const void *data, gsize len, mode_t mode,
+                       GError **error)
 {
   int dirfd = lcvm_open_dir_at(AT_FDCWD, dir, error);
   if (dirfd < 0)
@@ -84,7 +87,8 @@ gboolean
 lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize *len,
                   GError **error)
 {
-  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  /* O_NONBLOCK: a FIFO planted under the name must not block the reader in open(). */
+  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     return set_errno_error(error, errno, "cannot open", name);
   struct stat st;
@@ -93,13 +97,12 @@ lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize
     gboolean regular = S_ISREG(st.st_mode);
     close(fd);
     if (!regular) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s is not a regular file",
-                  name);
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s is not a regular file", name);
       return FALSE;
     }
     if ((gsize)st.st_size > max) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s is larger than %" G_GSIZE_FORMAT
-                  " bytes", name, max);
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                  "%s is larger than %" G_GSIZE_FORMAT " bytes", name, max);
       return FALSE;
     }
     return set_errno_error(error, err, "cannot stat", name);
@@ -131,5 +134,60 @@ lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize
   if (len != NULL)
     *len = buf->len;
   *contents = g_string_free(buf, FALSE);
+  return TRUE;
+}
+
+int
+lcvm_open_beneath(int dirfd, const char *path, int flags, GError **error)
+{
+  struct open_how how = {
+    .flags = (guint64)(flags | O_CLOEXEC | O_NOFOLLOW),
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd;
+  do
+    fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    set_errno_error(error, errno, "cannot open", path);
+  return fd;
+}
+
+static gboolean
+remove_children(int dirfd, const char *name, GError **error)
+{
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return set_errno_error(error, errno, "cannot open directory", name);
+  DIR *dir = fdopendir(fd);
+  if (dir == NULL) {
+    close(fd);
+    return set_errno_error(error, errno, "cannot list", name);
+  }
+  gboolean ok = TRUE;
+  for (struct dirent *d = readdir(dir); d != NULL && ok; d = readdir(dir)) {
+    if (g_str_equal(d->d_name, ".") || g_str_equal(d->d_name, ".."))
+      continue;
+    ok = lcvm_remove_tree_at(fd, d->d_name, error);
+  }
+  closedir(dir);
+  return ok;
+}
+
+gboolean
+lcvm_remove_tree_at(int dirfd, const char *name, GError **error)
+{
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? TRUE : set_errno_error(error, errno, "cannot stat", name);
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+      return set_errno_error(error, errno, "cannot remove", name);
+    return TRUE;
+  }
+  if (!remove_children(dirfd, name, error))
+    return FALSE;
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    return set_errno_error(error, errno, "cannot remove directory", name);
   return TRUE;
 }

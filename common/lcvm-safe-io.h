@@ -18,3 +18,11 @@ gboolean lcvm_write_file_atomic_at(int dirfd, const char *name, const void *data
  * than max bytes. The result is NUL-terminated. */
 gboolean lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize *len,
                            GError **error);
+
+/* Opens path (relative, may have several components) below dirfd with openat2
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: no component may be a symlink or leave dirfd. */
+int lcvm_open_beneath(int dirfd, const char *path, int flags, GError **error);
+
+/* Removes name (a file or a whole directory tree) relative to dirfd without following any
+ * symlink. A missing name is not an error. */
+gboolean lcvm_remove_tree_at(int dirfd, const char *name, GError **error);

@@ -10,8 +10,7 @@ lcvm_vm_name_valid(const char *name, GError **error)
   gsize len = name ? strlen(name) : 0;
   gboolean ok = len >= 1 && len <= 63 && (g_ascii_islower(name[0]) || g_ascii_isdigit(name[0]));
   for (gsize i = 1; ok && i < len; i++)
-    ok = g_ascii_islower(name[i]) || g_ascii_isdigit(name[i]) || name[i] == '_' ||
-         name[i] == '-';
+    ok = g_ascii_islower(name[i]) || g_ascii_isdigit(name[i]) || name[i] == '_' || name[i] == '-';
   if (!ok)
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "invalid VM name '%s': use 1-63 characters a-z, 0-9, '_' and '-', starting with "

@@ -35,9 +35,9 @@ cli_agent_start(LcvmCli *cli, GError **error)
   const int source_fds[] = { pipefd[1] };
   const int target_fds[] = { 3 };
   GPid child = 0;
-  gboolean ok = g_spawn_async_with_pipes_and_fds(
-      NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, agent_child_setup, NULL, -1, -1, -1,
-      source_fds, target_fds, 1, &child, NULL, NULL, NULL, error);
+  gboolean ok = g_spawn_async_with_pipes_and_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                                 agent_child_setup, NULL, -1, -1, -1, source_fds,
+                                                 target_fds, 1, &child, NULL, NULL, NULL, error);
   close(pipefd[1]);
   if (!ok) {
     close(pipefd[0]);

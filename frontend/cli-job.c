@@ -83,11 +83,11 @@ cli_follow_job(LcvmCli *cli, const char *path, GError **error)
 {
   JobWatch w = { .cli = cli, .loop = g_main_loop_new(NULL, FALSE) };
   guint sub_props = g_dbus_connection_signal_subscribe(
-      cli->bus, LCVM_BUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", path,
-      NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &w, NULL);
-  guint sub_fin = g_dbus_connection_signal_subscribe(cli->bus, LCVM_BUS_NAME, LCVM_IFACE_JOB,
-                                                     "Finished", path, NULL,
-                                                     G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &w, NULL);
+      cli->bus, LCVM_BUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", path, NULL,
+      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &w, NULL);
+  guint sub_fin =
+      g_dbus_connection_signal_subscribe(cli->bus, LCVM_BUS_NAME, LCVM_IFACE_JOB, "Finished", path,
+                                         NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &w, NULL);
   g_autoptr(GError) local = NULL;
   g_autoptr(GVariant) all = g_dbus_connection_call_sync(
       cli->bus, LCVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
@@ -99,8 +99,7 @@ cli_follow_job(LcvmCli *cli, const char *path, GError **error)
   }
   if (all == NULL && !w.done) {
     g_dbus_error_strip_remote_error(local);
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "lost the job %s: %s", path,
-                local->message);
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "lost the job %s: %s", path, local->message);
   } else if (!w.done) {
     g_main_loop_run(w.loop);
   }

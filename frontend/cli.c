@@ -18,9 +18,9 @@ cli_parse(LcvmCli *cli, int *argc, char ***argv, const GOptionEntry *entries, co
       "Configuration file (default: $LIUM_CVM_CONFIG or " LCVM_DEFAULT_CONFIG ")", "FILE" },
     { NULL },
   };
-  g_autofree char *prog = g_strdup_printf("%s%s%s", cli->verb, params ? " " : "",
-                                          params ? params : "");
-  g_autoptr(GOptionContext) ctx = g_option_context_new(prog);
+  g_autofree char *prog = g_strdup_printf("lium-cvm %s", cli->verb);
+  g_set_prgname(prog);
+  g_autoptr(GOptionContext) ctx = g_option_context_new(params);
   g_autoptr(GError) error = NULL;
 
   if (entries != NULL)
@@ -95,6 +95,7 @@ ensure_bus(LcvmCli *cli, GError **error)
 {
   if (cli->bus != NULL)
     return TRUE;
+  (void)LCVM_ERROR; /* registers the io.lium.Cvm1.Error names before the first reply */
   g_autoptr(GError) local = NULL;
   cli->bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &local);
   if (cli->bus == NULL) {
@@ -140,9 +141,9 @@ cli_call(LcvmCli *cli, const char *iface, const char *method, GVariant *params,
     g_autoptr(GError) local = NULL;
     GDBusCallFlags flags = cli->agent_running ? G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION
                                               : G_DBUS_CALL_FLAGS_NONE;
-    GVariant *reply = g_dbus_connection_call_sync(
-        cli->bus, LCVM_BUS_NAME, LCVM_OBJECT_PATH, iface, method, args, reply_type, flags,
-        cli->agent_running ? G_MAXINT : -1, NULL, &local);
+    GVariant *reply = g_dbus_connection_call_sync(cli->bus, LCVM_BUS_NAME, LCVM_OBJECT_PATH, iface,
+                                                  method, args, reply_type, flags,
+                                                  cli->agent_running ? G_MAXINT : -1, NULL, &local);
     if (reply != NULL)
       return reply;
     gboolean needs_auth =

@@ -56,5 +56,17 @@ gboolean cli_agent_start(LcvmCli *cli, GError **error);
 void cli_agent_stop(LcvmCli *cli);
 
 /* Commands. */
+int cmd_check(LcvmCli *cli, int argc, char **argv);
 int cmd_version(LcvmCli *cli, int argc, char **argv);
 int cmd_load_modules(LcvmCli *cli, int argc, char **argv);
+int cmd_lsgpu(LcvmCli *cli, int argc, char **argv);
+int cmd_gpu(LcvmCli *cli, int argc, char **argv);
+int cmd_key_provider(LcvmCli *cli, int argc, char **argv);
+int cmd_download(LcvmCli *cli, int argc, char **argv);
+int cmd_images(LcvmCli *cli, int argc, char **argv);
+int cmd_new(LcvmCli *cli, int argc, char **argv);
+int cmd_list(LcvmCli *cli, int argc, char **argv);
+int cmd_show(LcvmCli *cli, int argc, char **argv);
+int cmd_hash(LcvmCli *cli, int argc, char **argv);
+int cmd_rm(LcvmCli *cli, int argc, char **argv);
+int cmd_run(LcvmCli *cli, int argc, char **argv);

@@ -10,8 +10,8 @@ cmd_load_modules(LcvmCli *cli, int argc, char **argv)
 {
   gboolean persist = FALSE;
   const GOptionEntry entries[] = {
-    { "persist", 0, 0, G_OPTION_ARG_NONE, &persist,
-      "Also load them at every boot (modules-load.d)", NULL },
+    { "persist", 0, 0, G_OPTION_ARG_NONE, &persist, "Also load them at every boot (modules-load.d)",
+      NULL },
     { NULL },
   };
   g_autofree char *allowed = g_strjoinv(", ", (char **)lcvm_module_allow_list());

@@ -8,10 +8,30 @@
 #include <string.h>
 
 static const LcvmCommand commands[] = {
-  { "version", "", "Show the frontend's and the helper's versions and capabilities",
-    cmd_version },
+  { "check", "[--deep] [--fix [--yes]]",
+    "Check that this host can run TDX VMs with GPUs; say how to fix what is missing", cmd_check },
+  { "version", "", "Show the frontend's and the helper's versions and capabilities", cmd_version },
   { "load-modules", "[MODULE…] [--persist]", "Load the vfio kernel modules through the helper",
     cmd_load_modules },
+  { "lsgpu", "[SLOT…]", "List NVIDIA GPUs and NVSwitches: driver, IOMMU group, vfio, users",
+    cmd_lsgpu },
+  { "gpu", "bind|unbind SLOT…|all, dma-limit [N]",
+    "Bind GPUs to vfio-pci and back; set the vfio DMA entry limit", cmd_gpu },
+  { "download", "[NAME] [--url URL] [--sha256 HEX]",
+    "Download, verify and install a dstack OS image (resumable)", cmd_download },
+  { "key-provider", "status|start|stop|logs [-n N]",
+    "Inspect, start or stop the SGX key provider (docker compose, through the helper)",
+    cmd_key_provider },
+  { "images", "[list | verify NAME | rm NAME [--yes]]", "List, verify or remove OS images",
+    cmd_images },
+  { "new", "NAME [OPTION…]", "Define a VM from .env and a compose file (measured files byte-exact)",
+    cmd_new },
+  { "list", "", "List the VM definitions", cmd_list },
+  { "show", "NAME", "Show a VM definition with its compose and OS image hashes", cmd_show },
+  { "hash", "NAME [--expect HEX]", "Recompute a VM's compose hash; exit 1 on a mismatch",
+    cmd_hash },
+  { "rm", "NAME [--yes]", "Remove a VM definition", cmd_rm },
+  { "run", "NAME --dry-run", "Print the exact QEMU command line a VM would run", cmd_run },
   { NULL, NULL, NULL, NULL },
 };
 

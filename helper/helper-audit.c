@@ -65,11 +65,13 @@ helper_audit_raw(const HelperCaller *caller, const char *method, const char *obj
                     "LCVM_ACTION=%s", action ? action : "none", "LCVM_RESULT=%s", result, NULL);
     return;
   }
+  /* args and result are quoted and C-escaped, so no value can forge another field. */
+  g_autofree char *q_args = g_strescape(args, NULL);
+  g_autofree char *q_result = g_strescape(result, NULL);
   g_autofree char *line = g_strdup_printf(
       "AUDIT MESSAGE_ID=" LCVM_AUDIT_MESSAGE_ID
-      " uid=%u pid=%u bus_name=%s method=%s object=%s action=%s args=%s result=%s\n",
-      uid, pid, bus_name, method, object, action ? action : "none", args, result);
-  g_strdelimit(line, "\r", ' ');
+      " uid=%u pid=%u bus_name=%s method=%s object=%s action=%s args=\"%s\" result=\"%s\"\n",
+      uid, pid, bus_name, method, object, action ? action : "none", q_args, q_result);
   fputs(line, stderr);
   fflush(stderr);
 }
@@ -77,8 +79,9 @@ helper_audit_raw(const HelperCaller *caller, const char *method, const char *obj
 void
 helper_audit(GDBusMethodInvocation *inv, const char *action, const char *result)
 {
-  g_autofree char *method = g_strdup_printf("%s.%s", g_dbus_method_invocation_get_interface_name(inv),
-                                            g_dbus_method_invocation_get_method_name(inv));
+  g_autofree char *method =
+      g_strdup_printf("%s.%s", g_dbus_method_invocation_get_interface_name(inv),
+                      g_dbus_method_invocation_get_method_name(inv));
   GVariant *params = g_dbus_method_invocation_get_parameters(inv);
   g_autofree char *args = params ? g_variant_print(params, FALSE) : g_strdup("()");
   helper_audit_raw(helper_caller_get(inv), method, g_dbus_method_invocation_get_object_path(inv),

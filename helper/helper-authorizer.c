@@ -9,6 +9,14 @@
 static const HelperAuthRule auth_table[] = {
   { LCVM_IFACE_HOST, "GetInfo", NULL },
   { LCVM_IFACE_HOST, "LoadModules", LCVM_ACTION_MANAGE_DEVICES },
+  { LCVM_IFACE_HOST, "SetDmaEntryLimit", LCVM_ACTION_MANAGE_DEVICES },
+  { LCVM_IFACE_HOST, "BindVfio", LCVM_ACTION_MANAGE_DEVICES },
+  { LCVM_IFACE_HOST, "UnbindVfio", LCVM_ACTION_MANAGE_DEVICES },
+  { LCVM_IFACE_HOST, "KeyProviderStatus", LCVM_ACTION_INSPECT },
+  { LCVM_IFACE_HOST, "StartKeyProvider", LCVM_ACTION_MANAGE_KEY_PROVIDER },
+  { LCVM_IFACE_HOST, "StopKeyProvider", LCVM_ACTION_MANAGE_KEY_PROVIDER },
+  { LCVM_IFACE_HOST, "KeyProviderLogs", LCVM_ACTION_INSPECT },
+  { LCVM_IFACE_MANAGER, "DryRun", LCVM_ACTION_INSPECT },
   { NULL, NULL, NULL },
 };
 
@@ -30,14 +38,14 @@ helper_authorizer_lookup(const char *interface, const char *method)
 const char *
 helper_invocation_action(GDBusMethodInvocation *inv)
 {
-  const HelperAuthRule *r = helper_authorizer_lookup(
-      g_dbus_method_invocation_get_interface_name(inv), g_dbus_method_invocation_get_method_name(inv));
+  const HelperAuthRule *r =
+      helper_authorizer_lookup(g_dbus_method_invocation_get_interface_name(inv),
+                               g_dbus_method_invocation_get_method_name(inv));
   return r ? r->action : NULL;
 }
 
-static void
-refuse(GDBusMethodInvocation *inv, const char *action, LcvmError code, const char *fmt, ...)
-    G_GNUC_PRINTF(4, 5);
+static void refuse(GDBusMethodInvocation *inv, const char *action, LcvmError code, const char *fmt,
+                   ...) G_GNUC_PRINTF(4, 5);
 
 static void
 refuse(GDBusMethodInvocation *inv, const char *action, LcvmError code, const char *fmt, ...)

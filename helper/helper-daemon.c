@@ -4,8 +4,7 @@
 #include "lcvm-error.h"
 
 gboolean
-helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operation,
-                    GError **error)
+helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operation, GError **error)
 {
   for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
     const char *holder = g_hash_table_lookup(d->locks, keys[i]);

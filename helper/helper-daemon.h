@@ -12,10 +12,11 @@ typedef struct {
   GDBusConnection *bus;
   PolkitAuthority *authority;
   GMainLoop *loop;
-  LcvmDbusHost *host; /* skeleton on LCVM_OBJECT_PATH */
-  GHashTable *locks;  /* key → owning operation */
+  LcvmDbusHost *host;       /* skeleton on LCVM_OBJECT_PATH */
+  LcvmDbusManager *manager; /* skeleton on LCVM_OBJECT_PATH */
+  GHashTable *locks;        /* key → owning operation */
   guint next_job_id;
-  guint busy;         /* running jobs and calls; the helper never idles out while > 0 */
+  guint busy; /* running jobs and calls; the helper never idles out while > 0 */
   guint idle_source;
 } HelperDaemon;
 
@@ -33,3 +34,4 @@ void helper_daemon_touch(HelperDaemon *d);
 
 /* Interfaces exported by the helper's parts. */
 gboolean helper_host_export(HelperDaemon *d, GError **error);
+gboolean helper_manager_export(HelperDaemon *d, GError **error);

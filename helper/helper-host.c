@@ -3,7 +3,9 @@
 #include "config.h"
 #include "helper-authorizer.h"
 #include "helper-daemon.h"
+#include "helper-keyprovider.h"
 #include "helper-modules.h"
+#include "helper-vfio.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
 #include <unistd.h>
@@ -18,8 +20,7 @@ capabilities(HelperDaemon *d)
                             access(d->config->gpu_admin_tools, R_OK) == 0);
   g_variant_builder_add(&b, "{sb}", "docker",
                         d->config->docker[0] != '\0' && access(d->config->docker, X_OK) == 0);
-  g_variant_builder_add(&b, "{sb}", "journal",
-                        access("/run/systemd/journal/socket", W_OK) == 0);
+  g_variant_builder_add(&b, "{sb}", "journal", access("/run/systemd/journal/socket", W_OK) == 0);
   g_variant_builder_add(&b, "{sb}", "allow-no-tee", d->config->allow_no_tee);
   return g_variant_builder_end(&b);
 }
@@ -127,6 +128,8 @@ helper_host_export(HelperDaemon *d, GError **error)
   d->host = lcvm_dbus_host_skeleton_new();
   g_signal_connect(d->host, "handle-get-info", G_CALLBACK(handle_get_info), d);
   g_signal_connect(d->host, "handle-load-modules", G_CALLBACK(handle_load_modules), d);
+  helper_vfio_connect(d);
+  helper_keyprovider_connect(d);
   helper_authorizer_attach(d, G_DBUS_INTERFACE_SKELETON(d->host));
   return g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d->host), d->bus,
                                           LCVM_OBJECT_PATH, error);

@@ -163,8 +163,8 @@ helper_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, const char *operat
   job->action = g_strdup(helper_invocation_action(inv));
   helper_authorizer_attach(d, G_DBUS_INTERFACE_SKELETON(job->skeleton));
 
-  if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(job->skeleton), d->bus,
-                                        job->path, &error)) {
+  if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(job->skeleton), d->bus, job->path,
+                                        &error)) {
     helper_lock_release(d, locks);
     helper_return_error(inv, error);
     job_free(job);

@@ -9,7 +9,7 @@
 #include <libkmod.h>
 #include <sys/utsname.h>
 
-#define MODULES_MAX 16
+#define MODULES_MAX  16
 #define PERSIST_FILE "lium-cvm.conf"
 
 GStrv

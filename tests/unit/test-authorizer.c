@@ -7,8 +7,8 @@
 static GDBusNodeInfo *
 load_xml(void)
 {
-  g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "..", "dbus",
-                                                "io.lium.Cvm1.xml", NULL);
+  g_autofree char *path =
+      g_test_build_filename(G_TEST_DIST, "..", "..", "dbus", "io.lium.Cvm1.xml", NULL);
   g_autofree char *xml = NULL;
   g_autoptr(GError) error = NULL;
   g_assert_true(g_file_get_contents(path, &xml, NULL, &error));
@@ -40,8 +40,8 @@ test_every_xml_method_has_a_rule(void)
 static void
 test_actions_exist_in_policy(void)
 {
-  g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "..", "polkit",
-                                                "io.lium.cvm1.policy", NULL);
+  g_autofree char *path =
+      g_test_build_filename(G_TEST_DIST, "..", "..", "polkit", "io.lium.cvm1.policy", NULL);
   g_autofree char *policy = NULL;
   g_assert_true(g_file_get_contents(path, &policy, NULL, NULL));
   for (const HelperAuthRule *r = helper_authorizer_table(); r->interface; r++) {

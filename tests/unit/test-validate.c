@@ -29,8 +29,8 @@ test_slots_normalise_to_full_lower_case(void)
   g_assert_cmpstr(a, ==, "0000:19:00.0");
   g_assert_cmpstr(b, ==, "0000:3b:00.0");
   g_assert_cmpstr(c, ==, "0001:1a:1f.7");
-  const char *bad[] = { "", "19:00", "19:00.8", "19:20.0", "0000:19:00.0.1", "../19:00.0",
-                        "zz:00.0", "0000-19:00.0", "0000:19:00:0", NULL };
+  const char *bad[] = { "",           "19:00",   "19:00.8",      "19:20.0",      "0000:19:00.0.1",
+                        "../19:00.0", "zz:00.0", "0000-19:00.0", "0000:19:00:0", NULL };
   for (guint i = 0; bad[i]; i++) {
     g_autoptr(GError) error = NULL;
     g_autofree char *s = lcvm_slot_normalize(bad[i], &error);
@@ -45,8 +45,9 @@ test_slots_normalise_to_full_lower_case(void)
 static void
 test_module_allow_list(void)
 {
-  const char *allowed[] = { "vfio", "vfio_pci", "vfio_iommu_type1", "iommufd", "vhost_vsock",
-                            NULL };
+  const char *allowed[] = {
+    "vfio", "vfio_pci", "vfio_iommu_type1", "iommufd", "vhost_vsock", NULL
+  };
   for (guint i = 0; allowed[i]; i++)
     g_assert_true(lcvm_module_allowed(allowed[i]));
   g_autofree char *dashed = lcvm_module_normalize("vfio-pci");

@@ -1,0 +1,60 @@
+/* The host readiness check: a list of checks, each with a stable dotted id, a status, what
+ * was observed, what was expected and a remedy that says exactly what to do. Every file is
+ * read through the configured roots (sysfs_root, proc_root, dev_root, state_dir), so tests
+ * run it against fake hosts. Nothing here changes the host or asks the helper anything. */
+#pragma once
+#include "lcvm-config.h"
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+typedef enum {
+  LCVM_CHECK_OK,
+  LCVM_CHECK_WARN,
+  LCVM_CHECK_FAIL,
+  LCVM_CHECK_UNKNOWN, /* could not be determined (no permission, file absent …) */
+  LCVM_CHECK_SKIP,    /* does not apply here */
+} LcvmCheckStatus;
+
+/* A fix the helper can apply (`check --fix`). */
+typedef enum {
+  LCVM_FIX_NONE,
+  LCVM_FIX_LOAD_VFIO_MODULES, /* Host.LoadModules */
+  LCVM_FIX_DMA_ENTRY_LIMIT,   /* Host.SetDmaEntryLimit */
+} LcvmCheckFix;
+
+typedef struct {
+  char *id;    /* "cpu.tdx_host_platform", "gpu.0000:19:00.0.driver" */
+  char *title; /* short human title */
+  LcvmCheckStatus status;
+  char *observed;
+  char *expected;
+  char *remedy; /* NULL when ok or skip */
+  LcvmCheckFix fix;
+} LcvmCheck;
+
+typedef struct {
+  GPtrArray *checks; /* LcvmCheck*, in report order */
+} LcvmCheckReport;
+
+typedef struct {
+  const char *cache_dir;    /* where the `qemu --version` answer is cached; NULL: no cache */
+  guint connect_timeout_ms; /* key provider TCP connect */
+} LcvmHostcheckOptions;
+
+/* Runs every local check. Returns NULL with error only when the check cannot run at all
+ * (proc_root or sysfs_root missing). */
+LcvmCheckReport *lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostcheckOptions *options,
+                                    GError **error);
+
+/* Ids of the deep checks (those that ask the helper), NULL-terminated. */
+const char *const *lcvm_hostcheck_deep_checks(void);
+
+const char *lcvm_check_status_name(LcvmCheckStatus status);
+guint lcvm_check_report_count(const LcvmCheckReport *report, LcvmCheckStatus status);
+/* Ready = no check failed. */
+gboolean lcvm_check_report_ready(const LcvmCheckReport *report);
+/* The JSON document described by data/check-report.schema.json. */
+JsonNode *lcvm_check_report_to_json(const LcvmCheckReport *report, gboolean deep_requested);
+
+void lcvm_check_report_free(LcvmCheckReport *report);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LcvmCheckReport, lcvm_check_report_free)

@@ -1,0 +1,157 @@
+/* QEMU binary resolution and the confined version probe (see the header). The only process
+ * started here is `QEMU --version`, as nobody, with an empty environment and a deadline. */
+#include "helper-qemu.h"
+#include "helper-spawn.h"
+#include "lcvm-error.h"
+#include "lcvm-hostcheck-parse.h"
+#include "lcvm-trust.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define QEMU_NAME        "qemu-system-x86_64"
+#define PROBE_UID        65534 /* nobody: owns nothing a VM owns */
+#define PROBE_TIMEOUT_MS 5000
+#define PROBE_MAX_OUTPUT 4096
+
+static GMutex cache_lock;
+static LcvmQemuProbeCache *cache;
+
+/* dstack's client.conf names the QEMU when lium-cvm.conf does not; believe it only when
+ * root alone can have written it. */
+static char *
+client_conf_qemu(const LcvmConfig *config, GError **error)
+{
+  if (config->dstack_client_conf[0] == '\0' ||
+      !g_file_test(config->dstack_client_conf, G_FILE_TEST_EXISTS))
+    return NULL;
+  g_autofree char *trusted = lcvm_trusted_path(config->dstack_client_conf, error);
+  g_autofree char *text = NULL;
+  if (!trusted || !g_file_get_contents(trusted, &text, NULL, error))
+    return NULL;
+  return lcvm_client_conf_qemu_path(text);
+}
+
+static char *
+configured_qemu(const LcvmConfig *config, GError **error)
+{
+  if (config->qemu_path[0] != '\0')
+    return g_strdup(config->qemu_path);
+  GError *local = NULL;
+  char *path = client_conf_qemu(config, &local);
+  if (local) {
+    g_propagate_error(error, local);
+    return NULL;
+  }
+  if (!path)
+    path = g_find_program_in_path(QEMU_NAME);
+  if (!path)
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
+                "no QEMU: set [qemu] path in lium-cvm.conf (or [qemu] path in %s) to the dstack "
+                "QEMU 9.2.1 build",
+                config->dstack_client_conf);
+  return path;
+}
+
+static int
+pidfd_kill(int pidfd)
+{
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+}
+
+/* Reads the child's stdout until EOF, at most PROBE_MAX_OUTPUT bytes, within the deadline. */
+static gboolean
+read_output(int fd, GString *out, GError **error)
+{
+  gint64 deadline = g_get_monotonic_time() + PROBE_TIMEOUT_MS * 1000;
+  char buf[512];
+  for (;;) {
+    int left = (int)((deadline - g_get_monotonic_time()) / 1000);
+    struct pollfd p = { fd, POLLIN, 0 };
+    if (left <= 0 || poll(&p, 1, left) == 0) {
+      g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "--version did not answer in %d s",
+                  PROBE_TIMEOUT_MS / 1000);
+      return FALSE;
+    }
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return TRUE;
+    if (out->len < PROBE_MAX_OUTPUT)
+      g_string_append_len(out, buf, n);
+  }
+}
+
+static gboolean
+probe(const char *path, LcvmQemuVersion *version, GError **error)
+{
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) < 0) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "pipe: %s", g_strerror(errno));
+    return FALSE;
+  }
+  const char *argv[] = { path, "--version", NULL };
+  HelperSpawnFd fds[] = { { out[1], STDOUT_FILENO } };
+  HelperSpawnOptions options = {
+    .argv = argv,
+    .fds = fds,
+    .n_fds = 1,
+    .umask = 077,
+    .uid = PROBE_UID,
+    .gid = PROBE_UID,
+    .profile = LCVM_SECCOMP_QEMU,
+  };
+  HelperSpawnChild child = { 0 };
+  gboolean spawned = helper_spawn(&options, &child, error);
+  close(out[1]);
+  g_autoptr(GString) text = g_string_new(NULL);
+  gboolean ok = spawned && read_output(out[0], text, error);
+  close(out[0]);
+  if (!spawned)
+    return FALSE;
+  if (!ok)
+    pidfd_kill(child.pidfd);
+  siginfo_t info = { 0 };
+  waitid(P_PIDFD, (id_t)child.pidfd, &info, WEXITED);
+  close(child.pidfd);
+  if (ok && (info.si_code != CLD_EXITED || info.si_status != 0)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "--version failed (status %d)",
+                info.si_status);
+    ok = FALSE;
+  }
+  return ok && lcvm_qemu_version_parse(text->str, version, error);
+}
+
+gboolean
+helper_qemu_resolve(const LcvmConfig *config, char **path, LcvmQemuVersion *version, GError **error)
+{
+  g_autofree char *configured = configured_qemu(config, error);
+  g_autofree char *trusted = configured ? lcvm_trusted_path(configured, error) : NULL;
+  struct stat st;
+  if (!trusted)
+    return FALSE;
+  if (stat(trusted, &st) < 0 || !S_ISREG(st.st_mode)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "%s is not a regular file", trusted);
+    return FALSE;
+  }
+  g_mutex_lock(&cache_lock);
+  if (!cache)
+    cache = lcvm_qemu_probe_cache_new();
+  gboolean ok = lcvm_qemu_probe_cache_lookup(cache, trusted, &st, version);
+  if (!ok && (ok = probe(trusted, version, error)))
+    lcvm_qemu_probe_cache_store(cache, trusted, &st, version);
+  g_mutex_unlock(&cache_lock);
+  if (!ok) {
+    g_prefix_error(error, "QEMU %s: ", trusted);
+    return FALSE;
+  }
+  *path = g_steal_pointer(&trusted);
+  return TRUE;
+}

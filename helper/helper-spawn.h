@@ -1,0 +1,41 @@
+/* Confined fork+exec of QEMU and the host-API bridge (DESIGN §6, reference/qemu-sandbox.md
+ * §2.5). Everything that allocates or can fail in an interesting way happens in the parent
+ * before fork; the child makes only raw system calls, in the DESIGN order, and reports the first
+ * step that fails (step name + errno) over a close-on-exec pipe. Never a shell, never the
+ * helper's environment, never an fd the caller did not name, never uid or gid 0. */
+#pragma once
+#include "lcvm-seccomp.h"
+#include <glib.h>
+#include <sys/types.h>
+
+typedef struct {
+  int parent_fd; /* open in the caller (close-on-exec is fine) */
+  int child_fd;  /* its number in the child; unnamed 0, 1, 2 become /dev/null */
+} HelperSpawnFd;
+
+typedef struct {
+  const char *const *argv; /* argv[0]: absolute path of the program */
+  const char *const *envp; /* the child's whole environment; NULL: empty */
+  const HelperSpawnFd *fds;
+  gsize n_fds;
+  const char *cwd; /* NULL: "/"; entered after the uid drop, so the uid must reach it */
+  mode_t umask;    /* 0: 0077 (a confined child never gets umask 0) */
+  uid_t uid;
+  gid_t gid;
+  gboolean kvm_group; /* supplementary groups = [kvm] when the group exists, else none */
+  guint64 memlock;    /* RLIMIT_MEMLOCK (soft = hard) in bytes; 0: inherited */
+  LcvmSeccompProfile profile;
+} HelperSpawnOptions;
+
+typedef struct {
+  pid_t pid;
+  int pidfd; /* owned by the caller: poll for exit, waitid(P_PIDFD) to reap, signal through it */
+} HelperSpawnChild;
+
+/* Returns once the program is executing (or has failed before that, with error saying at which
+ * step: "spawn failed at step setresuid: Operation not permitted"). */
+gboolean helper_spawn(const HelperSpawnOptions *options, HelperSpawnChild *child, GError **error);
+
+/* RLIMIT_MEMLOCK for a guest of ram_bytes: VFIO pins all guest RAM plus up to 1 GiB (libvirt's
+ * formula without a vIOMMU, any number of devices); 0 (inherit) without VFIO devices. */
+guint64 helper_spawn_memlock_for(guint64 ram_bytes, guint n_vfio_devices);

@@ -1,0 +1,30 @@
+/* Host.BindVfio, Host.UnbindVfio and Host.SetDmaEntryLimit: moving NVIDIA GPUs and NVSwitches
+ * to and from vfio-pci, and the vfio_iommu_type1 DMA entry limit. */
+#pragma once
+#include "helper-daemon.h"
+
+#define HELPER_DMA_LIMIT_PERSIST (1u << 0)
+/* The file SetDmaEntryLimit writes under modprobe_dir with the persist flag. */
+#define HELPER_DMA_LIMIT_FILE "lium-cvm-vfio.conf"
+
+/* Connects the three handlers to d->host (called by helper_host_export). */
+void helper_vfio_connect(HelperDaemon *d);
+
+/* The slots a Bind/UnbindVfio call names, validated against the host: the single word "all"
+ * (every GPU and NVSwitch), or canonical DDDD:BB:DD.F slots that exist under sysfs_root and
+ * are NVIDIA GPUs or NVSwitches. Returns them de-duplicated, in the order given. */
+GStrv helper_vfio_resolve_slots(const LcvmConfig *config, const char *const *slots, GError **error);
+
+/* The two job bodies, callable without a bus (tests): bind moves every slot to vfio-pci and
+ * waits for vfio-dev; unbind gives each back the driver and driver_override it had before. On
+ * a failure every device already moved is moved back. step (may be NULL) reports progress. */
+typedef void (*HelperVfioStep)(gpointer data, double progress, const char *message);
+gboolean helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step,
+                          gpointer step_data, GError **error);
+gboolean helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step,
+                            gpointer step_data, GError **error);
+
+/* Writes the limit to sysfs (loading vfio_iommu_type1 if needed) and, with persist, to
+ * modprobe_dir/lium-cvm-vfio.conf. */
+gboolean helper_vfio_set_dma_limit(const LcvmConfig *config, guint64 limit, guint64 flags,
+                                   GError **error);

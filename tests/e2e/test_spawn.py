@@ -1,0 +1,196 @@
+"""The confined spawn path (helper/helper-spawn.c, DESIGN §6) with real processes: the probe
+(tests/probe/lcvm-spawn-probe.c) is spawned through helper_spawn() by lcvm-spawn-run and
+reports what it got; /proc of the running probe is read from outside."""
+
+import os
+
+import pytest
+
+import lcvm_spawn as ls
+
+SIGKILL, SIGTERM, SIGSYS = 9, 15, 31
+PROFILES = ["qemu", "bridge"]
+
+
+def run_call(probe, call, profile):
+    """Spawns `probe call CALL`; returns (outcome, the probe's output line)."""
+    r, w = os.pipe()
+    try:
+        s = ls.Spawned([probe, "call", call], fds={1: w}, profile=profile)
+    finally:
+        os.close(w)
+    try:
+        outcome = s.wait_exit(30)
+    finally:
+        s.close()
+    with os.fdopen(r) as out:
+        return outcome, out.read().strip()
+
+
+@pytest.fixture
+def held_probe(probe, run_dir):
+    """A probe in `status` mode that has reported and blocks on its stdin until teardown."""
+    out_r, out_w = os.pipe()
+    in_r, in_w = os.pipe()
+    extra = os.open(run_dir / "extra", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        s = ls.Spawned([probe, "status"], fds={0: in_r, 1: out_w, 5: extra},
+                       env=["LC_ALL=C", "HOME=/nonexistent"], memlock=4 << 20)
+    finally:
+        for fd in (in_r, out_w, extra):
+            os.close(fd)
+    out = os.fdopen(out_r)
+    lines = []
+    for line in out:
+        if line == "end\n":
+            break
+        lines.append(line.rstrip("\n"))
+    s.report = lines
+    yield s
+    os.close(in_w)
+    out.close()
+    s.close()
+
+
+def report_values(report, prefix):
+    return [line[len(prefix) + 1:] for line in report if line.startswith(prefix + " ")]
+
+
+def test_probe_runs_as_the_vm_uid_without_any_privilege(held_probe):
+    tasks = ls.task_status(held_probe.pid)
+    assert tasks
+    uid = str(ls.VM_UID)
+    for status in tasks.values():
+        assert status["Uid"].split() == [uid] * 4
+        assert status["Gid"].split() == [str(ls.VM_GID)] * 4
+        kvm = ls.kvm_gid()
+        assert status["Groups"].split() == ([str(kvm)] if kvm is not None else [])
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(status[cap], 16) == 0, f"{cap} = {status[cap]}"
+        assert status["NoNewPrivs"] == "1"
+        assert status["Seccomp"] == "2"
+        assert status["Seccomp_filters"] == "1"
+
+
+def test_probe_has_no_supplementary_group_unless_kvm_is_asked_for(probe):
+    r, w = os.pipe()
+    s = ls.Spawned([probe, "status"], fds={1: w}, kvm_group=False)
+    os.close(w)
+    with os.fdopen(r) as out:
+        groups = [line.split()[2:] for line in out if line.startswith("status Groups:")]
+    assert groups == [[]]
+    assert s.wait_exit(30) == ("exited", 0)
+    s.close()
+
+
+def test_probe_starts_with_no_blocked_or_ignored_signal(held_probe):
+    # lcvm-spawn-run blocks SIGTERM and ignores SIGPIPE before spawning, like a worker thread.
+    status = ls.task_status(held_probe.pid)[held_probe.pid]
+    assert int(status["SigBlk"], 16) == 0
+    assert int(status["SigIgn"], 16) == 0
+
+
+def test_probe_gets_only_the_named_fds_and_a_fresh_environment(held_probe, run_dir):
+    fds = dict(v.split(" ", 1) for v in report_values(held_probe.report, "fd"))
+    assert sorted(int(n) for n in fds) == [0, 1, 2, 5]
+    assert fds["0"].startswith("pipe:")
+    assert fds["1"].startswith("pipe:")
+    assert fds["2"] == "/dev/null"
+    assert fds["5"] == str(run_dir / "extra")
+    assert report_values(held_probe.report, "env") == ["LC_ALL=C", "HOME=/nonexistent"]
+    assert report_values(held_probe.report, "umask") == ["0077"]  # the default
+    assert report_values(held_probe.report, "sid") == [str(held_probe.pid)]
+    assert report_values(held_probe.report, "cwd") == ["/"]
+
+
+def test_probe_gets_the_requested_umask(probe):
+    r, w = os.pipe()
+    s = ls.Spawned([probe, "status"], fds={1: w}, umask="0027")
+    os.close(w)
+    with os.fdopen(r) as out:
+        assert "umask 0027\n" in out.read()
+    assert s.wait_exit(30) == ("exited", 0)
+    s.close()
+
+
+def test_probe_gets_the_memlock_limit_and_no_core_dumps(held_probe):
+    assert report_values(held_probe.report, "rlimit memlock") == [f"{4 << 20} {4 << 20}"]
+    assert report_values(held_probe.report, "rlimit core") == ["0 0"]
+
+
+@pytest.mark.skipif(not ls.has_cap(24), reason="root here lacks CAP_SYS_RESOURCE, which raising "
+                    "RLIMIT_MEMLOCK above the inherited hard limit needs")
+def test_vfio_sized_memlock_limit_is_applied(probe):
+    limit = (512 << 20) + (1 << 30)  # helper_spawn_memlock_for(512 MiB, 1 device)
+    r, w = os.pipe()
+    s = ls.Spawned([probe, "status"], fds={1: w}, memlock=limit)
+    os.close(w)
+    with os.fdopen(r) as out:
+        assert f"rlimit memlock {limit} {limit}" in out.read()
+    assert s.wait_exit(30) == ("exited", 0)
+    s.close()
+
+
+def test_sigterm_through_the_pidfd_ends_the_probe(held_probe):
+    held_probe.signal("TERM")
+    assert held_probe.wait_exit(10) == ("signaled", SIGTERM)
+
+
+def test_sigkill_through_the_pidfd_ends_the_probe(held_probe):
+    held_probe.signal("KILL")
+    assert held_probe.wait_exit(10) == ("signaled", SIGKILL)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("call", [
+    "kexec_load", "init_module", "mount", "umount2", "ptrace", "execveat", "clone-newuser",
+    "i386-int80", "x32",
+])
+def test_never_legitimate_calls_kill_the_process(probe, profile, call):
+    outcome, output = run_call(probe, call, profile)
+    assert outcome == ("signaled", SIGSYS)
+    assert output == ""
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("call, errno", [
+    ("io_uring_setup", "ENOSYS"), ("clone3", "ENOSYS"), ("userfaultfd", "EPERM"),
+    ("bpf", "EPERM"), ("perf_event_open", "EPERM"), ("keyctl", "EPERM"), ("unshare", "EPERM"),
+])
+def test_probeable_calls_fail_with_an_errno(probe, profile, call, errno):
+    assert run_call(probe, call, profile) == (("exited", 0), f"{call}: errno {errno}")
+
+
+@pytest.mark.parametrize("call", ["thread", "fork", "socket-inet", "socket-netlink-route"])
+def test_qemu_profile_keeps_threads_processes_and_sockets(probe, call):
+    # "thread": glibc tries clone3 first and falls back to clone only on ENOSYS.
+    assert run_call(probe, call, "qemu") == (("exited", 0), f"{call}: ok")
+
+
+def test_bridge_profile_kills_fork(probe):
+    assert run_call(probe, "fork", "bridge") == (("signaled", SIGSYS), "")
+
+
+@pytest.mark.parametrize("call, result", [
+    ("thread", "ok"), ("socket-inet", "ok"), ("socket-netlink-diag", "ok"),
+    ("socket-packet", "errno EAFNOSUPPORT"),
+    ("socket-packet-high-bits", "errno EAFNOSUPPORT"),
+    ("socket-netlink-route", "errno EPROTONOSUPPORT"),
+])
+def test_bridge_profile_allows_only_its_sockets(probe, call, result):
+    assert run_call(probe, call, "bridge") == (("exited", 0), f"{call}: {result}")
+
+
+def test_failed_exec_names_the_step(run_dir):
+    with pytest.raises(ls.SpawnFailed) as e:
+        ls.Spawned([run_dir / "missing"])
+    assert str(e.value) == "spawn failed at step execve: No such file or directory"
+
+
+def test_unreachable_cwd_names_the_step(probe, run_dir):
+    private = run_dir / "private"
+    private.mkdir(mode=0o700)
+    with pytest.raises(ls.SpawnFailed) as e:
+        ls.Spawned([probe, "status"], cwd=private)
+    assert str(e.value) == "spawn failed at step chdir: Permission denied"
+

@@ -1,0 +1,476 @@
+"""`lium-cvm check` against fake hosts (tests/fakes/fakehost.py): the real binary, a test
+config pointing every root at the fake tree, no root and no bus needed. Each test names the
+behaviour it asserts; statuses, remedies, the JSON schema and exit codes are all checked."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+import jsonschema
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "fakes"))
+import fakehost  # noqa: E402
+
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+LIUM_CVM = os.environ.get("LIUM_CVM", os.path.join(SOURCE, "build", "frontend", "lium-cvm"))
+with open(os.path.join(SOURCE, "data", "check-report.schema.json")) as f:
+    SCHEMA = json.load(f)
+
+
+@pytest.fixture
+def key_provider():
+    """A TCP listener standing in for the key provider."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    yield "127.0.0.1:%d" % s.getsockname()[1]
+    s.close()
+
+
+@pytest.fixture
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return "127.0.0.1:%d" % port
+
+
+@pytest.fixture
+def root():
+    """A world-traversable temp dir, so a test may run the binary as another uid."""
+    d = tempfile.mkdtemp(prefix="lcvm-check-")
+    os.chmod(d, 0o755)
+    yield d
+    for top, dirs, files in os.walk(d):
+        for name in dirs + files:
+            p = os.path.join(top, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o755)
+    shutil.rmtree(d)
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+        self.doc = None
+        if self.out.lstrip().startswith("{"):
+            self.doc = json.loads(self.out)
+            if "error" in self.doc:  # the check could not run: {"error": …}, exit 2
+                return
+            jsonschema.validate(self.doc, SCHEMA)
+            self.checks = {c["id"]: c for c in self.doc["checks"]}
+
+    def __getitem__(self, check_id):
+        return self.checks[check_id]
+
+    def status(self, check_id):
+        return self.checks[check_id]["status"]
+
+
+def run(root, config, *args, as_other_user=False, stdin=None, path=None):
+    env = {
+        "PATH": path or os.path.join(os.path.dirname(config), "bin"),
+        "XDG_CACHE_HOME": os.path.join(root, "cache"),
+        "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + os.path.join(root, "no-bus"),
+        "LC_ALL": "C.UTF-8",
+    }
+    cmd = [LIUM_CVM, "check", "--config", config] + list(args)
+    if as_other_user and os.geteuid() == 0:
+        # root reads any file; drop to nobody so a mode-0 file really is unreadable.
+        cmd = [SETPRIV, "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    proc = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, timeout=30)
+    return Result(proc)
+
+
+def host(root, kind, kp):
+    return fakehost.build(kind, os.path.join(root, kind), kp)
+
+
+# ---- a ready host ----
+
+def test_ready_host_is_ready_and_exits_0(root, key_provider):
+    config = host(root, "ready", key_provider)
+    r = run(root, config, "--json")
+    assert r.rc == 0, r.out
+    assert r.doc["ready"] is True
+    assert r.doc["summary"]["fail"] == 0
+    for check_id in ("cpu.vendor", "cpu.generation", "cpu.tdx_host_platform", "kvm.device",
+                     "kvm.tdx", "tdx.module", "tdx.module.version", "sgx.devices",
+                     "kernel.version", "kernel.cmdline.nohibernate", "kernel.cmdline.intel_iommu",
+                     "numa.nodes", "memory.hugepages", "iommu.active", "vfio.modules",
+                     "vfio.dma_entry_limit", "vfio.dma_entry_limit.persisted", "gpu.present",
+                     "gpu.0000:19:00.0.driver", "nvswitch.0000:05:00.0.driver",
+                     "gpu.0000:19:00.0.iommu_group", "qemu.binary", "qemu.version", "image.os",
+                     "keyprovider.port", "docker.binary", "docker.compose"):
+        assert r.status(check_id) == "ok", r[check_id]
+        assert r[check_id]["remedy"] is None
+    assert r["tdx.module.version"]["observed"] == "2.0 build 882"
+    assert "8 GPU(s), 4 NVSwitch(es)" == r["gpu.present"]["observed"]
+    assert r.status("sgx.qgsd") == "skip"  # socket tables belong to the running kernel
+
+
+def test_ready_host_human_output_is_a_plain_table_when_not_a_tty(root, key_provider):
+    config = host(root, "ready", key_provider)
+    r = run(root, config)
+    assert r.rc == 0
+    assert "\033[" not in r.out
+    assert "ok       cpu.tdx_host_platform" in r.out
+    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 50 ok.")
+
+
+# ---- a bare VM like the machine the tests run on ----
+
+def test_bare_vm_is_not_ready_and_says_why(root, closed_port):
+    config = host(root, "bare-vm", closed_port)
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.doc["ready"] is False
+    assert r.status("cpu.vendor") == "fail"
+    assert "Intel Xeon" in r["cpu.vendor"]["remedy"]
+    assert r.status("cpu.generation") == "skip"
+    assert r.status("tdx.module") == "skip"
+    assert r.status("kvm.tdx") == "fail"
+    assert "kvm_intel.tdx=1" in r["kvm.tdx"]["remedy"]
+    assert r.status("sgx.devices") == "fail"
+    assert "SW Guard Extensions (SGX) = Enable" in r["sgx.devices"]["remedy"]
+    assert r.status("kernel.cmdline.nohibernate") == "fail"
+    assert "add nohibernate to GRUB_CMDLINE_LINUX_DEFAULT" in r["kernel.cmdline.nohibernate"]["remedy"]
+    assert r.status("iommu.active") == "fail"
+    assert "VT-d" in r["iommu.active"]["remedy"]
+    assert r.status("vfio.modules") == "fail"
+    assert r["vfio.modules"]["fix"] == "load-vfio-modules"
+    assert r["vfio.modules"]["remedy"].startswith("lium-cvm load-modules --persist")
+    assert r.status("vfio.dma_entry_limit") == "skip"
+    assert r.status("gpu.present") == "fail"
+    assert r.status("qemu.binary") == "ok"
+    assert r["qemu.binary"]["observed"].endswith("(from PATH)")
+    assert r.status("qemu.version") == "fail"
+    assert "dstack-qemu-9.2.1" in r["qemu.version"]["remedy"]
+    assert r.status("image.os") == "fail"
+    assert r["image.os"]["remedy"] == "lium-cvm download"
+    assert r.status("keyprovider.port") == "fail"
+    assert "docker compose" in r["keyprovider.port"]["remedy"]
+    assert r.status("docker.binary") == "fail"
+    assert r.status("docker.compose") == "skip"
+
+
+def test_no_remedy_tells_operators_to_join_the_docker_group(root, closed_port):
+    for kind in ("bare-vm", "iommu-off-nvidia"):
+        r = run(root, host(root, kind, closed_port), "--json")
+        for c in r.doc["checks"]:
+            assert "usermod" not in (c["remedy"] or "")
+            assert "-aG docker" not in (c["remedy"] or "")
+
+
+def test_cmdline_words_after_double_dash_belong_to_init(root, closed_port):
+    config = host(root, "bare-vm", closed_port)
+    with open(os.path.join(root, "bare-vm", "proc", "cmdline"), "w") as f:
+        f.write("console=ttyS0 -- nohibernate intel_iommu=on\n")
+    r = run(root, config, "--json")
+    assert r.status("kernel.cmdline.nohibernate") == "fail"
+    assert r.status("kernel.cmdline.intel_iommu") == "fail"
+
+
+# ---- IOMMU off, GPUs on nvidia ----
+
+def test_iommu_off_with_gpus_on_nvidia(root, key_provider):
+    config = host(root, "iommu-off-nvidia", key_provider)
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("iommu.active") == "fail"
+    assert r.status("kernel.cmdline.intel_iommu") == "fail"
+    assert "intel_iommu=on" in r["kernel.cmdline.intel_iommu"]["remedy"]
+    assert r.status("vfio.modules") == "fail"
+    devices = [c for c in r.doc["checks"] if c["id"].endswith(".driver")]
+    assert len(devices) == 12
+    for c in devices:
+        assert c["status"] == "fail"
+        assert c["observed"].split(" ")[0] in ("nvidia", "no")
+        assert "lium-cvm gpu bind " + c["id"].split(".", 1)[1][:12] in c["remedy"]
+        assert "vfio-pci.ids=10de:22a3,10de:2335,10de:2330" in c["remedy"]
+    assert r["gpu.0000:bb:00.0.driver"]["observed"].startswith("no driver")
+    for c in r.doc["checks"]:
+        if c["id"].endswith(".iommu_group"):
+            assert c["status"] == "fail"
+            assert "intel_iommu=on" in c["remedy"]
+
+
+# ---- NUMA possible != online ----
+
+def test_numa_possible_not_online_warns_about_gramine(root, key_provider):
+    config = host(root, "numa-mismatch", key_provider)
+    r = run(root, config, "--json")
+    assert r.rc == 0  # a warning does not make the host unready
+    assert r.status("numa.nodes") == "warn"
+    assert r["numa.nodes"]["observed"] == "possible 0-19, online 0-1"
+    assert "Gramine" in r["numa.nodes"]["remedy"]
+
+
+# ---- QEMU ----
+
+def test_distro_qemu_10_fails_with_the_reason(root, key_provider):
+    config = host(root, "distro-qemu", key_provider)
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("qemu.binary") == "ok"
+    assert "client.conf" in r["qemu.binary"]["observed"]
+    assert r.status("qemu.version") == "fail"
+    assert "10.1.0" in r["qemu.version"]["observed"]
+    assert "attestation can never pass" in r["qemu.version"]["observed"]
+    assert "path = /opt/qemu-dstack/bin/qemu-system-x86_64" in r["qemu.version"]["remedy"]
+
+
+def test_config_qemu_path_wins_over_client_conf(root, key_provider):
+    config = host(root, "distro-qemu", key_provider)
+    dstack = os.path.join(root, "distro-qemu", "opt", "qemu-dstack", "bin", "qemu-system-x86_64")
+    fakehost.config(os.path.join(root, "distro-qemu"), key_provider, qemu_path=dstack)
+    r = run(root, config, "--json")
+    assert r.status("qemu.version") == "ok"
+    assert "lium-cvm.conf" in r["qemu.binary"]["observed"]
+
+
+def test_client_conf_naming_a_missing_binary_fails(root, key_provider):
+    config = host(root, "ready", key_provider)
+    with open(os.path.join(root, "ready", "etc", "dstack", "client.conf"), "w") as f:
+        f.write("[qemu]\npath = /nonexistent/qemu-system-x86_64\n")
+    r = run(root, config, "--json")
+    assert r.status("qemu.binary") == "fail"
+    assert r.status("qemu.version") == "skip"
+
+
+def test_qemu_version_is_probed_once_and_cached_by_binary(root, key_provider):
+    config = host(root, "ready", key_provider)
+    runs = os.path.join(root, "ready", "qemu-runs")
+    run(root, config, "--json")
+    run(root, config, "--json")
+    with open(runs) as f:
+        assert len(f.read().split()) == 1
+    qemu = os.path.join(root, "ready", "opt", "qemu-dstack", "bin", "qemu-system-x86_64")
+    st = os.stat(qemu)
+    os.utime(qemu, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    r = run(root, config, "--json")
+    with open(runs) as f:
+        assert len(f.read().split()) == 2
+    assert r.status("qemu.version") == "ok"
+
+
+# ---- TDX ----
+
+def test_tdx_off_in_bios_names_the_seam_loader(root, key_provider):
+    config = host(root, "tdx-off", key_provider)
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("cpu.tdx_host_platform") == "fail"
+    assert "TDX SEAM Loader" in r["cpu.tdx_host_platform"]["remedy"]
+    assert r.status("kvm.tdx") == "fail"
+    assert "TDX not supported by the host platform" in r["kvm.tdx"]["observed"]
+    assert r.status("tdx.module") == "fail"
+    assert r.status("tdx.module.version") == "skip"
+
+
+def write_kmsg(root, kind, messages):
+    with open(os.path.join(root, kind, "dev", "kmsg"), "w") as f:
+        f.write(fakehost.kmsg_records(messages))
+
+
+def test_tdx_module_below_build_882_fails(root, key_provider):
+    config = host(root, "ready", key_provider)
+    write_kmsg(root, "ready", ["virt/tdx: TDX module 2.0.2, build number 786, build date 20240101",
+                               "virt/tdx: module initialized"])
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("tdx.module") == "ok"
+    assert r.status("tdx.module.version") == "fail"
+    assert "786" in r["tdx.module.version"]["observed"]
+    assert "intel_tdx_module.so" in r["tdx.module.version"]["remedy"]
+
+
+def test_hibernation_failure_in_the_log_points_at_nohibernate(root, key_provider):
+    config = host(root, "tdx-off", key_provider)
+    write_kmsg(root, "tdx-off", ["virt/tdx: initialization failed: Hibernation support is enabled"])
+    r = run(root, config, "--json")
+    assert "add nohibernate" in r["cpu.tdx_host_platform"]["remedy"]
+    assert "add nohibernate" in r["tdx.module"]["remedy"]
+
+
+def test_unreadable_kernel_log_is_unknown_never_fail(root, key_provider):
+    config = host(root, "ready", key_provider)
+    os.chmod(os.path.join(root, "ready", "dev", "kmsg"), 0)
+    r = run(root, config, "--json", as_other_user=True)
+    assert r.status("tdx.module") == "unknown"
+    assert "not readable" in r["tdx.module"]["observed"]
+    assert "dmesg" in r["tdx.module"]["remedy"]
+    assert r.status("tdx.module.version") == "unknown"
+    assert r.rc == 0
+
+
+def test_unreadable_cpuinfo_makes_cpu_checks_unknown(root, key_provider):
+    config = host(root, "ready", key_provider)
+    os.chmod(os.path.join(root, "ready", "proc", "cpuinfo"), 0)
+    r = run(root, config, "--json", as_other_user=True)
+    for check_id in ("cpu.vendor", "cpu.generation", "cpu.tdx_host_platform"):
+        assert r.status(check_id) == "unknown"
+    assert r.status("tdx.module") == "ok"  # the log still answers
+
+
+def test_missing_files_are_reported_not_fatal(root, key_provider):
+    config = host(root, "ready", key_provider)
+    os.remove(os.path.join(root, "ready", "sys", "module", "kvm_intel", "parameters", "tdx"))
+    os.remove(os.path.join(root, "ready", "sys", "devices", "system", "node", "online"))
+    os.remove(os.path.join(root, "ready", "dev", "sgx_provision"))
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("kvm.tdx") == "fail"
+    assert "no tdx parameter" in r["kvm.tdx"]["observed"]
+    assert r.status("numa.nodes") == "unknown"
+    assert r.status("sgx.devices") == "fail"
+    assert r["sgx.devices"]["observed"].startswith("sgx_provision missing")
+
+
+# ---- vfio ----
+
+def test_low_dma_entry_limit_fails_and_is_fixable(root, key_provider):
+    config = host(root, "ready", key_provider)
+    with open(os.path.join(root, "ready", "sys", "module", "vfio_iommu_type1", "parameters",
+                           "dma_entry_limit"), "w") as f:
+        f.write("65535\n")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("vfio.dma_entry_limit") == "fail"
+    assert r["vfio.dma_entry_limit"]["fix"] == "set-dma-entry-limit"
+    assert "16777216" in r["vfio.dma_entry_limit"]["remedy"]
+
+
+def test_dma_limit_persisted_in_modprobe_d_is_found(root, key_provider):
+    config = host(root, "ready", key_provider)
+    cmdline = os.path.join(root, "ready", "proc", "cmdline")
+    with open(cmdline, "w") as f:
+        f.write("ro nohibernate intel_iommu=on iommu=pt\n")
+    r = run(root, config, "--json")
+    assert r.status("vfio.dma_entry_limit.persisted") == "ok"
+    assert "vfio-dma.conf" in r["vfio.dma_entry_limit.persisted"]["observed"]
+
+
+# ---- services ----
+
+def test_key_provider_not_answering_fails(root, closed_port):
+    config = host(root, "ready", closed_port)
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("keyprovider.port") == "fail"
+    assert "refused" in r["keyprovider.port"]["observed"]
+
+
+def test_image_with_a_wrong_digest_fails(root, key_provider):
+    config = host(root, "ready", key_provider)
+    with open(os.path.join(root, "ready", "state", "images", fakehost.IMAGE, "digest.txt"),
+              "w") as f:
+        f.write("0" * 64 + "\n")
+    r = run(root, config, "--json")
+    assert r.status("image.os") == "fail"
+    assert "lium-cvm download" in r["image.os"]["remedy"]
+
+
+def test_compose_plugin_missing_fails(root, key_provider):
+    config = host(root, "ready", key_provider)
+    os.remove(os.path.join(root, "ready", "usr", "libexec", "docker", "cli-plugins",
+                           "docker-compose"))
+    r = run(root, config, "--json")
+    assert r.status("docker.binary") == "ok"
+    assert r.status("docker.compose") == "fail"
+
+
+# ---- exit status 2 ----
+
+def test_missing_proc_root_exits_2(root, key_provider):
+    config = host(root, "ready", key_provider)
+    shutil.rmtree(os.path.join(root, "ready", "proc"))
+    r = run(root, config, "--json")
+    assert r.rc == 2
+    assert "proc_root" in r.err
+
+
+def test_unreadable_config_exits_2(root, key_provider):
+    config = host(root, "ready", key_provider)
+    os.chmod(config, 0)
+    r = run(root, config, as_other_user=True)
+    assert r.rc == 2
+    assert "configuration" in r.err
+
+
+def test_missing_config_exits_2(root):
+    r = run(root, os.path.join(root, "nonexistent.conf"))
+    assert r.rc == 2
+
+
+def test_arguments_are_a_usage_error(root, key_provider):
+    config = host(root, "ready", key_provider)
+    assert run(root, config, "extra").rc == 2
+    assert run(root, config, "--yes").rc == 2
+
+
+# ---- --fix and --deep ----
+
+def test_fix_refuses_json(root, key_provider):
+    config = host(root, "ready", key_provider)
+    r = run(root, config, "--fix", "--json")
+    assert r.rc == 2
+
+
+def test_fix_yes_asks_the_helper_and_prints_the_rest_as_commands(root, closed_port):
+    config = host(root, "iommu-off-nvidia", closed_port)
+    r = run(root, config, "--fix", "--yes", "--no-ask-password")
+    assert r.rc == 1
+    assert "Load vfio_pci and vfio_iommu_type1" in r.out
+    assert "yes (--yes)" in r.out
+    assert "failed:" in r.out  # no helper on this bus
+    assert "cannot set the DMA entry limit" in r.out
+    manual = r.out.split("Do these yourself")[1]
+    assert "never edits GRUB" in r.out
+    assert "iommu.active:" in manual
+    assert "vfio.modules: lium-cvm load-modules" in manual  # the helper fix did not happen
+    assert "lium-cvm gpu bind 0000:19:00.0" in manual
+    assert "vfio.dma_entry_limit.persisted:" in manual
+
+
+def test_fix_declined_changes_nothing(root, closed_port):
+    config = host(root, "iommu-off-nvidia", closed_port)
+    r = run(root, config, "--fix", stdin="n\n")
+    assert r.rc == 1
+    assert "failed:" not in r.out
+    assert "vfio.modules: lium-cvm load-modules" in r.out
+
+
+def test_fix_on_a_ready_host_offers_nothing(root, key_provider):
+    config = host(root, "ready", key_provider)
+    r = run(root, config, "--fix")
+    assert r.rc == 0
+    assert "[y/N]" not in r.out
+    assert "Do these yourself" not in r.out
+
+
+def test_deep_says_that_no_deep_checks_exist_yet(root, key_provider):
+    config = host(root, "ready", key_provider)
+    r = run(root, config, "--deep")
+    assert "no deep checks exist yet" in r.out
+    j = run(root, config, "--deep", "--json")
+    assert j.doc["deep"] == {"requested": True, "available": []}
+
+
+def test_schema_rejects_a_failure_without_remedy():
+    doc = {"version": "0", "ready": False,
+           "summary": {"ok": 0, "warn": 0, "fail": 1, "unknown": 0, "skip": 0},
+           "deep": {"requested": False, "available": []},
+           "checks": [{"id": "cpu.vendor", "title": "t", "status": "fail", "observed": "x",
+                       "expected": "y", "remedy": None, "fix": None}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, SCHEMA)

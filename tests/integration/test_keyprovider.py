@@ -1,0 +1,335 @@
+"""The key provider through the real bus and polkitd: `lium-cvm key-provider
+status|start|stop|logs` run by the helper with tests/fakes/fake-docker as [tools] docker.
+
+The fake keeps its state in tools/fake-docker.json (images that "exist", containers `up`
+created, their logs, and every call with its argv, environment and working directory), so a
+test can both set the scene and check exactly how docker was run. The port check talks to a
+fake key provider speaking the real wire format.
+"""
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import lcvm_harness as lh
+
+sys.path.insert(0, str(lh.SOURCE_ROOT / "tests" / "fakes"))
+import fake_key_provider as fkp  # noqa: E402
+
+NOT_AUTHORIZED = lh.ERROR_PREFIX + "NotAuthorized"
+AESMD_ID = "sha256:" + "a" * 64
+KP_ID = "sha256:" + "b" * 64
+REBUILT_KP_ID = "sha256:" + "c" * 64
+EXAMPLE_COMPOSE = lh.SOURCE_ROOT / "data" / "key-provider" / "docker-compose.yml"
+PRODUCTION_LOGS = {"aesmd": ["aesm_service[10]: The server sock is 0x5581"],
+                   "gramine-sealing-key-provider": ["Gramine is starting. Parsing TOML manifest",
+                                                    "Enclave started in PRODUCTION mode",
+                                                    "listening on 0.0.0.0:3443"]}
+
+PROVIDER = fkp.FakeKeyProvider("normal").start()
+HARNESS_CONFIG = {"key-provider": {"address": PROVIDER.address}}
+
+
+def prepare_harness(h):
+    shutil.copy(lh.SOURCE_ROOT / "tests" / "fakes" / "fake-docker", h.tools_dir / "docker")
+    (h.tools_dir / "docker").chmod(0o755)
+    shutil.copy(EXAMPLE_COMPOSE, h.root / "key-provider" / "docker-compose.yml")
+
+
+class Docker:
+    """The fake docker's state file."""
+
+    def __init__(self, h):
+        self.path = h.tools_dir / "fake-docker.json"
+
+    def reset(self, images=None, logs=None):
+        self.path.write_text(json.dumps({
+            "images": images or {"lium-aesmd:local": AESMD_ID, "lium-key-provider:local": KP_ID},
+            "containers": {}, "logs": logs if logs is not None else PRODUCTION_LOGS,
+            "calls": []}))
+
+    @property
+    def state(self):
+        return json.loads(self.path.read_text())
+
+    def update(self, **kw):
+        s = self.state
+        s.update(kw)
+        self.path.write_text(json.dumps(s))
+
+    @property
+    def calls(self):
+        return [c["argv"] for c in self.state["calls"]]
+
+    def compose_calls(self, sub):
+        return [a for a in self.calls if a[:1] == ["compose"] and sub in a[5:6]]
+
+
+@pytest.fixture
+def docker(harness):
+    d = Docker(harness)
+    d.reset()
+    pin = harness.state_dir / "key-provider.pin"
+    pin.unlink(missing_ok=True)
+    shutil.rmtree(harness.state_dir / "instances" / "vm1", ignore_errors=True)
+    compose_dir = harness.root / "key-provider"
+    for old in compose_dir.iterdir():
+        old.unlink()
+    shutil.copy(EXAMPLE_COMPOSE, compose_dir / "docker-compose.yml")
+    os.chown(compose_dir, 0, 0)
+    compose_dir.chmod(0o755)
+    yield d
+
+
+def start(harness, users, *extra):
+    return harness.run_frontend(users.op, "key-provider", "start", *extra)
+
+
+def status(harness, user):
+    return harness.run_frontend(user, "key-provider", "status", "--json")
+
+
+# ---- authorization ------------------------------------------------------------------------
+
+def test_grouped_user_starts_the_key_provider_and_it_is_audited(harness, users, docker):
+    mark = harness.audit_mark()
+    r = start(harness, users)
+    assert r.rc == 0, r
+    assert set(docker.state["containers"]) == {"dstack-aesmd", "dstack-key-provider"}
+    recs = [rec for rec in harness.audit_records(since=mark)
+            if rec.method.endswith("StartKeyProvider")]
+    assert recs and all(rec.uid == users.op.uid for rec in recs)
+    assert recs[0].action == "io.lium.cvm1.manage-key-provider"
+
+
+def test_ungrouped_user_cannot_start_stop_or_inspect_and_docker_never_runs(harness, users,
+                                                                          docker):
+    mark = harness.audit_mark()
+    for args in (["start"], ["stop"], ["status"], ["logs"]):
+        r = harness.run_frontend(users.out, "key-provider", *args, "--json")
+        assert r.rc == 1 and r.error_name == NOT_AUTHORIZED, r
+    assert docker.calls == []
+    recs = harness.audit_records(since=mark)
+    assert len(recs) == 4 and all(rec.refused and rec.uid == users.out.uid for rec in recs)
+
+
+def test_foreign_client_is_refused_too(harness, users, docker):
+    r = harness.gdbus_call(users.out, "StartKeyProvider", "uint64 0")
+    assert r.rc != 0 and r.error_name == NOT_AUTHORIZED
+    assert docker.calls == []
+
+
+def test_unknown_flags_are_refused(harness, users, docker):
+    r = harness.gdbus_call(users.op, "StartKeyProvider", "uint64 1")
+    assert r.error_name == lh.ERROR_PREFIX + "InvalidArgument"
+    assert docker.calls == []
+
+
+# ---- how docker runs ----------------------------------------------------------------------
+
+def test_docker_runs_with_a_clean_environment_explicit_file_and_no_build_or_pull(
+        harness, users, docker):
+    assert start(harness, users).rc == 0
+    compose_dir = harness.root / "key-provider"
+    calls = docker.state["calls"]
+    assert calls
+    for call in calls:
+        assert set(call["env"]) <= {"PATH", "HOME", "LANG"}, call["env"]
+        assert call["cwd"] == str(compose_dir)
+        if call["argv"][0] == "compose":
+            assert call["argv"][1:5] == ["--project-directory", str(compose_dir), "-f",
+                                         str(compose_dir / "docker-compose.yml")]
+    [up] = docker.compose_calls("up")
+    assert up[5:] == ["up", "-d", "--no-build", "--pull", "never"]
+
+
+def test_first_start_pins_the_image_ids(harness, users, docker):
+    assert start(harness, users).rc == 0
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"] == {"lium-aesmd:local": AESMD_ID, "lium-key-provider:local": KP_ID}
+    st = (harness.state_dir / "key-provider.pin").stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o644)
+
+
+def test_a_missing_image_is_refused_without_building_or_pulling(harness, users, docker):
+    docker.reset(images={"lium-aesmd:local": AESMD_ID})
+    r = start(harness, users, "--json")
+    assert r.rc == 1
+    assert "lium-key-provider:local is not on this host" in r.stderr
+    assert "never builds or pulls" in r.stderr
+    assert docker.compose_calls("up") == []
+
+
+# ---- the pin --------------------------------------------------------------------------------
+
+def make_data_disk(harness, name="vm1"):
+    d = harness.state_dir / "instances" / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "hda.img").write_bytes(b"\0" * 16)
+
+
+def test_a_rebuilt_image_is_refused_while_a_data_disk_exists(harness, users, docker):
+    assert start(harness, users).rc == 0
+    make_data_disk(harness)
+    docker.update(images={"lium-aesmd:local": AESMD_ID, "lium-key-provider:local": REBUILT_KP_ID})
+    ups = len(docker.compose_calls("up"))
+    r = start(harness, users)
+    assert r.rc == 1
+    assert "MRENCLAVE" in r.stderr and "vm1" in r.stderr and REBUILT_KP_ID in r.stderr
+    assert len(docker.compose_calls("up")) == ups
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"]["lium-key-provider:local"] == KP_ID
+
+
+def test_a_rebuilt_image_is_pinned_anew_when_no_data_disk_exists(harness, users, docker):
+    assert start(harness, users).rc == 0
+    docker.update(images={"lium-aesmd:local": AESMD_ID, "lium-key-provider:local": REBUILT_KP_ID})
+    r = start(harness, users)
+    assert r.rc == 0, r
+    assert "no VM has a data disk" in r.stdout + r.stderr
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"]["lium-key-provider:local"] == REBUILT_KP_ID
+
+
+def test_the_same_images_start_again_with_a_data_disk(harness, users, docker):
+    assert start(harness, users).rc == 0
+    make_data_disk(harness)
+    assert start(harness, users).rc == 0
+
+
+# ---- what is trusted ----------------------------------------------------------------------
+
+def test_a_compose_dir_owned_by_an_operator_is_refused(harness, users, docker):
+    compose_dir = harness.root / "key-provider"
+    os.chown(compose_dir, users.op.uid, users.op.gid)
+    r = start(harness, users)
+    assert r.rc == 1
+    assert f"{compose_dir} is owned by uid {users.op.uid}, not root" in r.stderr
+    assert "[key-provider] compose_dir" in r.stderr
+    assert docker.calls == []
+
+
+def test_a_group_writable_compose_dir_is_refused(harness, users, docker):
+    (harness.root / "key-provider").chmod(0o775)
+    r = start(harness, users)
+    assert r.rc == 1 and "writable by others than root" in r.stderr
+    assert docker.calls == []
+
+
+def test_a_compose_file_owned_by_an_operator_is_refused(harness, users, docker):
+    os.chown(harness.root / "key-provider" / "docker-compose.yml", users.op.uid, users.op.gid)
+    r = start(harness, users)
+    assert r.rc == 1 and "is owned by uid" in r.stderr
+    assert docker.calls == []
+
+
+def test_an_untrusted_docker_is_refused(harness, users, docker):
+    tool = harness.tools_dir / "docker"
+    tool.chmod(0o777)
+    try:
+        r = start(harness, users)
+    finally:
+        tool.chmod(0o755)
+    assert r.rc == 1 and "[tools] docker" in r.stderr and "writable" in r.stderr
+    assert docker.calls == []
+
+
+def test_a_compose_file_with_build_is_refused(harness, users, docker):
+    path = harness.root / "key-provider" / "docker-compose.yml"
+    text = path.read_text().replace("    image: lium-key-provider:local\n",
+                                    "    image: lium-key-provider:local\n    build: .\n")
+    path.write_text(text)
+    r = start(harness, users)
+    assert r.rc == 1 and "'build:'" in r.stderr and "MRENCLAVE" in r.stderr
+    assert docker.calls == []
+
+
+@pytest.mark.parametrize("name", ["docker-compose.override.yml", "compose.override.yaml"])
+def test_an_override_file_is_refused(harness, users, docker, name):
+    (harness.root / "key-provider" / name).write_text("services: {}\n")
+    r = start(harness, users)
+    assert r.rc == 1 and "override" in r.stderr and name in r.stderr
+    assert docker.calls == []
+
+
+def test_an_operator_owned_env_file_is_refused(harness, users, docker):
+    env = harness.root / "key-provider" / ".env"
+    env.write_text("KEY_PROVIDER_PORT=3443\n")
+    os.chown(env, users.op.uid, users.op.gid)
+    r = start(harness, users)
+    assert r.rc == 1 and ".env" in r.stderr
+    assert docker.calls == []
+
+
+# ---- status, logs, stop -------------------------------------------------------------------
+
+def test_status_is_ready_when_running_pinned_answering_and_in_production_mode(
+        harness, users, docker):
+    assert start(harness, users).rc == 0
+    r = status(harness, users.op)
+    assert r.rc == 0, r
+    s = r.json
+    assert s["ready"] and s["running"] and s["port_answering"] and s["production_mode"]
+    assert s["pin_matches"] and s["problems"] == [] and s["enclave_errors"] == []
+    assert s["address"] == PROVIDER.address
+    by_name = {c["name"]: c for c in s["containers"]}
+    assert by_name["dstack-key-provider"]["image_id"] == KP_ID
+    assert by_name["dstack-key-provider"]["restart_count"] == 0
+    assert by_name["dstack-aesmd"]["service"] == "aesmd"
+
+
+def test_status_reports_aesm_error_44_and_restarts(harness, users, docker):
+    assert start(harness, users).rc == 0
+    state = docker.state
+    state["containers"]["dstack-key-provider"]["restart_count"] = 7
+    state["logs"] = {"gramine-sealing-key-provider": [
+        "[error] AESM service returned error 44",
+        "load_enclave failed: Operation not permitted (EPERM)"]}
+    docker.path.write_text(json.dumps(state))
+    r = status(harness, users.op)
+    assert r.rc == 1
+    s = r.json
+    assert not s["ready"] and not s["production_mode"]
+    assert len(s["enclave_errors"]) == 2
+    assert any("error 44" in p for p in s["problems"])
+    assert {c["name"]: c["restart_count"] for c in s["containers"]}["dstack-key-provider"] == 7
+
+
+def test_status_text_names_the_problems(harness, users, docker):
+    r = harness.run_frontend(users.op, "key-provider", "status")
+    assert r.rc == 1
+    assert "Key provider: NOT READY" in r.stdout
+    assert "not all containers are running" in r.stdout
+
+
+def test_status_sees_a_silent_port(harness, users, docker):
+    assert start(harness, users).rc == 0
+    harness.restart_helper({"key-provider": {"address": "127.0.0.1:1"}})
+    try:
+        s = status(harness, users.op).json
+    finally:
+        harness.restart_helper({"key-provider": {"address": PROVIDER.address}})
+    assert not s["port_answering"] and not s["ready"]
+
+
+def test_logs_shows_the_last_lines(harness, users, docker):
+    assert start(harness, users).rc == 0
+    r = harness.run_frontend(users.op, "key-provider", "logs", "-n", "1")
+    assert r.rc == 0, r
+    assert "listening on 0.0.0.0:3443" in r.stdout
+    assert "PRODUCTION mode" not in r.stdout
+    [call] = docker.compose_calls("logs")
+    assert call[5:] == ["logs", "--no-color", "--tail", "1"]
+
+
+def test_stop_runs_compose_down(harness, users, docker):
+    assert start(harness, users).rc == 0
+    r = harness.run_frontend(users.op, "key-provider", "stop")
+    assert r.rc == 0, r
+    assert docker.state["containers"] == {}
+    assert len(docker.compose_calls("down")) == 1
+    assert status(harness, users.op).json["running"] is False

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs every Debian 12 package lium-cvm needs to build, run and test. Idempotent.
+set -eu
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps.sh: run as root (apt-get needs it)" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+packages="
+  meson ninja-build pkg-config gcc clang-format
+  libglib2.0-dev libjson-glib-dev libpolkit-gobject-1-dev libpolkit-agent-1-dev
+  libpci-dev libcurl4-openssl-dev libseccomp-dev libkmod-dev libarchive-dev
+  libsystemd-dev libcap-ng-dev libnftables-dev libsoup-3.0-dev
+  dbus polkitd pkexec systemd nftables util-linux pciutils curl
+  qemu-system-x86 qemu-utils ovmf busybox-static linux-image-amd64 cpio
+  python3 python3-pytest python3-jsonschema libxml2-utils hyperfine time gettext-base
+"
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing
+fi

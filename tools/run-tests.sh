@@ -1,0 +1,31 @@
+#!/bin/sh
+# The README's second command and what CI runs: installs the dependencies, then builds and
+# runs the whole suite twice — a normal build (unit, integration with a real dbus-daemon
+# and polkitd, end-to-end with the real QEMU) and an ASan/UBSan build (unit + integration).
+# Ends with one line "N passed, N failed, N skipped".
+set -u
+cd "$(dirname "$0")/.."
+root=$(pwd)
+./tools/install-deps.sh || exit 2
+
+status=0
+run_suite() {
+  dir=$1; shift
+  opts=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    # shellcheck disable=SC2086
+    meson setup "$dir" $opts >/dev/null || return 2
+  fi
+  ninja -C "$dir" || return 2
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@"
+}
+
+run_suite build "--werror" || status=1
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -De2e=disabled" \
+  --no-suite e2e --no-suite bench || status=1
+
+python3 "$root/tools/summarize-tests.py" build/meson-logs/testlog.json \
+  build-asan/meson-logs/testlog.json || status=1
+exit $status
