@@ -52,6 +52,7 @@ static const KeySpec key_specs[] = {
   { "limits", "reserved_ports", KEY_PORTS, F(reserved_ports), "3443,8081" },
   { "tools", "gpu_admin_tools", KEY_OPTPATH, F(gpu_admin_tools),
     "/opt/gpu-admin-tools/nvidia_gpu_tools.py" },
+  { "tools", "gpu_admin_tools_timeout", KEY_UINT, F(gpu_admin_tools_timeout), "120" },
   { "tools", "docker", KEY_OPTPATH, F(docker), "/usr/bin/docker" },
   { "tools", "taskset", KEY_OPTPATH, F(taskset), "/usr/bin/taskset" },
   { "tools", "qemu_img", KEY_OPTPATH, F(qemu_img), "/usr/bin/qemu-img" },

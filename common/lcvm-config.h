@@ -35,6 +35,7 @@ typedef struct {
   GArray *reserved_ports; /* guint16 */
   /* [tools] */
   char *gpu_admin_tools;
+  guint64 gpu_admin_tools_timeout; /* seconds one run may take; then it is killed */
   char *docker;
   char *taskset;  /* prefixes QEMU when a definition asks for pin_numa */
   char *qemu_img; /* creates a VM's data disk, confined as the VM's uid */

@@ -46,5 +46,6 @@ void hc_check_platform(HostCtx *ctx);
 void hc_check_kernel(HostCtx *ctx);
 void hc_check_vfio(HostCtx *ctx);
 void hc_check_gpus(HostCtx *ctx);
+void hc_check_gpu_modes(HostCtx *ctx); /* lcvm-hostcheck-gpumode.c */
 void hc_check_qemu(HostCtx *ctx);
 void hc_check_services(HostCtx *ctx);

@@ -244,6 +244,7 @@ lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostcheckOptions *options
   hc_check_kernel(&ctx);
   hc_check_vfio(&ctx);
   hc_check_gpus(&ctx);
+  hc_check_gpu_modes(&ctx);
   hc_check_qemu(&ctx);
   hc_check_services(&ctx);
 

@@ -1,7 +1,9 @@
 /* `lium-cvm lsgpu [SLOT…]` (unprivileged: libpci and /proc, through lcvm-pci) and
- * `lium-cvm gpu bind|unbind|dma-limit` (through the helper). Nothing here writes to sysfs:
- * every change is the helper's, after polkit said yes. */
+ * `lium-cvm gpu bind|unbind|dma-limit` (through the helper; `gpu cc|reset` and the mode columns
+ * are in cmd-gpumode.c). Nothing here writes to sysfs: every change is the helper's, after
+ * polkit said yes. */
 #include "cli.h"
+#include "cmd-gpumode.h"
 #include "lcvm-grub.h"
 #include "lcvm-names.h"
 #include "lcvm-pci.h"
@@ -58,7 +60,7 @@ json_add_int_or_null(JsonBuilder *b, const char *name, int value)
 }
 
 static void
-json_add_device(JsonBuilder *b, const LcvmPciDevice *d)
+json_add_device(JsonBuilder *b, const LcvmPciDevice *d, GHashTable *modes, gint64 now)
 {
   g_autofree char *id = g_strdup_printf("%04x:%04x", d->vendor_id, d->device_id);
   g_autofree char *subsys = g_strdup_printf("%04x:%04x", d->subsys_vendor_id, d->subsys_id);
@@ -94,12 +96,14 @@ json_add_device(JsonBuilder *b, const LcvmPciDevice *d)
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
+  gpumode_json(b, modes, d, now);
   json_builder_end_object(b);
 }
 
 static void
-print_json(const LcvmPciInventory *inv, GPtrArray *shown)
+print_json(const LcvmPciInventory *inv, GPtrArray *shown, GHashTable *modes)
 {
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "iommu_active");
@@ -109,7 +113,7 @@ print_json(const LcvmPciInventory *inv, GPtrArray *shown)
   json_builder_set_member_name(b, "devices");
   json_builder_begin_array(b);
   for (guint i = 0; i < shown->len; i++)
-    json_add_device(b, shown->pdata[i]);
+    json_add_device(b, shown->pdata[i], modes, now);
   json_builder_end_array(b);
   json_builder_end_object(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -117,10 +121,11 @@ print_json(const LcvmPciInventory *inv, GPtrArray *shown)
 }
 
 static void
-print_table(GPtrArray *shown)
+print_table(GPtrArray *shown, GHashTable *modes)
 {
-  printf("%-13s %-9s %-10s %-24s %-10s %-5s %-4s %-7s %s\n", "SLOT", "KIND", "ID", "MODEL",
-         "DRIVER", "IOMMU", "NUMA", "VFIO", "HELD BY");
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  printf("%-13s %-9s %-10s %-24s %-10s %-5s %-4s %-7s %-14s %s\n", "SLOT", "KIND", "ID", "MODEL",
+         "DRIVER", "IOMMU", "NUMA", "VFIO", "CC/PPCIE", "HELD BY");
   for (guint i = 0; i < shown->len; i++) {
     const LcvmPciDevice *d = shown->pdata[i];
     g_autofree char *id = g_strdup_printf("%04x:%04x", d->vendor_id, d->device_id);
@@ -128,15 +133,16 @@ print_table(GPtrArray *shown)
         d->state.iommu_group >= 0 ? g_strdup_printf("%d", d->state.iommu_group) : g_strdup("-");
     g_autofree char *numa = d->numa_node >= 0 ? g_strdup_printf("%d", d->numa_node) : g_strdup("-");
     g_autofree char *held = holders_text(d);
-    printf("%-13s %-9s %-10s %-24s %-10s %-5s %-4s %-7s %s\n", d->slot, lcvm_pci_kind_name(d->kind),
-           id, d->model, d->state.driver ? d->state.driver : "-", group, numa,
-           d->state.vfio_dev ? d->state.vfio_dev : "-", held);
+    g_autofree char *mode = gpumode_cell(modes, d, now);
+    printf("%-13s %-9s %-10s %-24s %-10s %-5s %-4s %-7s %-14s %s\n", d->slot,
+           lcvm_pci_kind_name(d->kind), id, d->model, d->state.driver ? d->state.driver : "-",
+           group, numa, d->state.vfio_dev ? d->state.vfio_dev : "-", mode, held);
   }
 }
 
 /* The facts of the seed's step 3 (`lspci -nnk -s SLOT`) plus what binding needs. */
 static void
-print_details(const LcvmPciDevice *d)
+print_details(const LcvmPciDevice *d, GHashTable *modes)
 {
   g_autofree char *held = holders_text(d);
   printf("%s %s [%04x]: NVIDIA Corporation %s [%04x:%04x] (rev %02x)\n", d->slot,
@@ -154,6 +160,7 @@ print_details(const LcvmPciDevice *d)
   printf("\tvfio-dev: %s\n", d->state.vfio_dev ? d->state.vfio_dev : "(none)");
   printf("\tHeld open by: %s\n", held);
   printf("\tConfidential computing: %s\n", d->arch ? d->arch : "not supported");
+  gpumode_details(modes, d, g_get_real_time() / G_USEC_PER_SEC);
 }
 
 /* Normalises slot arguments (BB:DD.F → 0000:BB:DD.F); "all" passes when allowed. */
@@ -197,9 +204,17 @@ select_devices(LcvmCli *cli, LcvmPciInventory *inv, char **slots, GError **error
 int
 cmd_lsgpu(LcvmCli *cli, int argc, char **argv)
 {
-  if (!cli_parse(cli, &argc, &argv, NULL, "[SLOT…]",
+  gboolean query = FALSE;
+  const GOptionEntry entries[] = {
+    { "query", 0, 0, G_OPTION_ARG_NONE, &query,
+      "Ask the helper for the CC/PPCIe modes afresh (wakes the devices; refused for one in use)",
+      NULL },
+    { NULL },
+  };
+  if (!cli_parse(cli, &argc, &argv, entries, "[SLOT…]",
                  "Lists NVIDIA GPUs and NVSwitches: ids, model, driver, IOMMU group, NUMA node,\n"
-                 "vfio-dev node and the processes holding them open. With SLOTs, their details."))
+                 "vfio-dev node, the CC/PPCIe modes the helper last saw (and how long ago) and\n"
+                 "the processes holding them open. With SLOTs, their details."))
     return CLI_EXIT_USAGE;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) slots = slot_arguments(argc, argv, FALSE, &error);
@@ -212,26 +227,28 @@ cmd_lsgpu(LcvmCli *cli, int argc, char **argv)
   g_autoptr(GPtrArray) shown = select_devices(cli, inv, slots, &error);
   if (shown == NULL)
     return cli_fail(cli, CLI_EXIT_FAILED, error);
+  int status = query && !gpumode_query(cli, shown) ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+  g_autoptr(GHashTable) modes = gpumode_cache_load(cli);
 
   if (cli->json) {
-    print_json(inv, shown);
-    return CLI_EXIT_OK;
+    print_json(inv, shown, modes);
+    return status;
   }
   if (inv->devices->len == 0) {
     printf("No NVIDIA GPU or NVSwitch found.\n");
     return CLI_EXIT_OK;
   }
   if (slots[0] == NULL)
-    print_table(shown);
+    print_table(shown, modes);
   for (guint i = 0; slots[0] != NULL && i < shown->len; i++)
-    print_details(shown->pdata[i]);
+    print_details(shown->pdata[i], modes);
   if (!inv->iommu_active)
     g_printerr("note: the IOMMU is off, so these devices cannot be bound to vfio-pci (see "
                "'lium-cvm gpu bind')\n");
   if (!inv->holders_complete)
     g_printerr("note: processes of other users were not inspected for HELD BY (the helper "
                "checks them all before binding)\n");
-  return CLI_EXIT_OK;
+  return status;
 }
 
 /* ---- gpu bind / unbind ---- */
@@ -283,7 +300,8 @@ print_result(LcvmCli *cli, char **slots)
       g_ptr_array_add(shown, d);
   }
   if (cli->json) {
-    print_json(inv, shown);
+    g_autoptr(GHashTable) modes = gpumode_cache_load(cli);
+    print_json(inv, shown, modes);
     return;
   }
   for (guint i = 0; i < shown->len; i++) {
@@ -399,6 +417,9 @@ static const LcvmCommand gpu_commands[] = {
   { "gpu bind", "SLOT…|all", "Bind GPUs and NVSwitches to vfio-pci", gpu_bind },
   { "gpu unbind", "SLOT…|all", "Give them back to the driver they had", gpu_unbind },
   { "gpu dma-limit", "[N] [--persist]", "Set the vfio DMA entry limit", gpu_dma_limit },
+  { "gpu cc", "SLOT…|all --mode on|off|devtools [--ppcie on|off]",
+    "Set the CC (and PPCIe) mode through gpu-admin-tools", gpu_cc },
+  { "gpu reset", "SLOT", "Reset one device (a pending mode becomes active)", gpu_reset },
   { NULL, NULL, NULL, NULL },
 };
 

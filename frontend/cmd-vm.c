@@ -61,8 +61,16 @@ collect_vms(int vmsfd)
   return vms;
 }
 
+/* The helper's live state of a VM it knows, else what the definition says. */
+static const char *
+list_state(GHashTable *live, const ListedVm *vm)
+{
+  const char *state = g_hash_table_lookup(live, vm->name);
+  return state ? state : vm->manifest ? "defined" : "invalid";
+}
+
 static void
-print_list_json(GPtrArray *vms)
+print_list_json(GPtrArray *vms, GHashTable *live)
 {
   g_autoptr(JsonArray) array = json_array_new();
   for (guint i = 0; i < vms->len; i++) {
@@ -73,8 +81,7 @@ print_list_json(GPtrArray *vms)
       json_object_set_string_member(json_node_get_object(node), "name", vm->name);
       json_object_set_string_member(json_node_get_object(node), "problem", vm->problem);
     }
-    json_object_set_string_member(json_node_get_object(node), "state",
-                                  vm->manifest ? "defined" : "invalid");
+    json_object_set_string_member(json_node_get_object(node), "state", list_state(live, vm));
     json_array_add_element(array, node);
   }
   g_autoptr(JsonNode) root = json_node_init_array(json_node_alloc(), array);
@@ -82,7 +89,7 @@ print_list_json(GPtrArray *vms)
 }
 
 static void
-print_list_text(GPtrArray *vms)
+print_list_text(GPtrArray *vms, GHashTable *live)
 {
   printf("%-20s %-8s %5s %7s %-10s %-24s %s\n", "NAME", "STATE", "VCPUS", "MEMORY", "GPUS", "PORTS",
          "IMAGE");
@@ -97,7 +104,7 @@ print_list_text(GPtrArray *vms)
     g_autofree char *ports = cli_vm_format_ports(m->ports);
     g_autofree char *gpus =
         g_strdup_printf("%u+%usw", g_strv_length(m->gpus), g_strv_length(m->nvswitches));
-    printf("%-20s %-8s %5u %7s %-10s %-24s %s\n", vm->name, "defined", m->vcpus, memory,
+    printf("%-20s %-8s %5u %7s %-10s %-24s %s\n", vm->name, list_state(live, vm), m->vcpus, memory,
            m->gpus[0] || m->nvswitches[0] ? gpus : "-", ports, m->image);
   }
   if (vms->len == 0)
@@ -108,9 +115,9 @@ int
 cmd_list(LcvmCli *cli, int argc, char **argv)
 {
   if (!cli_parse(cli, &argc, &argv, NULL, NULL,
-                 "Lists the VM definitions. STATE is \"defined\" for a definition (the helper "
-                 "reports running VMs once it runs them) and \"invalid\" for a directory whose "
-                 "manifest does not load."))
+                 "Lists the VM definitions. STATE is the helper's live state of a VM it ran "
+                 "(starting, running, stopping, stopped, failed), else \"defined\", or "
+                 "\"invalid\" for a directory whose manifest does not load."))
     return CLI_EXIT_USAGE;
   if (argc != 1)
     return cli_failf(cli, CLI_EXIT_USAGE, "list takes no arguments");
@@ -123,10 +130,11 @@ cmd_list(LcvmCli *cli, int argc, char **argv)
                                  : g_ptr_array_new_with_free_func((GDestroyNotify)listed_vm_free);
   if (vmsfd >= 0)
     close(vmsfd);
+  g_autoptr(GHashTable) live = cli_vm_live_states(cli);
   if (cli->json)
-    print_list_json(vms);
+    print_list_json(vms, live);
   else
-    print_list_text(vms);
+    print_list_text(vms, live);
   return CLI_EXIT_OK;
 }
 

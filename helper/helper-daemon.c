@@ -1,6 +1,7 @@
 /* Locks and the idle exit. The helper exits after idle_timeout seconds without calls, jobs
  * or supervised VMs; D-Bus activation starts it again on the next call. */
 #include "helper-daemon.h"
+#include "helper-authorizer.h"
 #include "lcvm-error.h"
 
 gboolean
@@ -74,4 +75,63 @@ void
 helper_daemon_touch(HelperDaemon *d)
 {
   g_main_context_invoke(NULL, touch_in_main, d);
+}
+
+typedef struct {
+  HelperDaemon *daemon;
+  GDBusMethodInvocation *inv;
+  HelperCallFunc func;
+  gpointer data;
+  GDestroyNotify destroy;
+} ThreadCall;
+
+static void
+thread_call_free(gpointer p)
+{
+  ThreadCall *c = p;
+  if (c->destroy != NULL)
+    c->destroy(c->data);
+  g_free(c);
+}
+
+static void
+thread_call_run(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  ThreadCall *c = data;
+  GError *error = NULL;
+  GVariant *reply = c->func(c->daemon, c->data, &error);
+  if (reply != NULL)
+    g_task_return_pointer(task, g_variant_ref_sink(reply), (GDestroyNotify)g_variant_unref);
+  else
+    g_task_return_error(task, error);
+}
+
+static void
+thread_call_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  ThreadCall *c = g_task_get_task_data(G_TASK(res));
+  HelperDaemon *d = c->daemon;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_task_propagate_pointer(G_TASK(res), &error);
+  if (reply != NULL)
+    helper_return_ok(c->inv, reply);
+  else
+    helper_return_error(c->inv, error);
+  helper_daemon_release(d);
+}
+
+void
+helper_call_in_thread(HelperDaemon *d, GDBusMethodInvocation *inv, HelperCallFunc func,
+                      gpointer data, GDestroyNotify destroy)
+{
+  ThreadCall *c = g_new0(ThreadCall, 1);
+  c->daemon = d;
+  c->inv = inv;
+  c->func = func;
+  c->data = data;
+  c->destroy = destroy;
+  helper_daemon_hold(d);
+  g_autoptr(GTask) task = g_task_new(NULL, NULL, thread_call_done, NULL);
+  g_task_set_task_data(task, c, thread_call_free);
+  g_task_run_in_thread(task, thread_call_run);
 }

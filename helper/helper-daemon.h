@@ -14,6 +14,7 @@ typedef struct {
   GMainLoop *loop;
   LcvmDbusHost *host;       /* skeleton on LCVM_OBJECT_PATH */
   LcvmDbusManager *manager; /* skeleton on LCVM_OBJECT_PATH */
+  struct _HelperVms *vms;   /* the VMs and what they hold (helper-vm.c) */
   GHashTable *locks;        /* key → owning operation */
   guint next_job_id;
   guint busy; /* running jobs and calls; the helper never idles out while > 0 */
@@ -32,6 +33,16 @@ void helper_daemon_release(HelperDaemon *d);
 /* Thread-safe: note that a call arrived (re-arms the idle timer from any thread). */
 void helper_daemon_touch(HelperDaemon *d);
 
+/* Runs func in a worker thread and replies to inv with its result (a tuple matching the
+ * method's out signature, or NULL with error set) through helper_return_ok/_error, so the
+ * call is audited. The daemon is held busy meanwhile. destroy frees data afterwards. */
+typedef GVariant *(*HelperCallFunc)(HelperDaemon *d, gpointer data, GError **error);
+void helper_call_in_thread(HelperDaemon *d, GDBusMethodInvocation *inv, HelperCallFunc func,
+                           gpointer data, GDestroyNotify destroy);
+
 /* Interfaces exported by the helper's parts. */
 gboolean helper_host_export(HelperDaemon *d, GError **error);
 gboolean helper_manager_export(HelperDaemon *d, GError **error);
+/* StartVm/StopVm/RemoveVm/ListVms on d->manager, the Vm objects, and the re-adoption of the
+ * VMs a previous helper left running (after helper_manager_export). */
+gboolean helper_vm_export(HelperDaemon *d, GError **error);

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "helper-authorizer.h"
 #include "helper-daemon.h"
+#include "helper-gpumode.h"
 #include "helper-keyprovider.h"
 #include "helper-modules.h"
 #include "helper-vfio.h"
@@ -59,7 +60,6 @@ handle_get_info(LcvmDbusHost *host, GDBusMethodInvocation *inv, gpointer data)
 }
 
 typedef struct {
-  HelperDaemon *daemon;
   GStrv modules;
   guint64 flags;
 } LoadModulesCall;
@@ -72,32 +72,16 @@ load_modules_call_free(gpointer p)
   g_free(c);
 }
 
-static void
-load_modules_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static GVariant *
+load_modules(HelperDaemon *d, gpointer data, GError **error)
 {
   LoadModulesCall *c = data;
-  GError *error = NULL;
   const char *const *mods = (const char *const *)c->modules;
-  if (!helper_modules_load(c->daemon->config, mods, &error) ||
-      ((c->flags & HELPER_MODULES_PERSIST) &&
-       !helper_modules_persist(c->daemon->config, mods, &error)))
-    g_task_return_error(task, error);
-  else
-    g_task_return_boolean(task, TRUE);
-}
-
-static void
-load_modules_done(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GDBusMethodInvocation *inv = data;
-  LoadModulesCall *c = g_task_get_task_data(G_TASK(res));
-  g_autoptr(GError) error = NULL;
-  HelperDaemon *d = c->daemon;
-  if (g_task_propagate_boolean(G_TASK(res), &error))
-    helper_return_ok(inv, g_variant_new("()"));
-  else
-    helper_return_error(inv, error);
-  helper_daemon_release(d);
+  if (!helper_modules_load(d->config, mods, error))
+    return NULL;
+  if ((c->flags & HELPER_MODULES_PERSIST) && !helper_modules_persist(d->config, mods, error))
+    return NULL;
+  return g_variant_new("()");
 }
 
 static gboolean
@@ -112,13 +96,9 @@ handle_load_modules(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
   LoadModulesCall *c = g_new0(LoadModulesCall, 1);
-  c->daemon = d;
   c->modules = g_steal_pointer(&valid);
   c->flags = flags;
-  helper_daemon_hold(d);
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, load_modules_done, inv);
-  g_task_set_task_data(task, c, load_modules_call_free);
-  g_task_run_in_thread(task, load_modules_thread);
+  helper_call_in_thread(d, inv, load_modules, c, load_modules_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -129,6 +109,7 @@ helper_host_export(HelperDaemon *d, GError **error)
   g_signal_connect(d->host, "handle-get-info", G_CALLBACK(handle_get_info), d);
   g_signal_connect(d->host, "handle-load-modules", G_CALLBACK(handle_load_modules), d);
   helper_vfio_connect(d);
+  helper_gpumode_connect(d);
   helper_keyprovider_connect(d);
   helper_authorizer_attach(d, G_DBUS_INTERFACE_SKELETON(d->host));
   return g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d->host), d->bus,

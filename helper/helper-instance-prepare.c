@@ -79,8 +79,8 @@ open_instances_dir(const LcvmConfig *config, GError **error)
   if (state_fd < 0)
     return -1;
   if (mkdirat(state_fd, INSTANCES_DIR, INSTANCE_DIR_MODE) < 0 && errno != EEXIST) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot create %s/%s: %s",
-                config->state_dir, INSTANCES_DIR, g_strerror(errno));
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot create %s/%s: %s", config->state_dir,
+                INSTANCES_DIR, g_strerror(errno));
     close(state_fd);
     return -1;
   }
@@ -184,11 +184,10 @@ copy_definition_files(Assembly *a, GError **error)
   int vm_fd = helper_instance_open_definition(a->config, a->name, error);
   if (vm_fd < 0)
     return FALSE;
-  gboolean ok =
-      copy_compose(a, vm_fd, error) &&
-      copy_optional(a, vm_fd, LCVM_USER_CONFIG_FILE, LCVM_USER_CONFIG_MAX_SIZE, error) &&
-      copy_optional(a, vm_fd, HELPER_INSTANCE_ENCRYPTED_ENV, HELPER_INSTANCE_ENCRYPTED_ENV_MAX,
-                    error);
+  gboolean ok = copy_compose(a, vm_fd, error) &&
+                copy_optional(a, vm_fd, LCVM_USER_CONFIG_FILE, LCVM_USER_CONFIG_MAX_SIZE, error) &&
+                copy_optional(a, vm_fd, HELPER_INSTANCE_ENCRYPTED_ENV,
+                              HELPER_INSTANCE_ENCRYPTED_ENV_MAX, error);
   close(vm_fd);
   return ok;
 }
@@ -250,11 +249,10 @@ build_shared(Assembly *a, const LcvmQemuSpec *spec, guint16 hostapi_port, GError
 static gboolean
 swap_shared(Assembly *a, GError **error)
 {
-  if (renameat2(a->dir_fd, a->new_shared, a->dir_fd, HELPER_INSTANCE_SHARED_DIR,
-                RENAME_EXCHANGE) < 0) {
-    if (errno != ENOENT ||
-        renameat2(a->dir_fd, a->new_shared, a->dir_fd, HELPER_INSTANCE_SHARED_DIR,
-                  RENAME_NOREPLACE) < 0)
+  if (renameat2(a->dir_fd, a->new_shared, a->dir_fd, HELPER_INSTANCE_SHARED_DIR, RENAME_EXCHANGE) <
+      0) {
+    if (errno != ENOENT || renameat2(a->dir_fd, a->new_shared, a->dir_fd,
+                                     HELPER_INSTANCE_SHARED_DIR, RENAME_NOREPLACE) < 0)
       return errno_error(error, a, "cannot put in place", HELPER_INSTANCE_SHARED_DIR);
     g_clear_pointer(&a->new_shared, g_free);
     return TRUE;
@@ -333,12 +331,13 @@ run_qemu_img(Assembly *a, const char *qemu_img, int disk_fd, GError **error)
   close(child.pidfd);
   if (finished && info.si_code == CLD_EXITED && info.si_status == 0)
     return TRUE;
+  g_autofree char *how =
+      !finished ? g_strdup_printf("killed after %d s", QEMU_IMG_TIMEOUT_MS / 1000)
+      : info.si_code == CLD_EXITED ? g_strdup_printf("exit status %d", info.si_status)
+                                   : g_strdup_printf("signal %d", info.si_status);
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
-              "VM %s: `%s create -f qcow2` of the data disk failed (%s %d): %s", a->name,
-              qemu_img, !finished ? "killed after the timeout, status"
-                        : info.si_code == CLD_EXITED ? "exit status"
-                                                     : "signal",
-              info.si_status, g_strstrip(text->str));
+              "VM %s: `%s create -f qcow2` of the data disk failed (%s): %s", a->name, qemu_img,
+              how, g_strstrip(text->str));
   return FALSE;
 }
 
@@ -350,19 +349,18 @@ create_data_disk(Assembly *a, GError **error)
     g_prefix_error(error, "VM %s: cannot create its data disk ([tools] qemu_img): ", a->name);
     return FALSE;
   }
-  g_autofree char *tmp = g_strdup_printf(".%s.new-%08x", HELPER_INSTANCE_DATA_DISK,
-                                         g_random_int());
-  int fd = openat(a->dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  DATA_DISK_MODE);
+  g_autofree char *tmp = g_strdup_printf(".%s.new-%08x", HELPER_INSTANCE_DATA_DISK, g_random_int());
+  int fd =
+      openat(a->dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, DATA_DISK_MODE);
   if (fd < 0)
     return errno_error(error, a, "cannot create", tmp);
   gboolean ok = fchown(fd, a->uid, a->uid) == 0 || errno_error(error, a, "cannot hand over", tmp);
   ok = ok && run_qemu_img(a, qemu_img, fd, error);
   ok = ok && (fsync(fd) == 0 || errno_error(error, a, "cannot sync", tmp));
   close(fd);
-  ok = ok && (renameat2(a->dir_fd, tmp, a->dir_fd, HELPER_INSTANCE_DATA_DISK,
-                        RENAME_NOREPLACE) == 0 ||
-              errno_error(error, a, "cannot put in place", HELPER_INSTANCE_DATA_DISK));
+  ok = ok &&
+       (renameat2(a->dir_fd, tmp, a->dir_fd, HELPER_INSTANCE_DATA_DISK, RENAME_NOREPLACE) == 0 ||
+        errno_error(error, a, "cannot put in place", HELPER_INSTANCE_DATA_DISK));
   if (!ok)
     unlinkat(a->dir_fd, tmp, 0);
   a->created_disk = ok;

@@ -13,8 +13,7 @@ int helper_instance_open_definition(const LcvmConfig *config, const char *name, 
 /* A definition file's bytes (O_NOFOLLOW, at most max bytes, regular files only). Absent:
  * NULL with G_IO_ERROR_NOT_FOUND; anything else refused: LCVM_ERROR_INVALID_ARGUMENT. */
 char *helper_instance_read_definition_file(int vm_fd, const LcvmManifest *manifest,
-                                           const char *file, gsize max, gsize *len,
-                                           GError **error);
+                                           const char *file, gsize max, gsize *len, GError **error);
 
 /* sha256(bytes) must be the manifest's compose_hash; LCVM_ERROR_FAILED names both. */
 gboolean helper_instance_check_compose(const LcvmManifest *manifest, const char *bytes, gsize len,

@@ -263,8 +263,7 @@ check_ports_free(const LcvmManifest *manifest, GError **error)
 /* ---- the whole check ---- */
 
 static gboolean
-check_definition(const LcvmConfig *config, const char *name, HelperDefinition *def,
-                 GError **error)
+check_definition(const LcvmConfig *config, const char *name, HelperDefinition *def, GError **error)
 {
   int vm_fd = helper_instance_open_definition(config, name, error);
   if (vm_fd < 0)

@@ -23,11 +23,11 @@
 #include "lcvm-qemu-spec.h"
 
 /* The files of instances/NAME/ (shared/ is what the guest mounts as 9p tag host-shared). */
-#define HELPER_INSTANCE_SHARED_DIR     "shared"
-#define HELPER_INSTANCE_DATA_DISK      "hda.img"
-#define HELPER_INSTANCE_SYS_CONFIG     ".sys-config.json"
-#define HELPER_INSTANCE_ENCRYPTED_ENV  ".encrypted-env"
-#define HELPER_INSTANCE_INSTANCE_INFO  ".instance_info"
+#define HELPER_INSTANCE_SHARED_DIR    "shared"
+#define HELPER_INSTANCE_DATA_DISK     "hda.img"
+#define HELPER_INSTANCE_SYS_CONFIG    ".sys-config.json"
+#define HELPER_INSTANCE_ENCRYPTED_ENV ".encrypted-env"
+#define HELPER_INSTANCE_INSTANCE_INFO ".instance_info"
 /* Guest-side size limits of shared/ files (dstack-util HostShared::copy). */
 #define HELPER_INSTANCE_ENCRYPTED_ENV_MAX (256u * 1024)
 #define HELPER_INSTANCE_INSTANCE_INFO_MAX (10u * 1024)
@@ -51,13 +51,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperDefinition, helper_definition_free)
  *    hostapi_port_range                                              INVALID_ARGUMENT
  *  - app-compose.json hashes to the manifest's compose_hash           FAILED (both hashes named)
  *  - the image is in the store, its artefacts confined to its dir     NOT_FOUND / FAILED
- *  - the QEMU binary is trusted (root-owned path) and its version known          FAILED
+ *  - the QEMU binary is trusted (root-owned path), its version probed  FAILED / NOT_FOUND
  *  - each GPU/NVSwitch exists, is an NVIDIA GPU (gpus) or NVSwitch
  *    (nvswitches), is bound to vfio-pci ("lium-cvm gpu bind SLOT")    NOT_FOUND / INVALID_ARGUMENT
  *    and no process holds its vfio nodes open                        DEVICE_IN_USE
  *  - each forward's host address:port can be bound now               BUSY / INVALID_ARGUMENT
  * Reads only; an absolute image_path (or any unknown manifest key) is refused by the manifest
- * validator, and no path ever comes from the definition. Thread-safe. */
+ * validator, and no path ever comes from the definition. A VM that is running holds its own
+ * ports and devices, so StartVm answers "already running" before calling this. Thread-safe. */
 HelperDefinition *helper_instance_validate(const LcvmConfig *config, const char *name,
                                            GError **error);
 

@@ -52,6 +52,14 @@ helper_job_daemon(HelperJob *job)
   return job->daemon;
 }
 
+void
+helper_job_audit_step(HelperJob *job, const char *text)
+{
+  g_autofree char *result = g_strdup_printf("step: %s: %s", job->path, text);
+  helper_audit_raw(&job->caller, job->method, LCVM_OBJECT_PATH, job->arguments, job->action,
+                   result);
+}
+
 static gboolean
 apply_step(gpointer p)
 {

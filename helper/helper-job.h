@@ -20,3 +20,6 @@ void helper_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, const char *o
 /* Thread-safe. message is also kept as the job's latest Message. */
 void helper_job_step(HelperJob *job, double progress, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 HelperDaemon *helper_job_daemon(HelperJob *job);
+/* Thread-safe. One audit record for a step that changes the host (result "step: PATH: text"),
+ * with the caller, method and arguments of the call that started the job. */
+void helper_job_audit_step(HelperJob *job, const char *text);

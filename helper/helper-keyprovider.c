@@ -296,6 +296,36 @@ compose_run(const Compose *c, const char *const *args, guint timeout_s, GError *
 
 /* ---- images and the pin ---- */
 
+/* docker's output is parsed, not trusted to have the expected types. */
+static char *
+member_string(JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member(o, name);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+    return g_strdup("");
+  return g_strdup(json_node_get_string(n));
+}
+
+static gint64
+member_int(JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member(o, name);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+    return 0;
+  return json_node_get_int(n);
+}
+
+static gboolean
+state_running(JsonObject *o)
+{
+  JsonNode *state = json_object_get_member(o, "State");
+  if (state == NULL || !JSON_NODE_HOLDS_OBJECT(state))
+    return FALSE;
+  JsonNode *running = json_object_get_member(json_node_get_object(state), "Running");
+  return running != NULL && JSON_NODE_HOLDS_VALUE(running) &&
+         json_node_get_value_type(running) == G_TYPE_BOOLEAN && json_node_get_boolean(running);
+}
+
 /* name → image id of every image the compose file names. */
 static GHashTable *
 image_ids(const Compose *c, GError **error)
@@ -358,9 +388,9 @@ pin_read(const LcvmConfig *config, GError **error)
   JsonObject *obj = json_node_get_object(images);
   g_autoptr(GList) names = json_object_get_members(obj);
   for (GList *l = names; l != NULL; l = l->next) {
-    const char *id = json_object_get_string_member_with_default(obj, l->data, NULL);
-    if (id != NULL)
-      g_hash_table_insert(pin, g_strdup(l->data), g_strdup(id));
+    g_autofree char *id = member_string(obj, l->data);
+    if (id[0] != '\0')
+      g_hash_table_insert(pin, g_strdup(l->data), g_steal_pointer(&id));
   }
   return g_steal_pointer(&pin);
 }
@@ -540,12 +570,6 @@ json_objects(const char *text, GError **error)
   return g_steal_pointer(&objects);
 }
 
-static char *
-member_string(JsonObject *o, const char *name)
-{
-  return g_strdup(json_object_get_string_member_with_default(o, name, ""));
-}
-
 static gboolean
 inspect_containers(const Compose *c, GPtrArray *containers, GError **error)
 {
@@ -561,15 +585,15 @@ inspect_containers(const Compose *c, GPtrArray *containers, GError **error)
     return FALSE;
   for (guint i = 0; i < objects->len; i++) {
     JsonObject *o = json_node_get_object(objects->pdata[i]);
-    const char *id = json_object_get_string_member_with_default(o, "Id", "");
+    g_autofree char *id = member_string(o, "Id");
     for (guint j = 0; j < containers->len; j++) {
       Container *ct = containers->pdata[j];
-      if (!g_str_has_prefix(id, ct->id) || ct->id[0] == '\0')
+      if (ct->id[0] == '\0' || !g_str_has_prefix(id, ct->id))
         continue;
+      g_free(ct->image_id);
       ct->image_id = member_string(o, "Image");
-      ct->restarts = json_object_get_int_member_with_default(o, "RestartCount", 0);
-      JsonObject *state = json_object_get_object_member(o, "State");
-      ct->running = state && json_object_get_boolean_member_with_default(state, "Running", FALSE);
+      ct->restarts = member_int(o, "RestartCount");
+      ct->running = state_running(o);
     }
   }
   return TRUE;

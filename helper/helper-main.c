@@ -21,7 +21,8 @@ on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
   HelperDaemon *d = m->daemon;
   d->bus = g_object_ref(bus);
   g_autoptr(GError) error = NULL;
-  if (!helper_host_export(d, &error) || !helper_manager_export(d, &error)) {
+  if (!helper_host_export(d, &error) || !helper_manager_export(d, &error) ||
+      !helper_vm_export(d, &error)) {
     g_printerr("lium-cvm-helper: cannot export %s: %s\n", LCVM_OBJECT_PATH, error->message);
     m->exit_code = 1;
     g_main_loop_quit(d->loop);

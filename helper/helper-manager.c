@@ -22,44 +22,11 @@ dry_run(const LcvmConfig *config, const char *name, GError **error)
   return spec ? lcvm_qemu_argv_build(spec, error) : NULL;
 }
 
-typedef struct {
-  HelperDaemon *daemon;
-  char *name;
-} DryRunCall;
-
-static void
-dry_run_call_free(gpointer p)
+static GVariant *
+dry_run_call(HelperDaemon *d, gpointer data, GError **error)
 {
-  DryRunCall *c = p;
-  g_free(c->name);
-  g_free(c);
-}
-
-static void
-dry_run_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  DryRunCall *c = data;
-  GError *error = NULL;
-  GStrv argv = dry_run(c->daemon->config, c->name, &error);
-  if (argv)
-    g_task_return_pointer(task, argv, (GDestroyNotify)g_strfreev);
-  else
-    g_task_return_error(task, error);
-}
-
-static void
-dry_run_done(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GDBusMethodInvocation *inv = data;
-  DryRunCall *c = g_task_get_task_data(G_TASK(res));
-  HelperDaemon *d = c->daemon;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) argv = g_task_propagate_pointer(G_TASK(res), &error);
-  if (argv)
-    helper_return_ok(inv, g_variant_new("(^as)", argv));
-  else
-    helper_return_error(inv, error);
-  helper_daemon_release(d);
+  g_auto(GStrv) argv = dry_run(d->config, data, error);
+  return argv ? g_variant_new("(^as)", argv) : NULL;
 }
 
 static gboolean
@@ -72,13 +39,7 @@ handle_dry_run(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const char 
     helper_return_error(inv, error);
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
-  DryRunCall *c = g_new0(DryRunCall, 1);
-  c->daemon = d;
-  c->name = g_strdup(name);
-  helper_daemon_hold(d);
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, dry_run_done, inv);
-  g_task_set_task_data(task, c, dry_run_call_free);
-  g_task_run_in_thread(task, dry_run_thread);
+  helper_call_in_thread(d, inv, dry_run_call, g_strdup(name), g_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

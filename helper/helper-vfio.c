@@ -507,6 +507,22 @@ helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperVfi
   return TRUE;
 }
 
+gboolean
+helper_vfio_release(const LcvmConfig *config, const char *slot, GError **error)
+{
+  Binding none = { .slot = (char *)slot };
+  return move_device(config, &none, error);
+}
+
+gboolean
+helper_vfio_rebind(const LcvmConfig *config, const char *slot, GError **error)
+{
+  if (!ensure_vfio_driver(config, error))
+    return FALSE;
+  Binding to = { .slot = (char *)slot, .driver = LCVM_VFIO_DRIVER, .override = LCVM_VFIO_DRIVER };
+  return move_device(config, &to, error);
+}
+
 /* ---- DMA entry limit ---- */
 
 gboolean
@@ -613,34 +629,17 @@ handle_unbind_vfio(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *c
 }
 
 typedef struct {
-  HelperDaemon *daemon;
   guint64 limit;
   guint64 flags;
 } DmaLimitCall;
 
-static void
-dma_limit_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static GVariant *
+set_dma_limit(HelperDaemon *d, gpointer data, GError **error)
 {
   DmaLimitCall *c = data;
-  GError *error = NULL;
-  if (helper_vfio_set_dma_limit(c->daemon->config, c->limit, c->flags, &error))
-    g_task_return_boolean(task, TRUE);
-  else
-    g_task_return_error(task, error);
-}
-
-static void
-dma_limit_done(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GDBusMethodInvocation *inv = data;
-  DmaLimitCall *c = g_task_get_task_data(G_TASK(res));
-  HelperDaemon *d = c->daemon;
-  g_autoptr(GError) error = NULL;
-  if (g_task_propagate_boolean(G_TASK(res), &error))
-    helper_return_ok(inv, g_variant_new("()"));
-  else
-    helper_return_error(inv, error);
-  helper_daemon_release(d);
+  if (!helper_vfio_set_dma_limit(d->config, c->limit, c->flags, error))
+    return NULL;
+  return g_variant_new("()");
 }
 
 static gboolean
@@ -661,13 +660,9 @@ handle_set_dma_entry_limit(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
   DmaLimitCall *c = g_new0(DmaLimitCall, 1);
-  c->daemon = d;
   c->limit = limit;
   c->flags = flags;
-  helper_daemon_hold(d);
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, dma_limit_done, inv);
-  g_task_set_task_data(task, c, g_free);
-  g_task_run_in_thread(task, dma_limit_thread);
+  helper_call_in_thread(d, inv, set_dma_limit, c, g_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

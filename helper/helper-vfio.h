@@ -24,6 +24,13 @@ gboolean helper_vfio_bind(const LcvmConfig *config, const char *const *slots, He
 gboolean helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step,
                             gpointer step_data, GError **error);
 
+/* For gpu-admin-tools, whose mode changes silently do nothing while vfio-pci holds a device
+ * (reference/lium.md §8.12): takes slot off its driver and clears driver_override, keeping
+ * the record of what it had before its bind, so helper_vfio_rebind() and a later unbind still
+ * restore that. rebind puts it back on vfio-pci and waits for vfio-dev. */
+gboolean helper_vfio_release(const LcvmConfig *config, const char *slot, GError **error);
+gboolean helper_vfio_rebind(const LcvmConfig *config, const char *slot, GError **error);
+
 /* Writes the limit to sysfs (loading vfio_iommu_type1 if needed) and, with persist, to
  * modprobe_dir/lium-cvm-vfio.conf. */
 gboolean helper_vfio_set_dma_limit(const LcvmConfig *config, guint64 limit, guint64 flags,

@@ -329,11 +329,12 @@ int
 main(int argc, char **argv)
 {
   Options o;
-  if (!parse_options(argc, argv, &o))
+  gboolean parsed = parse_options(argc, argv, &o);
+  g_autofree char *provider_text = o.provider;
+  if (!parsed)
     return 2;
   g_autoptr(GSocket) listener = listening_socket(o.listen_fd);
-  g_autoptr(GSocketAddress) provider = provider_address(o.provider);
-  g_free(o.provider);
+  g_autoptr(GSocketAddress) provider = provider_address(provider_text);
   if (listener == NULL || provider == NULL)
     return 2;
 

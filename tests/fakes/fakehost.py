@@ -5,8 +5,9 @@ QEMU and docker, and the lium-cvm.conf that points the real binary at them.
 Kinds:
   ready             a TDX host ready to run VMs: Granite Rapids, TDX module 2.0 build 882
                     initialised, kvm_intel tdx=Y, SGX nodes, IOMMU on, vfio loaded with the DMA
-                    limit, 8 GPUs + 4 NVSwitches on vfio-pci (fakepci.py's HGX tree), the dstack
-                    QEMU 9.2.1, an OS image with a valid digest, docker + compose
+                    limit, 8 GPUs + 4 NVSwitches on vfio-pci (fakepci.py's HGX tree) with CC mode
+                    on in the helper's cache (state/gpu-modes.json), the dstack QEMU 9.2.1, an OS
+                    image with a valid digest, docker + compose
   bare-vm           a VM like the one the tests run on: AMD CPU, no kvm_intel, no IOMMU, no
                     vfio, no GPU, no SGX, distro QEMU 7.2 in PATH only, no image, no docker
   iommu-off-nvidia  the ready host booted without intel_iommu=on: no IOMMU groups, vfio not
@@ -22,6 +23,7 @@ Usage: fakehost.py KIND ROOT [--key-provider HOST:PORT]   (prints the config pat
 """
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -129,6 +131,20 @@ def write_image(state):
     write(os.path.join(d, "digest.txt"), hashlib.sha256(sums.encode()).hexdigest() + "\n")
 
 
+def write_gpu_modes(state, cc="on", ppcie="off", switch_ppcie="off", skip=()):
+    """The helper's GPU mode cache: every GPU with cc/ppcie, every NVSwitch with switch_ppcie."""
+    devices = {}
+    for slot, _device, _numa, _driver in fakepci.GPUS:
+        devices[slot] = {"kind": "gpu", "cc": cc, "ppcie": ppcie}
+    for slot, _numa, _driver in fakepci.NVSWITCHES:
+        devices[slot] = {"kind": "nvswitch", "cc": "unsupported", "ppcie": switch_ppcie}
+    for slot in devices:
+        devices[slot].update(queried_at=1764240000, broken=False)
+    for slot in skip:
+        del devices[slot]
+    write(os.path.join(state, "gpu-modes.json"), json.dumps({"version": 1, "devices": devices}))
+
+
 def intel_host(root, tdx=True):
     """Everything but the PCI devices for a TDX host (fakepci provides those)."""
     sysdir, proc = os.path.join(root, "sys"), os.path.join(root, "proc")
@@ -151,6 +167,7 @@ def intel_host(root, tdx=True):
         "kvm_intel: TDX not supported by the host platform"]
     write(os.path.join(root, "dev", "kmsg"), kmsg_records(messages))
     write_image(os.path.join(root, "state"))
+    write_gpu_modes(os.path.join(root, "state"))
     write(os.path.join(root, "etc", "modprobe.d", "vfio-dma.conf"),
           "options vfio_iommu_type1 dma_entry_limit=16777216\n")
     qemu = os.path.join(root, "opt", "qemu-dstack", "bin", "qemu-system-x86_64")

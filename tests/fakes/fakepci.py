@@ -17,6 +17,13 @@ of driver_override, drivers/X/unbind, drivers/X/bind, drivers_probe, drivers/X/n
 remove_id: moves the `driver` link, creates vfio-dev/vfioN and dev/vfio/N. It acts `delay`
 seconds after the write, so callers must wait for the effect. Modes: "normal"; "never" (vfio-pci
 never binds); "fail-after=N" (the first N vfio-pci binds work, later ones never complete).
+It also acts on a device's `reset` (at once, as the kernel's write returns only after the reset),
+`remove` (the device leaves the bus, its driver released) and bus/pci/rescan (removed devices
+come back with driver_override cleared and a driver probed).
+
+GPU firmware state (CC/PPCIe modes, read and set by tests/fakes/fake-gpu-admin-tools) lives in
+DEVICE/.fake-fw.json (fw_load/fw_save): a reset makes pending modes active and, while
+`break_on_reset` > 0, leaves the device broken; a remove + rescan repairs it.
 
 Usage: fakepci.py build ROOT [--no-iommu] [--nic-sibling-unbound]
        fakepci.py simulate ROOT [--delay S] [--mode MODE]
@@ -123,6 +130,9 @@ class Builder:
         }
         for name, text in attrs.items():
             _write(os.path.join(d, name), text)
+        if header == 0:
+            for name in ("reset", "remove"):
+                _write(os.path.join(d, name), "", 0o200)
         with open(os.path.join(d, "config"), "wb") as f:
             f.write(_config_space(vendor, device, cls, 0xA1, sub_vendor, sub_device, header,
                                   command))
@@ -242,6 +252,50 @@ def snapshot(root):
     return out
 
 
+# ---- GPU firmware state ----
+
+FW_STATE = ".fake-fw.json"
+FW_DEFAULTS = {
+    "cc": "off", "ppcie": "off",  # active modes
+    "pending": {},                # knob -> mode, active after the next reset
+    "broken": False,              # BARs dead until a PCIe remove + rescan
+    "break_on_reset": 0,          # the next N resets leave the device broken
+    "old_fw": False,              # no PPCIe knob in the firmware
+    "hang": None,                 # "query", "set-cc" or "set-ppcie": the tool never ends there
+    "malformed": None,            # a line the tool prints instead of its CC mode line
+    "resets": 0,
+}
+
+
+def fw_load(devdir):
+    st = dict(FW_DEFAULTS, pending={})
+    try:
+        with open(os.path.join(devdir, FW_STATE)) as f:
+            st.update(json.load(f))
+    except FileNotFoundError:
+        pass
+    return st
+
+
+def fw_save(devdir, st):
+    tmp = os.path.join(devdir, FW_STATE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(st, f, sort_keys=True)
+    os.rename(tmp, os.path.join(devdir, FW_STATE))
+
+
+def fw_reset(devdir):
+    st = fw_load(devdir)
+    for knob, mode in st["pending"].items():
+        st[knob] = mode
+    st["pending"] = {}
+    st["resets"] += 1
+    if st["break_on_reset"] > 0:
+        st["break_on_reset"] -= 1
+        st["broken"] = True
+    fw_save(devdir, st)
+
+
 # ---- the kernel simulator ----
 
 IN_CLOSE_WRITE = 0x00000008
@@ -266,6 +320,8 @@ class Kernel:
         self.fd = self.libc.inotify_init1(os.O_CLOEXEC)
         self.watches = {}
         self.pending = []
+        self.removed = {}  # slot -> (device dir, iommu group)
+        self.arriving = {}  # slot -> device dir: rescanned, probed before it shows on the bus
         self.seq = 0
 
     # paths
@@ -273,6 +329,8 @@ class Kernel:
         return os.path.join(self.sys, "bus", "pci", *parts)
 
     def devdir(self, slot):
+        if slot in self.arriving:
+            return self.arriving[slot]
         return os.path.realpath(self.pci("devices", slot))
 
     def watch(self, path):
@@ -329,7 +387,13 @@ class Kernel:
                 with open(path, "w") as f:
                     f.write(normal)
             return
-        if name not in ("bind", "unbind", "new_id", "remove_id", "drivers_probe"):
+        if name == "reset":
+            if self.read(path).strip():
+                fw_reset(dirpath)
+                self.clear(path)
+            return
+        if name not in ("bind", "unbind", "new_id", "remove_id", "drivers_probe", "remove",
+                        "rescan"):
             return
         value = self.read(path).strip()
         if not value:
@@ -357,6 +421,42 @@ class Kernel:
             vid, did = (int(x, 16) for x in value.split()[:2])
             if [vid, did] in self.state["vfio_ids"]:
                 self.state["vfio_ids"].remove([vid, did])
+        elif name == "remove":
+            self.remove_device(drv)  # written in the device's own directory: drv is its slot
+        elif name == "rescan":
+            self.rescan()
+
+    def remove_device(self, slot):
+        link = self.pci("devices", slot)
+        if not os.path.islink(link):
+            return
+        d = self.devdir(slot)
+        drv = self.driver(slot)
+        if drv:
+            self.do_unbind(slot, drv)
+        group = self.group(slot)
+        if group is not None:
+            os.unlink(os.path.join(self.sys, "kernel", "iommu_groups", group, "devices", slot))
+        os.makedirs(os.path.join(self.root, "removed"), exist_ok=True)
+        os.rename(d, os.path.join(self.root, "removed", slot))
+        os.unlink(link)
+        self.removed[slot] = (d, group)
+
+    def rescan(self):
+        for slot, (d, group) in sorted(self.removed.items()):
+            os.rename(os.path.join(self.root, "removed", slot), d)
+            if group is not None:
+                _link(d, os.path.join(self.sys, "kernel", "iommu_groups", group, "devices", slot))
+            _write(os.path.join(d, "driver_override"), "(null)\n")
+            if os.path.exists(os.path.join(d, FW_STATE)):
+                st = fw_load(d)
+                st["broken"] = False
+                fw_save(d, st)
+            self.arriving[slot] = d
+            self.probe(slot)  # the kernel's rescan write returns after the probe
+            del self.arriving[slot]
+            _link(d, self.pci("devices", slot))
+        self.removed.clear()
 
     def matches(self, slot, drv):
         override = self.override(slot)
@@ -367,7 +467,9 @@ class Kernel:
         return self.state["native"].get(slot) == drv
 
     def probe(self, slot):
-        if not os.path.exists(self.pci("devices", slot)) or self.driver(slot) is not None:
+        if slot not in self.arriving and not os.path.exists(self.pci("devices", slot)):
+            return
+        if self.driver(slot) is not None:
             return
         override = self.override(slot)
         candidates = [override] if override else [self.state["native"].get(slot), "vfio-pci"]

@@ -24,6 +24,9 @@ import fake_key_provider as fkp  # noqa: E402
 BUILD_ROOT = Path(os.environ.get("LCVM_BUILD_ROOT", HERE.parents[1] / "build"))
 HOSTAPI = Path(os.environ.get("LCVM_HOSTAPI",
                               BUILD_ROOT / "helper" / "hostapi" / "lium-cvm-hostapi"))
+# "PROGRAM ARG…" to run the bridge through (meson runs the suite a second time under
+# seccomp-exec, the bridge's production seccomp profile).
+WRAPPER = os.environ.get("LCVM_HOSTAPI_WRAPPER", "").split()
 QUOTE = bytes(range(256)) * 20  # a TDX quote is a few KiB
 NOBODY = 65534
 INFO_REQUEST = b"POST /api/Info HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
@@ -45,7 +48,7 @@ class Bridge:
             os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         self.events_fd = os.open(self.events, flags, 0o600)
         self.peer_uid = os.getuid() if peer_uid is None else peer_uid
-        self.argv = [str(HOSTAPI), f"--listen-fd={self.listener.fileno()}",
+        self.argv = [*WRAPPER, str(HOSTAPI), f"--listen-fd={self.listener.fileno()}",
                      f"--key-provider={provider}", f"--peer-uid={self.peer_uid}",
                      f"--shared-fd={self.shared_fd}", f"--events-fd={self.events_fd}",
                      *extra]
@@ -196,6 +199,18 @@ def test_get_sealing_key_times_out_on_a_hanging_provider(make_bridge):
         elapsed = time.monotonic() - start
     assert status == 504 and "in time" in answer["error"]
     assert 1.5 < elapsed < 6
+
+
+def test_a_client_that_leaves_during_a_provider_call_does_not_hurt_the_bridge(make_bridge):
+    with fkp.FakeKeyProvider("hang") as p:
+        b = make_bridge(p.address, extra=["--provider-timeout=1"])
+        body = json.dumps({"quote": "0011"}).encode()
+        with socket.create_connection(("127.0.0.1", b.port)) as s:
+            s.sendall(b"POST /api/GetSealingKey HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
+                      b"\r\n\r\n%s" % (len(body), body))
+            time.sleep(0.3)
+        time.sleep(1.5)  # the provider call times out after the client is gone
+        assert b.post("/api/Info", b"")[0] == 200
 
 
 def test_get_sealing_key_reports_an_unreachable_provider(make_bridge):
@@ -485,11 +500,19 @@ def test_only_the_configured_uid_is_served(make_bridge, provider):
     assert _status_of(_post_info_as(NOBODY - 1, b.port)) == 403
 
 
+@pytest.mark.skipif(not WRAPPER, reason="runs only when the suite runs under seccomp-exec")
+def test_the_bridge_runs_under_its_seccomp_profile(bridge):
+    assert bridge.post("/api/GetSealingKey", {"quote": "00"})[0] == 200  # it runs: exec done
+    status = Path(f"/proc/{bridge.proc.pid}/status").read_text()
+    assert status.startswith("Name:\tlium-cvm-hostap")
+    assert "\nSeccomp:\t2\n" in status and "\nNoNewPrivs:\t1\n" in status
+
+
 # ---- start-up -----------------------------------------------------------------------------
 
 def _start_fails(argv, pass_fds=()):
-    r = subprocess.run([str(HOSTAPI), *argv], pass_fds=pass_fds, capture_output=True, text=True,
-                       timeout=10)
+    r = subprocess.run([*WRAPPER, str(HOSTAPI), *argv], pass_fds=pass_fds, capture_output=True,
+                       text=True, timeout=10)
     return r.returncode, r.stderr
 
 

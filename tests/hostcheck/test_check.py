@@ -124,7 +124,7 @@ def test_ready_host_human_output_is_a_plain_table_when_not_a_tty(root, key_provi
     assert r.rc == 0
     assert "\033[" not in r.out
     assert "ok       cpu.tdx_host_platform" in r.out
-    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 50 ok.")
+    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 58 ok.")
 
 
 # ---- a bare VM like the machine the tests run on ----
@@ -464,6 +464,55 @@ def test_deep_says_that_no_deep_checks_exist_yet(root, key_provider):
     assert "no deep checks exist yet" in r.out
     j = run(root, config, "--deep", "--json")
     assert j.doc["deep"] == {"requested": True, "available": []}
+
+
+# ---- GPU CC mode (the helper's cache, state/gpu-modes.json) ----
+
+def test_ready_host_gpus_are_in_cc_mode(root, key_provider):
+    r = run(root, host(root, "ready", key_provider), "--json")
+    assert r.status("gpu.0000:19:00.0.cc_mode") == "ok"
+    assert r["gpu.0000:19:00.0.cc_mode"]["observed"].startswith("on (queried ")
+    assert "nvswitch.0000:05:00.0.cc_mode" not in r.checks  # NVSwitches have no CC mode
+
+
+def test_gpu_with_cc_off_fails_and_names_the_command(root, key_provider):
+    config = host(root, "ready", key_provider)
+    fakehost.write_gpu_modes(os.path.join(root, "ready", "state"), cc="off")
+    r = run(root, config, "--json")
+    assert r.rc == 1 and r.doc["ready"] is False
+    c = r["gpu.0000:19:00.0.cc_mode"]
+    assert c["status"] == "fail"
+    assert c["observed"].startswith("CC off, PPCIe off (queried ")
+    assert "lium-cvm gpu cc 0000:19:00.0 --mode on" in c["remedy"]
+
+
+def test_gpu_never_queried_fails_and_says_to_query(root, key_provider):
+    config = host(root, "ready", key_provider)
+    fakehost.write_gpu_modes(os.path.join(root, "ready", "state"), skip=["0000:3b:00.0"])
+    r = run(root, config, "--json")
+    assert r.status("gpu.0000:19:00.0.cc_mode") == "ok"
+    c = r["gpu.0000:3b:00.0.cc_mode"]
+    assert c["status"] == "fail" and "never queried" in c["observed"]
+    assert "lium-cvm lsgpu --query 0000:3b:00.0" in c["remedy"]
+
+
+def test_board_in_protected_pcie_mode_passes(root, key_provider):
+    config = host(root, "ready", key_provider)
+    fakehost.write_gpu_modes(os.path.join(root, "ready", "state"), cc="off", ppcie="on",
+                             switch_ppcie="on")
+    r = run(root, config, "--json")
+    assert r.rc == 0, r.out
+    c = r["gpu.0000:19:00.0.cc_mode"]
+    assert c["status"] == "ok" and "Protected PCIe mode" in c["observed"]
+
+
+def test_ppcie_on_without_the_nvswitches_fails(root, key_provider):
+    config = host(root, "ready", key_provider)
+    fakehost.write_gpu_modes(os.path.join(root, "ready", "state"), cc="off", ppcie="on",
+                             switch_ppcie="off")
+    r = run(root, config, "--json")
+    assert r.status("gpu.0000:19:00.0.cc_mode") == "fail"
+    assert r["gpu.0000:19:00.0.cc_mode"]["observed"].startswith("CC off, PPCIe on")
 
 
 def test_schema_rejects_a_failure_without_remedy():

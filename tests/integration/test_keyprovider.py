@@ -299,6 +299,14 @@ def test_status_reports_aesm_error_44_and_restarts(harness, users, docker):
     assert {c["name"]: c["restart_count"] for c in s["containers"]}["dstack-key-provider"] == 7
 
 
+def test_status_reads_the_array_output_of_older_compose(harness, users, docker):
+    assert start(harness, users).rc == 0
+    docker.update(ps_array=True)
+    s = status(harness, users.op).json
+    assert s["ready"], s
+    assert sorted(c["name"] for c in s["containers"]) == ["dstack-aesmd", "dstack-key-provider"]
+
+
 def test_status_text_names_the_problems(harness, users, docker):
     r = harness.run_frontend(users.op, "key-provider", "status")
     assert r.rc == 1

@@ -1,0 +1,487 @@
+/* Running VMs from the frontend: `run NAME [--attach]` (through the helper, each step
+ * printed), `stop NAME [--timeout N] [--force]`, `status NAME`, `logs NAME [-f] [-n N]`, and
+ * the live states `list` shows. The helper owns every running VM; this file only asks it and
+ * reads what operators may read: the definition (state_dir/vms) and the console log
+ * (state_dir/instances/NAME/serial.log, root:lium-cvm 0640). Detaching never stops a VM. */
+#include "cli-vm.h"
+#include "lcvm-error.h"
+#include "lcvm-names.h"
+#include "lcvm-validate.h"
+#include "lcvm-vm-object.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define START_WAIT_S       120
+#define FOLLOW_INTERVAL_US (200 * 1000)
+#define SERIAL_LOG         "serial.log"
+
+/* ---- the Vm object ---- */
+
+/* Every property of VM name's object; NULL with NOT_FOUND when the helper has none. */
+static GVariant *
+vm_properties(LcvmCli *cli, const char *name, GError **error)
+{
+  g_autoptr(GVariant) list =
+      cli_call(cli, LCVM_IFACE_MANAGER, "ListVms", NULL, G_VARIANT_TYPE("(ao)"), error);
+  if (list == NULL)
+    return NULL;
+  g_autofree char *path = lcvm_vm_object_path(name);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GVariant) all = g_dbus_connection_call_sync(
+      cli->bus, LCVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+      g_variant_new("(s)", LCVM_IFACE_VM), G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
+      NULL, &local);
+  if (all == NULL) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND, "the helper has not run VM %s", name);
+    return NULL;
+  }
+  return g_variant_get_child_value(all, 0);
+}
+
+static const char *
+prop_str(GVariant *props, const char *key)
+{
+  const char *value = NULL;
+  return g_variant_lookup(props, key, "&s", &value) ? value : "";
+}
+
+/* ---- run ---- */
+
+typedef struct {
+  GMainLoop *loop;
+  char *state;
+  gboolean timed_out;
+} StateWatch;
+
+static void
+on_vm_changed(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+              const char *signal, GVariant *params, gpointer data)
+{
+  StateWatch *w = data;
+  g_autoptr(GVariant) changed = NULL;
+  const char *changed_iface = NULL;
+  const char *state = NULL;
+  g_variant_get(params, "(&s@a{sv}as)", &changed_iface, &changed, NULL);
+  if (g_str_equal(changed_iface, LCVM_IFACE_VM) &&
+      g_variant_lookup(changed, "State", "&s", &state)) {
+    g_free(w->state);
+    w->state = g_strdup(state);
+    if (!g_str_equal(state, LCVM_VM_STARTING))
+      g_main_loop_quit(w->loop);
+  }
+}
+
+static gboolean
+on_start_timeout(gpointer data)
+{
+  StateWatch *w = data;
+  w->timed_out = TRUE;
+  g_main_loop_quit(w->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* Waits (subscribed first, then read) until the VM leaves "starting"; returns its properties. */
+static GVariant *
+wait_started(LcvmCli *cli, const char *name, const char *path, GError **error)
+{
+  StateWatch w = { g_main_loop_new(NULL, FALSE), NULL, FALSE };
+  guint sub = g_dbus_connection_signal_subscribe(
+      cli->bus, LCVM_BUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", path,
+      LCVM_IFACE_VM, G_DBUS_SIGNAL_FLAGS_NONE, on_vm_changed, &w, NULL);
+  GVariant *props = vm_properties(cli, name, error);
+  if (props != NULL && g_str_equal(prop_str(props, "State"), LCVM_VM_STARTING)) {
+    guint timeout = g_timeout_add_seconds(START_WAIT_S, on_start_timeout, &w);
+    g_main_loop_run(w.loop);
+    if (!w.timed_out)
+      g_source_remove(timeout);
+    g_variant_unref(props);
+    props = vm_properties(cli, name, error);
+  }
+  g_dbus_connection_signal_unsubscribe(cli->bus, sub);
+  g_main_loop_unref(w.loop);
+  g_free(w.state);
+  return props;
+}
+
+static void step(LcvmCli *cli, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+step(LcvmCli *cli, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *text = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  if (!cli->json)
+    g_printerr("%s\n", text);
+}
+
+/* The definition's devices go to vfio-pci first (the helper refuses a start otherwise). */
+static gboolean
+prepare_devices(LcvmCli *cli, const LcvmManifest *m, GError **error)
+{
+  g_autoptr(GPtrArray) slots = g_ptr_array_new();
+  for (guint i = 0; m->gpus[i] != NULL; i++)
+    g_ptr_array_add(slots, m->gpus[i]);
+  for (guint i = 0; m->nvswitches[i] != NULL; i++)
+    g_ptr_array_add(slots, m->nvswitches[i]);
+  if (slots->len == 0)
+    return TRUE;
+  g_ptr_array_add(slots, NULL);
+  step(cli, "Loading the vfio modules");
+  const char *modules[] = { "vfio", "vfio_pci", "vfio_iommu_type1", NULL };
+  g_autoptr(GVariant) loaded = cli_call(cli, LCVM_IFACE_HOST, "LoadModules",
+                                        g_variant_new("(^ast)", modules, (guint64)0), NULL, error);
+  if (loaded == NULL)
+    return FALSE;
+  step(cli, "Binding %u device(s) to vfio-pci", slots->len - 1);
+  g_autoptr(GVariant) reply =
+      cli_call(cli, LCVM_IFACE_HOST, "BindVfio", g_variant_new("(^ast)", slots->pdata, (guint64)0),
+               G_VARIANT_TYPE("(o)"), error);
+  const char *job = NULL;
+  if (reply != NULL)
+    g_variant_get(reply, "(&o)", &job);
+  return reply != NULL && cli_follow_job(cli, job, error);
+}
+
+static LcvmManifest *
+load_definition(LcvmCli *cli, const char *name, GError **error)
+{
+  int vmsfd = cli_vm_dir_open(cli, FALSE, error);
+  if (vmsfd < 0)
+    return NULL;
+  LcvmManifest *m = lcvm_manifest_load_vm(vmsfd, name, NULL, error);
+  close(vmsfd);
+  return m;
+}
+
+static char *
+instance_log_path(LcvmCli *cli, const char *name)
+{
+  return g_build_filename(cli->config->state_dir, "instances", name, SERIAL_LOG, NULL);
+}
+
+static int follow_log(LcvmCli *cli, const char *name, gint64 lines, gboolean follow);
+
+static int
+print_started(LcvmCli *cli, const char *name, GVariant *props)
+{
+  const char *state = prop_str(props, "State");
+  if (cli->json) {
+    g_autoptr(JsonNode) node = json_gvariant_serialize(props);
+    cli_print_json(node);
+  } else if (g_str_equal(state, LCVM_VM_RUNNING)) {
+    guint pid = 0;
+    g_variant_lookup(props, "Pid", "u", &pid);
+    g_print("VM %s is running (QEMU pid %u); `lium-cvm logs %s -f` shows its console\n", name, pid,
+            name);
+  } else if (g_str_equal(state, LCVM_VM_STARTING)) {
+    g_print("VM %s is still starting; `lium-cvm status %s` follows it\n", name, name);
+  }
+  if (g_str_equal(state, LCVM_VM_FAILED) || g_str_equal(state, LCVM_VM_STOPPED))
+    return cli_failf(cli, CLI_EXIT_FAILED, "VM %s %s: %s", name, state,
+                     *prop_str(props, "BootError") ? prop_str(props, "BootError")
+                                                   : prop_str(props, "ExitStatus"));
+  return CLI_EXIT_OK;
+}
+
+static int
+run_vm(LcvmCli *cli, const char *name, gboolean attach)
+{
+  g_autoptr(GError) error = NULL;
+  /* A definition this user cannot read is the helper's to judge (it answers NotAuthorized,
+   * NotFound or why the definition is refused); only a readable one can name its GPUs. */
+  g_autoptr(LcvmManifest) m = load_definition(cli, name, NULL);
+  if (m != NULL && !prepare_devices(cli, m, &error))
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
+  step(cli, "Starting VM %s", name);
+  g_autoptr(GVariant) reply =
+      cli_call(cli, LCVM_IFACE_MANAGER, "StartVm", g_variant_new("(st)", name, (guint64)0),
+               G_VARIANT_TYPE("(o)"), &error);
+  if (reply == NULL)
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
+  const char *path = NULL;
+  g_variant_get(reply, "(&o)", &path);
+  g_autoptr(GVariant) props = wait_started(cli, name, path, &error);
+  if (props == NULL)
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
+  int status = print_started(cli, name, props);
+  if (status != CLI_EXIT_OK || !attach)
+    return status;
+  g_printerr("Attached to the console of %s; Ctrl-C detaches (the VM keeps running)\n", name);
+  return follow_log(cli, name, -1, TRUE);
+}
+
+int
+cli_vm_run(LcvmCli *cli, const char *name, gboolean attach)
+{
+  return run_vm(cli, name, attach);
+}
+
+/* ---- stop ---- */
+
+int
+cmd_stop(LcvmCli *cli, int argc, char **argv)
+{
+  gint timeout = 0;
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+    { "timeout", 't', 0, G_OPTION_ARG_INT, &timeout,
+      "Seconds the guest gets to power off after the power button (default 30)", "N" },
+    { "force", 'f', 0, G_OPTION_ARG_NONE, &force,
+      "No power button: terminate QEMU at once (SIGTERM, then SIGKILL)", NULL },
+    { NULL },
+  };
+  if (!cli_parse(cli, &argc, &argv, entries, "NAME",
+                 "Stops a running VM: the ACPI power button, then SIGTERM and SIGKILL of QEMU "
+                 "when the guest does not power off in time. Returns once QEMU is gone and its "
+                 "devices, ports and loopback guard are released."))
+    return CLI_EXIT_USAGE;
+  g_autoptr(GError) error = NULL;
+  if (argc != 2)
+    return cli_failf(cli, CLI_EXIT_USAGE, "usage: lium-cvm stop NAME [--timeout N] [--force]");
+  if (!lcvm_vm_name_valid(argv[1], &error))
+    return cli_fail(cli, CLI_EXIT_USAGE, error);
+  if (timeout < 0)
+    return cli_failf(cli, CLI_EXIT_USAGE, "--timeout must be 0 or more seconds");
+  g_autoptr(GVariant) reply = cli_call(
+      cli, LCVM_IFACE_MANAGER, "StopVm",
+      g_variant_new("(sut)", argv[1], (guint32)timeout, (guint64)(force ? LCVM_STOP_FORCE : 0)),
+      G_VARIANT_TYPE("(o)"), &error);
+  const char *job = NULL;
+  if (reply != NULL)
+    g_variant_get(reply, "(&o)", &job);
+  if (reply == NULL || !cli_follow_job(cli, job, &error))
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
+  return CLI_EXIT_OK;
+}
+
+/* ---- status ---- */
+
+static char *
+format_uptime(guint64 started_at)
+{
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  guint64 s = now > (gint64)started_at ? (guint64)now - started_at : 0;
+  return g_strdup_printf("%" G_GUINT64_FORMAT "d %02" G_GUINT64_FORMAT ":%02" G_GUINT64_FORMAT
+                         ":%02" G_GUINT64_FORMAT,
+                         s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+}
+
+static void
+print_status_text(const char *name, GVariant *props)
+{
+  guint pid = 0;
+  guint64 started_at = 0;
+  guint16 hostapi = 0;
+  g_autofree const char **ports = NULL;
+  g_autofree const char **gpus = NULL;
+  g_variant_lookup(props, "Pid", "u", &pid);
+  g_variant_lookup(props, "StartedAt", "t", &started_at);
+  g_variant_lookup(props, "HostApiPort", "q", &hostapi);
+  g_variant_lookup(props, "Ports", "^a&s", &ports);
+  g_variant_lookup(props, "Gpus", "^a&s", &gpus);
+  const char *state = prop_str(props, "State");
+  g_autofree char *forwards = ports && ports[0] ? g_strjoinv(", ", (char **)ports) : g_strdup("-");
+  g_autofree char *devices = gpus && gpus[0] ? g_strjoinv(", ", (char **)gpus) : g_strdup("-");
+  g_autofree char *uptime = pid ? format_uptime(started_at) : g_strdup("-");
+  g_autofree char *pid_text = pid ? g_strdup_printf("%u", pid) : g_strdup("-");
+  printf("Name:           %s\n", name);
+  printf("State:          %s\n", state);
+  printf("QEMU pid:       %s\n", pid_text);
+  printf("Uptime:         %s\n", uptime);
+  printf("Forwards:       %s\n", forwards);
+  printf("GPUs:           %s\n", devices);
+  printf("Host API port:  %u\n", hostapi);
+  printf("QEMU version:   %s\n", prop_str(props, "QemuVersion"));
+  printf("Compose hash:   %s\n", prop_str(props, "ComposeHash"));
+  printf("OS image hash:  %s\n", prop_str(props, "OsImageHash"));
+  printf("Boot progress:  %s\n", prop_str(props, "BootProgress"));
+  if (*prop_str(props, "ExitStatus"))
+    printf("Exit:           %s\n", prop_str(props, "ExitStatus"));
+  if (*prop_str(props, "BootError"))
+    printf("Error:          %s\n", prop_str(props, "BootError"));
+}
+
+int
+cmd_status(LcvmCli *cli, int argc, char **argv)
+{
+  if (!cli_parse(cli, &argc, &argv, NULL, "NAME",
+                 "Shows a VM's live state as the helper sees it: state, QEMU pid, uptime, "
+                 "forwards, boot progress and why it failed."))
+    return CLI_EXIT_USAGE;
+  g_autoptr(GError) error = NULL;
+  if (argc != 2)
+    return cli_failf(cli, CLI_EXIT_USAGE, "usage: lium-cvm status NAME");
+  if (!lcvm_vm_name_valid(argv[1], &error))
+    return cli_fail(cli, CLI_EXIT_USAGE, error);
+  g_autoptr(GVariant) props = vm_properties(cli, argv[1], &error);
+  if (props == NULL && g_error_matches(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND)) {
+    g_autoptr(LcvmManifest) m = load_definition(cli, argv[1], NULL);
+    if (m == NULL)
+      return cli_failf(cli, CLI_EXIT_FAILED, "CVM '%s' not found (see 'lium-cvm list')", argv[1]);
+    GVariantDict dict;
+    g_variant_dict_init(&dict, NULL);
+    g_variant_dict_insert(&dict, "Name", "s", argv[1]);
+    g_variant_dict_insert(&dict, "State", "s", LCVM_VM_DEFINED);
+    props = g_variant_ref_sink(g_variant_dict_end(&dict));
+  } else if (props == NULL) {
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
+  }
+  if (cli->json) {
+    g_autoptr(JsonNode) node = json_gvariant_serialize(props);
+    cli_print_json(node);
+  } else {
+    print_status_text(argv[1], props);
+  }
+  return CLI_EXIT_OK;
+}
+
+/* ---- logs ---- */
+
+static int
+open_log(LcvmCli *cli, const char *name, GError **error)
+{
+  g_autofree char *path = instance_log_path(cli, name);
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    int err = errno;
+    g_set_error(error, LCVM_ERROR, err == ENOENT ? LCVM_ERROR_NOT_FOUND : LCVM_ERROR_FAILED,
+                "cannot read %s: %s%s", path, g_strerror(err),
+                err == EACCES   ? " (the console log is readable by group " LCVM_GROUP ")"
+                : err == ENOENT ? " (the VM has not run yet)"
+                                : "");
+  }
+  return fd;
+}
+
+/* Where the last `lines` lines start (0: the whole file when it has fewer; -1 lines: all). */
+static off_t
+tail_offset(int fd, gint64 lines)
+{
+  struct stat st;
+  if (lines < 0 || fstat(fd, &st) < 0)
+    return 0;
+  if (lines == 0)
+    return st.st_size;
+  off_t pos = st.st_size;
+  gint64 seen = 0;
+  char buf[4096];
+  while (pos > 0) {
+    off_t chunk = MIN(pos, (off_t)sizeof buf);
+    pos -= chunk;
+    if (pread(fd, buf, chunk, pos) != chunk)
+      return 0;
+    for (off_t i = chunk - 1; i >= 0; i--) {
+      /* The newline ending the last line does not start a line. */
+      if (buf[i] != '\n' || pos + i == st.st_size - 1)
+        continue;
+      if (++seen == lines)
+        return pos + i + 1;
+    }
+  }
+  return 0;
+}
+
+static gboolean
+copy_out(int fd, off_t *offset)
+{
+  char buf[65536];
+  ssize_t n;
+  while ((n = pread(fd, buf, sizeof buf, *offset)) > 0) {
+    if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+      return FALSE;
+    *offset += n;
+  }
+  fflush(stdout);
+  return n == 0;
+}
+
+/* A log that shrank was truncated, one with another inode was rotated: start over. */
+static int
+reopen_if_replaced(LcvmCli *cli, const char *name, int fd, off_t *offset)
+{
+  struct stat now, path_st;
+  g_autofree char *path = instance_log_path(cli, name);
+  if (fstat(fd, &now) == 0 && now.st_size < *offset)
+    *offset = 0;
+  if (lstat(path, &path_st) < 0 || (path_st.st_ino == now.st_ino && path_st.st_dev == now.st_dev))
+    return fd;
+  int fresh = open_log(cli, name, NULL);
+  if (fresh < 0)
+    return fd;
+  close(fd);
+  *offset = 0;
+  return fresh;
+}
+
+static int
+follow_log(LcvmCli *cli, const char *name, gint64 lines, gboolean follow)
+{
+  g_autoptr(GError) error = NULL;
+  int fd = open_log(cli, name, &error);
+  if (fd < 0)
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
+  off_t offset = tail_offset(fd, lines);
+  gboolean ok = copy_out(fd, &offset);
+  while (ok && follow) {
+    g_usleep(FOLLOW_INTERVAL_US);
+    fd = reopen_if_replaced(cli, name, fd, &offset);
+    ok = copy_out(fd, &offset);
+  }
+  close(fd);
+  return ok ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+}
+
+int
+cmd_logs(LcvmCli *cli, int argc, char **argv)
+{
+  gboolean follow = FALSE;
+  gint lines = -1;
+  const GOptionEntry entries[] = {
+    { "follow", 'f', 0, G_OPTION_ARG_NONE, &follow, "Keep printing what the guest writes", NULL },
+    { "lines", 'n', 0, G_OPTION_ARG_INT, &lines, "Print only the last N lines", "N" },
+    { NULL },
+  };
+  if (!cli_parse(cli, &argc, &argv, entries, "NAME",
+                 "Prints a VM's serial console log (state_dir/instances/NAME/serial.log, "
+                 "readable by group " LCVM_GROUP "). Ctrl-C ends --follow; the VM keeps "
+                 "running."))
+    return CLI_EXIT_USAGE;
+  g_autoptr(GError) error = NULL;
+  if (argc != 2)
+    return cli_failf(cli, CLI_EXIT_USAGE, "usage: lium-cvm logs NAME [-f] [-n N]");
+  if (!lcvm_vm_name_valid(argv[1], &error))
+    return cli_fail(cli, CLI_EXIT_USAGE, error);
+  return follow_log(cli, argv[1], lines, follow);
+}
+
+/* ---- list ---- */
+
+GHashTable *
+cli_vm_live_states(LcvmCli *cli)
+{
+  GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GVariant) list =
+      cli_call(cli, LCVM_IFACE_MANAGER, "ListVms", NULL, G_VARIANT_TYPE("(ao)"), NULL);
+  g_autoptr(GVariantIter) it = NULL;
+  const char *path = NULL;
+  if (list != NULL)
+    g_variant_get(list, "(ao)", &it);
+  while (it != NULL && g_variant_iter_next(it, "&o", &path)) {
+    g_autoptr(GVariant) all = g_dbus_connection_call_sync(
+        cli->bus, LCVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+        g_variant_new("(s)", LCVM_IFACE_VM), G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
+        NULL, NULL);
+    g_autoptr(GVariant) props = all ? g_variant_get_child_value(all, 0) : NULL;
+    if (props != NULL)
+      g_hash_table_insert(states, g_strdup(prop_str(props, "Name")),
+                          g_strdup(prop_str(props, "State")));
+  }
+  return states;
+}

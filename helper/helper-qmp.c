@@ -1,0 +1,192 @@
+/* The QMP client (see the header): newline-delimited JSON over a UNIX stream socket, read
+ * with poll() against one deadline per call. Lines longer than QMP_MAX_LINE are refused. */
+#include "helper-qmp.h"
+#include "lcvm-error.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define QMP_MAX_LINE (1024 * 1024)
+
+struct _HelperQmp {
+  int fd;
+  guint timeout_ms;
+  GString *buffer; /* bytes read past the last line */
+  char *path;
+};
+
+void
+helper_qmp_free(HelperQmp *qmp)
+{
+  if (qmp == NULL)
+    return;
+  if (qmp->fd >= 0)
+    close(qmp->fd);
+  g_string_free(qmp->buffer, TRUE);
+  g_free(qmp->path);
+  g_free(qmp);
+}
+
+static gboolean
+qmp_fail(HelperQmp *qmp, GError **error, const char *what, int err)
+{
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "QMP %s: %s%s%s", qmp->path, what,
+              err ? ": " : "", err ? g_strerror(err) : "");
+  return FALSE;
+}
+
+/* One line (without the newline) before deadline (monotonic µs). */
+static char *
+read_line(HelperQmp *qmp, gint64 deadline, GError **error)
+{
+  for (;;) {
+    char *nl = memchr(qmp->buffer->str, '\n', qmp->buffer->len);
+    if (nl != NULL) {
+      char *line = g_strndup(qmp->buffer->str, nl - qmp->buffer->str);
+      g_string_erase(qmp->buffer, 0, nl - qmp->buffer->str + 1);
+      return line;
+    }
+    if (qmp->buffer->len > QMP_MAX_LINE) {
+      qmp_fail(qmp, error, "reply line too long", 0);
+      return NULL;
+    }
+    gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+    struct pollfd p = { qmp->fd, POLLIN, 0 };
+    int ready = left > 0 ? poll(&p, 1, (int)left) : 0;
+    if (ready < 0 && errno == EINTR)
+      continue;
+    if (ready <= 0) {
+      qmp_fail(qmp, error, ready == 0 ? "no answer in time" : "poll", ready == 0 ? 0 : errno);
+      return NULL;
+    }
+    char chunk[4096];
+    ssize_t n = read(qmp->fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      qmp_fail(qmp, error, n == 0 ? "QEMU closed the connection" : "read", n == 0 ? 0 : errno);
+      return NULL;
+    }
+    g_string_append_len(qmp->buffer, chunk, n);
+  }
+}
+
+static JsonObject *
+read_message(HelperQmp *qmp, gint64 deadline, JsonNode **root, GError **error)
+{
+  g_autofree char *line = read_line(qmp, deadline, error);
+  if (line == NULL)
+    return NULL;
+  g_autoptr(JsonParser) parser = json_parser_new();
+  if (!json_parser_load_from_data(parser, line, -1, NULL) ||
+      !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+    qmp_fail(qmp, error, "QEMU sent something that is not a JSON object", 0);
+    return NULL;
+  }
+  *root = json_node_copy(json_parser_get_root(parser));
+  return json_node_get_object(*root);
+}
+
+static gboolean
+write_all(HelperQmp *qmp, const char *text, GError **error)
+{
+  gsize len = strlen(text);
+  while (len > 0) {
+    ssize_t n = send(qmp->fd, text, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return qmp_fail(qmp, error, "write", errno);
+    text += n;
+    len -= (gsize)n;
+  }
+  return TRUE;
+}
+
+JsonNode *
+helper_qmp_execute(HelperQmp *qmp, const char *command, GError **error)
+{
+  g_autofree char *request = g_strdup_printf("{\"execute\": \"%s\"}\n", command);
+  if (!write_all(qmp, request, error))
+    return NULL;
+  gint64 deadline = g_get_monotonic_time() + (gint64)qmp->timeout_ms * 1000;
+  for (;;) {
+    g_autoptr(JsonNode) root = NULL;
+    JsonObject *o = read_message(qmp, deadline, &root, error);
+    if (o == NULL)
+      return NULL;
+    if (json_object_has_member(o, "return"))
+      return json_node_copy(json_object_get_member(o, "return"));
+    if (json_object_has_member(o, "error")) {
+      JsonObject *e = json_object_get_object_member(o, "error");
+      const char *desc = e ? json_object_get_string_member_with_default(e, "desc", "?") : "?";
+      g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "QMP %s: %s failed: %s", qmp->path, command,
+                  desc);
+      return NULL;
+    }
+  }
+}
+
+static int
+connect_unix(const char *path, int *err)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  if (strlen(path) >= sizeof addr.sun_path) {
+    *err = ENAMETOOLONG;
+    return -1;
+  }
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    *err = errno;
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+HelperQmp *
+helper_qmp_connect(const char *socket_path, guint timeout_ms, GError **error)
+{
+  g_autoptr(HelperQmp) qmp = g_new0(HelperQmp, 1);
+  qmp->path = g_strdup(socket_path);
+  qmp->buffer = g_string_new(NULL);
+  qmp->timeout_ms = timeout_ms;
+  int err = 0;
+  qmp->fd = connect_unix(socket_path, &err);
+  if (qmp->fd < 0) {
+    qmp_fail(qmp, error, "cannot connect", err);
+    return NULL;
+  }
+  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  g_autoptr(JsonNode) greeting = NULL;
+  JsonObject *o = read_message(qmp, deadline, &greeting, error);
+  if (o == NULL)
+    return NULL;
+  if (!json_object_has_member(o, "QMP")) {
+    qmp_fail(qmp, error, "no QMP greeting", 0);
+    return NULL;
+  }
+  g_autoptr(JsonNode) caps = helper_qmp_execute(qmp, "qmp_capabilities", error);
+  return caps != NULL ? g_steal_pointer(&qmp) : NULL;
+}
+
+char *
+helper_qmp_query_status(HelperQmp *qmp, GError **error)
+{
+  g_autoptr(JsonNode) ret = helper_qmp_execute(qmp, "query-status", error);
+  if (ret == NULL)
+    return NULL;
+  const char *status =
+      JSON_NODE_HOLDS_OBJECT(ret)
+          ? json_object_get_string_member_with_default(json_node_get_object(ret), "status", NULL)
+          : NULL;
+  if (status == NULL)
+    qmp_fail(qmp, error, "query-status answered without a status", 0);
+  return g_strdup(status);
+}

@@ -1,0 +1,392 @@
+/* Runtime records, process identity and the exit watch (see the header). Records are written
+ * whole (O_EXCL temp + rename) into a root-only directory reached without following a
+ * symlink, and read back as untrusted text: every field is parsed and range-checked. */
+#include "helper-supervise.h"
+#include "lcvm-error.h"
+#include "lcvm-safe-io.h"
+#include "lcvm-validate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define RUNTIME_MODE    0700
+#define RECORD_GROUP    "vm"
+#define RECORD_MAX_SIZE (1024 * 1024)
+#define CMDLINE_MAX     (2 * 1024 * 1024)
+
+void
+helper_record_free(HelperRecord *record)
+{
+  if (record == NULL)
+    return;
+  g_free(record->name);
+  g_strfreev(record->argv);
+  helper_reservation_free(record->reservation);
+  g_strfreev(record->forwards);
+  g_strfreev(record->dev_nodes);
+  g_free(record->compose_hash);
+  g_free(record->os_image_hash);
+  g_free(record->qemu_version);
+  g_free(record);
+}
+
+/* ---- runtime_dir/NAME ---- */
+
+static gboolean
+errno_error(GError **error, const char *what, const char *path)
+{
+  int err = errno;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "%s %s: %s", what, path, g_strerror(err));
+  return FALSE;
+}
+
+static gboolean
+check_private(int fd, const char *path, GError **error)
+{
+  struct stat st;
+  if (fstat(fd, &st) == 0 && st.st_uid == 0 && (st.st_mode & 0077) == 0)
+    return TRUE;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+              "refusing %s: it must be a directory only root can use (root-owned, mode 0700); "
+              "only lium-cvm-helper writes there",
+              path);
+  return FALSE;
+}
+
+static int
+open_private_dir(int at, const char *name, const char *path, gboolean create, GError **error)
+{
+  if (create && mkdirat(at, name, RUNTIME_MODE) < 0 && errno != EEXIST) {
+    errno_error(error, "cannot create", path);
+    return -1;
+  }
+  int fd = lcvm_open_dir_at(at, name, error);
+  if (fd >= 0 && !check_private(fd, path, error)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int
+helper_runtime_dir_open(const LcvmConfig *config, const char *name, gboolean create, GError **error)
+{
+  if (!lcvm_vm_name_valid(name, error))
+    return -1;
+  int top = open_private_dir(AT_FDCWD, config->runtime_dir, config->runtime_dir, create, error);
+  if (top < 0)
+    return -1;
+  g_autofree char *path = g_build_filename(config->runtime_dir, name, NULL);
+  int fd = open_private_dir(top, name, path, create, error);
+  close(top);
+  return fd;
+}
+
+char *
+helper_runtime_path(const LcvmConfig *config, const char *name, const char *file)
+{
+  return g_build_filename(config->runtime_dir, name, file, NULL);
+}
+
+gboolean
+helper_runtime_remove(const LcvmConfig *config, const char *name, GError **error)
+{
+  int top = lcvm_open_dir_at(AT_FDCWD, config->runtime_dir, NULL);
+  if (top < 0)
+    return TRUE;
+  gboolean ok = lcvm_remove_tree_at(top, name, error);
+  close(top);
+  return ok;
+}
+
+GStrv
+helper_runtime_names(const LcvmConfig *config)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  int fd = lcvm_open_dir_at(AT_FDCWD, config->runtime_dir, NULL);
+  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+  for (struct dirent *e = dir ? readdir(dir) : NULL; e != NULL; e = readdir(dir))
+    if (e->d_type == DT_DIR && lcvm_vm_name_valid(e->d_name, NULL))
+      g_ptr_array_add(names, g_strdup(e->d_name));
+  if (dir != NULL)
+    closedir(dir);
+  else if (fd >= 0)
+    close(fd);
+  g_ptr_array_add(names, NULL);
+  return (GStrv)g_ptr_array_free(g_steal_pointer(&names), FALSE);
+}
+
+/* ---- the record ---- */
+
+static void
+set_strv(GKeyFile *kf, const char *key, GStrv values)
+{
+  static const char *const none[] = { NULL };
+  const char *const *v = values ? (const char *const *)values : none;
+  g_key_file_set_string_list(kf, RECORD_GROUP, key, v, g_strv_length((GStrv)v));
+}
+
+static void
+set_u64(GKeyFile *kf, const char *key, guint64 value)
+{
+  g_key_file_set_uint64(kf, RECORD_GROUP, key, value);
+}
+
+gboolean
+helper_record_write(const LcvmConfig *config, const HelperRecord *r, GError **error)
+{
+  g_autoptr(GKeyFile) kf = g_key_file_new();
+  const HelperReservation *res = r->reservation;
+  g_key_file_set_string(kf, RECORD_GROUP, "name", r->name);
+  set_u64(kf, "pid", (guint64)r->pid);
+  set_u64(kf, "start_time", r->start_time);
+  set_u64(kf, "started_at", r->started_at);
+  set_strv(kf, "argv", r->argv);
+  set_u64(kf, "qemu_uid", res->qemu_uid);
+  set_u64(kf, "bridge_uid", res->bridge_uid);
+  set_u64(kf, "cid", res->cid);
+  set_u64(kf, "hostapi_port", res->hostapi_port);
+  set_strv(kf, "devices", res->devices);
+  set_strv(kf, "ports", res->ports);
+  set_strv(kf, "forwards", r->forwards);
+  set_strv(kf, "dev_nodes", r->dev_nodes);
+  g_key_file_set_string(kf, RECORD_GROUP, "compose_hash", r->compose_hash);
+  g_key_file_set_string(kf, RECORD_GROUP, "os_image_hash", r->os_image_hash);
+  g_key_file_set_string(kf, RECORD_GROUP, "qemu_version", r->qemu_version);
+  gsize len = 0;
+  g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
+  int fd = helper_runtime_dir_open(config, r->name, TRUE, error);
+  if (fd < 0)
+    return FALSE;
+  gboolean ok = lcvm_write_file_atomic_at(fd, HELPER_RUNTIME_RECORD, text, len, 0600, error);
+  close(fd);
+  return ok;
+}
+
+static gboolean
+get_u64(GKeyFile *kf, const char *key, guint64 max, guint64 *out, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autofree char *text = g_key_file_get_value(kf, RECORD_GROUP, key, &local);
+  if (text != NULL && g_ascii_string_to_unsigned(text, 10, 0, max, out, &local))
+    return TRUE;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "runtime record: bad %s: %s", key,
+              local ? local->message : "missing");
+  return FALSE;
+}
+
+/* A missing list is an empty one (GKeyFile writes an empty list as an empty value). */
+static gboolean
+get_strv(GKeyFile *kf, const char *key, GStrv *out, GError **error)
+{
+  *out = g_key_file_get_string_list(kf, RECORD_GROUP, key, NULL, NULL);
+  if (*out == NULL)
+    *out = g_new0(char *, 1);
+  return TRUE;
+}
+
+static gboolean
+get_string(GKeyFile *kf, const char *key, char **out, GError **error)
+{
+  *out = g_key_file_get_string(kf, RECORD_GROUP, key, NULL);
+  if (*out != NULL)
+    return TRUE;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "runtime record: no %s", key);
+  return FALSE;
+}
+
+static gboolean
+parse_reservation(GKeyFile *kf, HelperReservation *res, GError **error)
+{
+  guint64 qemu_uid, bridge_uid, cid, port;
+  if (!get_u64(kf, "qemu_uid", G_MAXUINT32 - 1, &qemu_uid, error) ||
+      !get_u64(kf, "bridge_uid", G_MAXUINT32 - 1, &bridge_uid, error) ||
+      !get_u64(kf, "cid", G_MAXUINT32, &cid, error) ||
+      !get_u64(kf, "hostapi_port", G_MAXUINT16, &port, error) ||
+      !get_strv(kf, "devices", &res->devices, error) || !get_strv(kf, "ports", &res->ports, error))
+    return FALSE;
+  if (qemu_uid == 0 || bridge_uid == 0) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "runtime record: uid 0 is never a VM's");
+    return FALSE;
+  }
+  res->qemu_uid = (uid_t)qemu_uid;
+  res->bridge_uid = (uid_t)bridge_uid;
+  res->cid = (guint)cid;
+  res->hostapi_port = (guint16)port;
+  return TRUE;
+}
+
+static gboolean
+parse_record(GKeyFile *kf, HelperRecord *r, GError **error)
+{
+  guint64 pid = 0;
+  r->reservation = g_new0(HelperReservation, 1);
+  if (!get_string(kf, "name", &r->name, error) || !get_u64(kf, "pid", G_MAXINT32, &pid, error) ||
+      !get_u64(kf, "start_time", G_MAXUINT64, &r->start_time, error) ||
+      !get_u64(kf, "started_at", G_MAXUINT64, &r->started_at, error) ||
+      !get_strv(kf, "argv", &r->argv, error) || !parse_reservation(kf, r->reservation, error) ||
+      !get_strv(kf, "forwards", &r->forwards, error) ||
+      !get_strv(kf, "dev_nodes", &r->dev_nodes, error) ||
+      !get_string(kf, "compose_hash", &r->compose_hash, error) ||
+      !get_string(kf, "os_image_hash", &r->os_image_hash, error) ||
+      !get_string(kf, "qemu_version", &r->qemu_version, error))
+    return FALSE;
+  if (pid <= 1 || r->argv[0] == NULL) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "runtime record: no process");
+    return FALSE;
+  }
+  r->pid = (pid_t)pid;
+  return TRUE;
+}
+
+HelperRecord *
+helper_record_load(const LcvmConfig *config, const char *name, GError **error)
+{
+  int fd = helper_runtime_dir_open(config, name, FALSE, error);
+  if (fd < 0)
+    return NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  gboolean read_ok =
+      lcvm_read_file_at(fd, HELPER_RUNTIME_RECORD, RECORD_MAX_SIZE, &text, &len, error);
+  close(fd);
+  if (!read_ok)
+    return NULL;
+  g_autoptr(GKeyFile) kf = g_key_file_new();
+  g_autoptr(HelperRecord) r = g_new0(HelperRecord, 1);
+  if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, error) ||
+      !parse_record(kf, r, error)) {
+    g_prefix_error(error, "VM %s: ", name);
+    return NULL;
+  }
+  if (!g_str_equal(r->name, name)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "VM %s: its runtime record names %s", name,
+                r->name);
+    return NULL;
+  }
+  return g_steal_pointer(&r);
+}
+
+/* ---- process identity ---- */
+
+gboolean
+helper_process_start_time(pid_t pid, guint64 *start_time, GError **error)
+{
+  g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents(path, &text, NULL, error))
+    return FALSE;
+  /* comm (field 2) may hold spaces and parentheses: fields count from the last ')'. */
+  const char *p = strrchr(text, ')');
+  g_auto(GStrv) fields = p ? g_strsplit(p + 2, " ", 0) : NULL;
+  /* After comm: field 3 is fields[0], so field 22 is fields[19]. */
+  if (fields == NULL || g_strv_length(fields) < 20 ||
+      !g_ascii_string_to_unsigned(fields[19], 10, 0, G_MAXUINT64, start_time, NULL)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "%s: unexpected format", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+cmdline_is(pid_t pid, const char *const *argv, GError **error)
+{
+  g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(path, &text, &len, error))
+    return FALSE;
+  g_autoptr(GString) want = g_string_new(NULL);
+  for (guint i = 0; argv[i] != NULL; i++)
+    g_string_append_len(want, argv[i], (gssize)strlen(argv[i]) + 1);
+  if (len == want->len && memcmp(text, want->str, len) == 0)
+    return TRUE;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+              "pid %d runs another command line than the recorded QEMU", (int)pid);
+  return FALSE;
+}
+
+int
+helper_process_adopt(const HelperRecord *record, GError **error)
+{
+  int pidfd = pidfd_open(record->pid, 0);
+  if (pidfd < 0) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "QEMU (pid %d) is gone: %s", (int)record->pid,
+                g_strerror(errno));
+    return -1;
+  }
+  /* The pidfd is taken first: if the pid was recycled after it, the checks below see the new
+   * process and fail; if they pass, the pidfd is the recorded QEMU for good. */
+  guint64 start_time = 0;
+  if (!helper_process_start_time(record->pid, &start_time, error) ||
+      !cmdline_is(record->pid, (const char *const *)record->argv, error)) {
+    close(pidfd);
+    return -1;
+  }
+  if (start_time != record->start_time || helper_process_wait(pidfd, 0)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "pid %d is no longer the recorded QEMU (it started at another time or exited)",
+                (int)record->pid);
+    close(pidfd);
+    return -1;
+  }
+  return pidfd;
+}
+
+/* ---- the exit watch ---- */
+
+typedef struct {
+  HelperExitFunc func;
+  gpointer data;
+} ExitWatch;
+
+static gboolean
+on_pidfd(gint fd, GIOCondition condition, gpointer data)
+{
+  ExitWatch *w = data;
+  w->func(w->data);
+  return G_SOURCE_REMOVE;
+}
+
+guint
+helper_supervise_watch(int pidfd, HelperExitFunc func, gpointer data)
+{
+  ExitWatch *w = g_new0(ExitWatch, 1);
+  w->func = func;
+  w->data = data;
+  return g_unix_fd_add_full(G_PRIORITY_DEFAULT, pidfd, G_IO_IN, on_pidfd, w, g_free);
+}
+
+gboolean
+helper_process_reap(int pidfd, siginfo_t *info)
+{
+  memset(info, 0, sizeof *info);
+  int rc;
+  do
+    rc = waitid(P_PIDFD, (id_t)pidfd, info, WEXITED | WNOHANG);
+  while (rc < 0 && errno == EINTR);
+  return rc == 0 && info->si_pid != 0;
+}
+
+gboolean
+helper_process_wait(int pidfd, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  for (;;) {
+    struct pollfd p = { pidfd, POLLIN, 0 };
+    gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+    int rc = poll(&p, 1, (int)MAX(left, 0));
+    if (rc < 0 && errno == EINTR)
+      continue;
+    return rc > 0;
+  }
+}

@@ -1,0 +1,68 @@
+/* What lets a VM outlive the helper: its runtime record in runtime_dir/NAME/ (root, 0700)
+ * — QEMU's pid, its start time (field 22 of /proc/PID/stat), its argv, its uids and
+ * reservations — written right after the spawn; the proof that a pid still is that QEMU
+ * (pidfd first, then start time and cmdline, so a recycled pid never passes); and the exit
+ * watch, a pidfd in the main loop (no polling). Restarting the helper never kills a VM: it
+ * reads the records back and re-adopts what still runs. The process checks read the real
+ * /proc (the pid is a real process), never proc_root, which tests point at a fake tree. */
+#pragma once
+#include <glib.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include "helper-alloc.h"
+#include "lcvm-config.h"
+
+/* Files of runtime_dir/NAME/. */
+#define HELPER_RUNTIME_RECORD "record"
+#define HELPER_RUNTIME_QMP    "qmp.sock"
+
+typedef struct {
+  char *name;
+  pid_t pid;
+  guint64 start_time; /* clock ticks after boot, /proc/PID/stat field 22 */
+  guint64 started_at; /* unix seconds */
+  GStrv argv;
+  HelperReservation *reservation;
+  GStrv forwards;  /* PROTOCOL:ADDRESS:HOST_PORT:GUEST_PORT */
+  GStrv dev_nodes; /* device nodes handed to the QEMU uid, to give back to root */
+  char *compose_hash;
+  char *os_image_hash;
+  char *qemu_version;
+} HelperRecord;
+
+void helper_record_free(HelperRecord *record);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperRecord, helper_record_free)
+
+/* runtime_dir/NAME, created (with runtime_dir) root-owned 0700 when create is set; opened
+ * O_NOFOLLOW. Returns the directory fd. */
+int helper_runtime_dir_open(const LcvmConfig *config, const char *name, gboolean create,
+                            GError **error);
+char *helper_runtime_path(const LcvmConfig *config, const char *name, const char *file);
+
+gboolean helper_record_write(const LcvmConfig *config, const HelperRecord *record, GError **error);
+HelperRecord *helper_record_load(const LcvmConfig *config, const char *name, GError **error);
+/* Removes runtime_dir/NAME whole (record and QMP socket); succeeds when it is absent. */
+gboolean helper_runtime_remove(const LcvmConfig *config, const char *name, GError **error);
+/* The VM names that have a directory in runtime_dir. */
+GStrv helper_runtime_names(const LcvmConfig *config);
+
+/* Field 22 of /proc/PID/stat. */
+gboolean helper_process_start_time(pid_t pid, guint64 *start_time, GError **error);
+
+/* A pidfd for record's QEMU when the process with that pid still is the one recorded (same
+ * start time, same argv); -1 with error saying what differs. Works for processes that are not
+ * the helper's children (they can be watched and signalled, not reaped). */
+int helper_process_adopt(const HelperRecord *record, GError **error);
+
+/* Calls func(data) once in the main loop when the process behind pidfd has exited. Returns
+ * the GSource id. */
+typedef void (*HelperExitFunc)(gpointer data);
+guint helper_supervise_watch(int pidfd, HelperExitFunc func, gpointer data);
+
+/* Reaps an exited child: TRUE with info filled; FALSE when it is not the helper's child (a
+ * re-adopted VM) and its exit status cannot be known. */
+gboolean helper_process_reap(int pidfd, siginfo_t *info);
+
+/* Blocks (worker threads only) until the process exits or timeout_ms passes: TRUE if exited. */
+gboolean helper_process_wait(int pidfd, guint timeout_ms);

@@ -1,0 +1,512 @@
+/* A VM's launch and release on the host (see helper-vm.h). Runs in a worker thread; the only
+ * shared state it touches is the reservation table, which locks itself. Every file it opens
+ * below state_dir or runtime_dir is reached without following a symlink; QEMU gets fds, never
+ * a path it could be tricked into opening as root. Never runs anything as root. */
+#include "helper-vm.h"
+#include "helper-instance.h"
+#include "helper-nft.h"
+#include "helper-spawn.h"
+#include "lcvm-error.h"
+#include "lcvm-names.h"
+#include "lcvm-pci.h"
+#include "lcvm-safe-io.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/vhost.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LOG_MODE            0640
+#define SERIAL_ROTATE_BYTES (4 * 1024 * 1024)
+#define CHOWN_MAX_DEPTH     16
+#define LOG_TAIL_BYTES      4096
+#define MIB                 (G_GUINT64_CONSTANT(1) << 20)
+#define BOOT_MARKER         "===== lium-cvm: boot @ "
+
+/* What one launch holds, so a failure can give it back. */
+typedef struct {
+  const LcvmConfig *config;
+  HelperAlloc *alloc;
+  const char *name;
+  HelperDefinition *def;
+  HelperReservation *res;
+  LcvmQemuSpec *spec;
+  gboolean prepared;
+  gboolean guarded;
+  GPtrArray *dev_nodes;
+  int instance_fd;
+  int runtime_fd;
+  int fds[8]; /* parent fds by child fd number (LCVM_QEMU_FD_*, 1 and 2) */
+} Launch;
+
+static gboolean
+errno_error(GError **error, const char *name, const char *what, const char *path)
+{
+  int err = errno;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "VM %s: %s %s: %s", name, what, path,
+              g_strerror(err));
+  return FALSE;
+}
+
+/* ---- the vsock CID ---- */
+
+/* Whether the kernel would give cid to a new vhost-vsock device: EADDRINUSE when another VM
+ * (of any hypervisor) has it. Other failures are QEMU's to report. */
+static int
+cid_probe(const LcvmConfig *config, guint cid)
+{
+  g_autofree char *path = lcvm_config_path(config->dev_root, "vhost-vsock");
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  guint64 value = cid;
+  int err = 0;
+  if (ioctl(fd, VHOST_SET_OWNER) == 0 && ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &value) < 0)
+    err = errno;
+  close(fd);
+  return err;
+}
+
+/* The spec, with a CID the kernel accepts (cid_range is tried upwards on EADDRINUSE). */
+static gboolean
+build_spec(Launch *l, GError **error)
+{
+  for (;;) {
+    l->spec = helper_instance_spec(l->config, l->def, l->res->cid, error);
+    if (l->spec == NULL)
+      return FALSE;
+    if (l->spec->vsock_cid == 0 || cid_probe(l->config, l->spec->vsock_cid) != EADDRINUSE)
+      return TRUE;
+    g_message("VM %s: vsock CID %u is taken by another VM, trying the next", l->name, l->res->cid);
+    g_clear_pointer(&l->spec, lcvm_qemu_spec_free);
+    if (!helper_alloc_next_cid(l->alloc, l->name, l->res, error))
+      return FALSE;
+  }
+}
+
+/* ---- files QEMU gets as fds ---- */
+
+static int
+open_instance_dir(const LcvmConfig *config, const char *name, GError **error)
+{
+  int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
+  if (state_fd < 0)
+    return -1;
+  g_autofree char *rel = g_build_filename("instances", name, NULL);
+  int fd = lcvm_open_beneath(state_fd, rel, O_RDONLY | O_DIRECTORY, error);
+  close(state_fd);
+  return fd;
+}
+
+static gid_t
+operators_gid(void)
+{
+  struct group *g = getgrnam(LCVM_GROUP);
+  return g != NULL ? g->gr_gid : 0;
+}
+
+/* A log QEMU appends to: root-owned, readable by the operators' group (never followed,
+ * never anything but a regular file). A console log past SERIAL_ROTATE_BYTES is kept as
+ * NAME.1 and started afresh. */
+static int
+open_log(Launch *l, const char *file, gboolean rotate, GError **error)
+{
+  struct stat st;
+  if (rotate && fstatat(l->instance_fd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(st.st_mode) && st.st_size > SERIAL_ROTATE_BYTES) {
+    g_autofree char *old = g_strconcat(file, ".1", NULL);
+    renameat(l->instance_fd, file, l->instance_fd, old);
+  }
+  int fd = openat(l->instance_fd, file,
+                  O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, LOG_MODE);
+  if (fd < 0) {
+    errno_error(error, l->name, "cannot open", file);
+    return -1;
+  }
+  gid_t gid = operators_gid();
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fchown(fd, 0, gid) < 0 ||
+      fchmod(fd, gid != 0 ? LOG_MODE : 0600) < 0) {
+    errno_error(error, l->name, "cannot take over", file);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void
+write_boot_marker(int fd)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+  g_autofree char *when = g_date_time_format_iso8601(now);
+  g_autofree char *line = g_strdup_printf("\n" BOOT_MARKER "%s =====\n", when);
+  if (write(fd, line, strlen(line)) < 0)
+    g_warning("cannot write the boot marker: %s", g_strerror(errno));
+}
+
+/* The listening socket QEMU accepts QMP clients on (only ever the helper). */
+static int
+qmp_listen(Launch *l, GError **error)
+{
+  g_autofree char *path = helper_runtime_path(l->config, l->name, HELPER_RUNTIME_QMP);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  if (strlen(path) >= sizeof addr.sun_path) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "VM %s: the QMP socket path %s is too long; choose a shorter runtime_dir", l->name,
+                path);
+    return -1;
+  }
+  strcpy(addr.sun_path, path);
+  if (unlinkat(l->runtime_fd, HELPER_RUNTIME_QMP, 0) < 0 && errno != ENOENT) {
+    errno_error(error, l->name, "cannot remove the stale", path);
+    return -1;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+      fchmodat(l->runtime_fd, HELPER_RUNTIME_QMP, 0600, 0) < 0 || listen(fd, 1) < 0) {
+    errno_error(error, l->name, "cannot listen on", path);
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static gboolean
+open_disk(Launch *l, int child_fd, int flags, GError **error)
+{
+  l->fds[child_fd] =
+      openat(l->instance_fd, HELPER_INSTANCE_DATA_DISK, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  return l->fds[child_fd] >= 0 ||
+         errno_error(error, l->name, "cannot open", HELPER_INSTANCE_DATA_DISK);
+}
+
+static gboolean
+open_fds(Launch *l, GError **error)
+{
+  l->instance_fd = open_instance_dir(l->config, l->name, error);
+  l->runtime_fd =
+      l->instance_fd < 0 ? -1 : helper_runtime_dir_open(l->config, l->name, TRUE, error);
+  if (l->runtime_fd < 0)
+    return FALSE;
+  l->fds[LCVM_QEMU_FD_QMP] = qmp_listen(l, error);
+  if (l->fds[LCVM_QEMU_FD_QMP] < 0)
+    return FALSE;
+  l->fds[LCVM_QEMU_FD_SERIAL] = open_log(l, HELPER_VM_SERIAL_LOG, TRUE, error);
+  if (l->fds[LCVM_QEMU_FD_SERIAL] < 0)
+    return FALSE;
+  write_boot_marker(l->fds[LCVM_QEMU_FD_SERIAL]);
+  l->fds[STDERR_FILENO] = open_log(l, HELPER_VM_QEMU_LOG, TRUE, error);
+  if (l->fds[STDERR_FILENO] < 0)
+    return FALSE;
+  write_boot_marker(l->fds[STDERR_FILENO]);
+  l->fds[STDOUT_FILENO] = dup(l->fds[STDERR_FILENO]);
+  l->fds[LCVM_QEMU_FD_ROOTFS] = open(l->spec->rootfs, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (l->fds[LCVM_QEMU_FD_ROOTFS] < 0)
+    return errno_error(error, l->name, "cannot open the image's", l->spec->rootfs);
+  return open_disk(l, LCVM_QEMU_FD_DATA_DISK, O_RDWR, error) &&
+         open_disk(l, LCVM_QEMU_FD_DATA_DISK_RO, O_RDONLY, error);
+}
+
+/* ---- device nodes ---- */
+
+/* The nodes QEMU opens for the VM's devices: the IOMMU group (legacy VFIO) or the device's
+ * vfio cdev (iommufd, QEMU >= 10). */
+static void
+collect_dev_nodes(Launch *l, const LcvmQemuDevice *devices, guint n)
+{
+  gboolean iommufd = lcvm_qemu_spec_uses_iommufd(l->spec);
+  for (guint i = 0; i < n; i++) {
+    g_auto(LcvmPciState) st = { 0 };
+    lcvm_pci_state_read(l->config->sysfs_root, devices[i].slot, &st);
+    g_autofree char *node = NULL;
+    if (iommufd && st.vfio_dev != NULL)
+      node = g_build_filename(l->config->dev_root, "vfio", "devices", st.vfio_dev, NULL);
+    else if (!iommufd && st.iommu_group >= 0)
+      node = g_strdup_printf("%s/vfio/%d", l->config->dev_root, st.iommu_group);
+    if (node != NULL && !g_ptr_array_find_with_equal_func(l->dev_nodes, node, g_str_equal, NULL))
+      g_ptr_array_add(l->dev_nodes, g_steal_pointer(&node));
+  }
+}
+
+static void
+chown_nodes(char *const *nodes, guint n, uid_t uid)
+{
+  for (guint i = 0; i < n; i++)
+    if (fchownat(AT_FDCWD, nodes[i], uid, uid, AT_SYMLINK_NOFOLLOW) < 0)
+      g_warning("cannot hand %s to uid %u: %s", nodes[i], (guint)uid, g_strerror(errno));
+}
+
+static gboolean
+hand_over_devices(Launch *l, GError **error)
+{
+  collect_dev_nodes(l, l->spec->gpus, l->spec->n_gpus);
+  collect_dev_nodes(l, l->spec->nvswitches, l->spec->n_nvswitches);
+  for (guint i = 0; i < l->dev_nodes->len; i++) {
+    const char *node = l->dev_nodes->pdata[i];
+    if (fchownat(AT_FDCWD, node, l->res->qemu_uid, l->res->qemu_uid, AT_SYMLINK_NOFOLLOW) < 0) {
+      errno_error(error, l->name, "cannot hand over", node);
+      chown_nodes((char *const *)l->dev_nodes->pdata, i, 0);
+      g_ptr_array_set_size(l->dev_nodes, 0);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* ---- the instance files ---- */
+
+/* Everything under the instance the QEMU uid was given goes back to root at the end, so a
+ * later VM that gets the same uid can never open it. Never follows a symlink. */
+static void
+chown_tree_at(int at, const char *name, int depth)
+{
+  struct stat st;
+  if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return;
+  if (fchownat(at, name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+    g_warning("cannot give %s back to root: %s", name, g_strerror(errno));
+  if (!S_ISDIR(st.st_mode) || depth >= CHOWN_MAX_DEPTH)
+    return;
+  int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+  for (struct dirent *e = dir ? readdir(dir) : NULL; e != NULL; e = readdir(dir))
+    if (!g_str_equal(e->d_name, ".") && !g_str_equal(e->d_name, ".."))
+      chown_tree_at(dirfd(dir), e->d_name, depth + 1);
+  if (dir != NULL)
+    closedir(dir);
+  else if (fd >= 0)
+    close(fd);
+}
+
+static void
+hand_back_instance(const LcvmConfig *config, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  int fd = open_instance_dir(config, name, &error);
+  if (fd < 0) {
+    g_warning("VM %s: cannot give its instance back to root: %s", name, error->message);
+    return;
+  }
+  chown_tree_at(fd, HELPER_INSTANCE_DATA_DISK, CHOWN_MAX_DEPTH);
+  chown_tree_at(fd, HELPER_INSTANCE_SHARED_DIR, 0);
+  close(fd);
+}
+
+/* ---- spawn and record ---- */
+
+static GStrv
+forward_texts(const LcvmQemuSpec *spec)
+{
+  GStrv out = g_new0(char *, spec->n_forwards + 1);
+  for (guint i = 0; i < spec->n_forwards; i++) {
+    const LcvmQemuForward *f = &spec->forwards[i];
+    out[i] = g_strdup_printf("%s:%s:%u:%u", f->protocol, f->address, f->host_port, f->guest_port);
+  }
+  return out;
+}
+
+static HelperRecord *
+spawn_qemu(Launch *l, GStrv argv, int *pidfd, GError **error)
+{
+  static const char *const envp[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+  HelperSpawnFd fds[G_N_ELEMENTS(l->fds)];
+  gsize n = 0;
+  for (int i = 0; i < (int)G_N_ELEMENTS(l->fds); i++)
+    if (l->fds[i] >= 0)
+      fds[n++] = (HelperSpawnFd){ l->fds[i], i };
+  guint n_devices = l->spec->n_gpus + l->spec->n_nvswitches;
+  HelperSpawnOptions options = {
+    .argv = (const char *const *)argv,
+    .envp = envp,
+    .fds = fds,
+    .n_fds = n,
+    .uid = l->res->qemu_uid,
+    .gid = l->res->qemu_uid,
+    .kvm_group = TRUE,
+    .memlock =
+        helper_spawn_memlock_for(lcvm_qemu_spec_effective_memory_mib(l->spec) * MIB, n_devices),
+    .profile = LCVM_SECCOMP_QEMU,
+  };
+  HelperSpawnChild child = { 0 };
+  if (!helper_spawn(&options, &child, error)) {
+    g_prefix_error(error, "VM %s: ", l->name);
+    return NULL;
+  }
+  g_autoptr(HelperRecord) r = g_new0(HelperRecord, 1);
+  r->name = g_strdup(l->name);
+  r->pid = child.pid;
+  r->started_at = (guint64)(g_get_real_time() / G_USEC_PER_SEC);
+  r->argv = g_strdupv(argv);
+  r->forwards = forward_texts(l->spec);
+  r->compose_hash = g_strdup(l->def->manifest->compose_hash);
+  r->os_image_hash = g_strdup(l->def->manifest->os_image_hash);
+  r->qemu_version = g_strdup(l->def->qemu_version.text);
+  *pidfd = child.pidfd;
+  return g_steal_pointer(&r);
+}
+
+/* The record makes the VM survive a helper restart; without it the VM would be an orphan
+ * nobody can stop, so a QEMU whose record cannot be written is killed at once. */
+static gboolean
+record_or_kill(Launch *l, HelperRecord *r, int pidfd, GError **error)
+{
+  if (helper_process_start_time(r->pid, &r->start_time, error) &&
+      helper_record_write(l->config, r, error))
+    return TRUE;
+  g_prefix_error(error, "VM %s: QEMU was stopped again, its runtime record failed: ", l->name);
+  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  waitid(P_PIDFD, (id_t)pidfd, &(siginfo_t){ 0 }, WEXITED);
+  return FALSE;
+}
+
+/* ---- launch ---- */
+
+static void
+launch_clear(Launch *l, gboolean failed)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(l->fds); i++)
+    if (l->fds[i] >= 0)
+      close(l->fds[i]);
+  if (l->instance_fd >= 0)
+    close(l->instance_fd);
+  if (l->runtime_fd >= 0)
+    close(l->runtime_fd);
+  if (failed) {
+    chown_nodes((char *const *)l->dev_nodes->pdata, l->dev_nodes->len, 0);
+    if (l->guarded)
+      helper_nft_guard_remove(l->name, NULL);
+    if (l->prepared)
+      hand_back_instance(l->config, l->name);
+    helper_runtime_remove(l->config, l->name, NULL);
+    if (l->res != NULL)
+      helper_alloc_release(l->alloc, l->name);
+  }
+  g_ptr_array_unref(l->dev_nodes);
+  lcvm_qemu_spec_free(l->spec);
+  helper_reservation_free(l->res);
+  helper_definition_free(l->def);
+}
+
+static HelperRecord *
+launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
+{
+  gint64 t0 = g_get_monotonic_time();
+  l->def = helper_instance_validate(l->config, l->name, error);
+  l->res = l->def ? helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error) : NULL;
+  if (l->res == NULL || !build_spec(l, error))
+    return NULL;
+  l->prepared = helper_instance_prepare(l->config, l->def, l->spec, l->res->qemu_uid,
+                                        l->res->hostapi_port, error);
+  if (!l->prepared || !open_fds(l, error))
+    return NULL;
+  g_auto(GStrv) argv = lcvm_qemu_argv_build(l->spec, error);
+  if (argv == NULL)
+    return NULL;
+  l->guarded = helper_nft_guard_add(l->name, l->res->qemu_uid, l->res->hostapi_port, error);
+  if (!l->guarded || !hand_over_devices(l, error))
+    return NULL;
+  g_autoptr(HelperRecord) r = spawn_qemu(l, argv, pidfd, error);
+  if (r == NULL)
+    return NULL;
+  if (exec_us != NULL)
+    *exec_us = g_get_monotonic_time() - t0;
+  r->reservation = g_steal_pointer(&l->res);
+  g_ptr_array_add(l->dev_nodes, NULL);
+  r->dev_nodes = g_strdupv((GStrv)l->dev_nodes->pdata);
+  g_ptr_array_remove_index(l->dev_nodes, l->dev_nodes->len - 1);
+  if (!record_or_kill(l, r, *pidfd, error)) {
+    l->res = g_steal_pointer(&r->reservation);
+    close(*pidfd);
+    return NULL;
+  }
+  return g_steal_pointer(&r);
+}
+
+HelperRecord *
+helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name, int *pidfd,
+                 gint64 *exec_us, GError **error)
+{
+  Launch l = {
+    .config = config, .alloc = alloc, .name = name, .instance_fd = -1, .runtime_fd = -1
+  };
+  l.dev_nodes = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < G_N_ELEMENTS(l.fds); i++)
+    l.fds[i] = -1;
+  *pidfd = -1;
+  HelperRecord *r = launch(&l, pidfd, exec_us, error);
+  launch_clear(&l, r == NULL);
+  return r;
+}
+
+/* ---- release ---- */
+
+void
+helper_vm_release(const LcvmConfig *config, HelperAlloc *alloc, const HelperRecord *record)
+{
+  g_autoptr(GError) error = NULL;
+  if (!helper_nft_guard_remove(record->name, &error))
+    g_warning("%s", error->message);
+  chown_nodes(record->dev_nodes, g_strv_length(record->dev_nodes), 0);
+  hand_back_instance(config, record->name);
+  g_clear_error(&error);
+  if (!helper_runtime_remove(config, record->name, &error))
+    g_warning("VM %s: cannot remove its runtime directory: %s", record->name, error->message);
+  helper_alloc_release(alloc, record->name);
+}
+
+gboolean
+helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **error)
+{
+  int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
+  if (state_fd < 0)
+    return FALSE;
+  g_autoptr(GError) local = NULL;
+  int fd = lcvm_open_beneath(state_fd, "instances", O_RDONLY | O_DIRECTORY, &local);
+  close(state_fd);
+  struct stat st;
+  if (fd < 0 || fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (fd >= 0)
+      close(fd);
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
+                "VM %s has no instance to remove (it never ran here)", name);
+    return FALSE;
+  }
+  gboolean ok = lcvm_remove_tree_at(fd, name, error);
+  close(fd);
+  return ok;
+}
+
+char *
+helper_vm_qemu_log_tail(const LcvmConfig *config, const char *name, guint max_lines)
+{
+  int dir = open_instance_dir(config, name, NULL);
+  int fd = dir >= 0 ? openat(dir, HELPER_VM_QEMU_LOG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  if (dir >= 0)
+    close(dir);
+  if (fd < 0)
+    return g_strdup("");
+  struct stat st;
+  char buf[LOG_TAIL_BYTES + 1];
+  off_t from = fstat(fd, &st) == 0 && st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
+  ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, from);
+  close(fd);
+  buf[MAX(n, 0)] = '\0';
+  g_auto(GStrv) lines = g_strsplit(g_strstrip(buf), "\n", -1);
+  guint len = g_strv_length(lines);
+  guint first = len > max_lines ? len - max_lines : 0;
+  /* Only what this start's QEMU wrote. */
+  for (guint i = first; i < len; i++)
+    if (g_str_has_prefix(lines[i], BOOT_MARKER))
+      first = i + 1;
+  return g_strjoinv("\n", lines + first);
+}

@@ -1,0 +1,37 @@
+/* Running VMs. helper-vm.c is the bus side (Manager.StartVm/StopVm/RemoveVm/ListVms, the Vm
+ * objects, supervision and re-adoption); helper-vm-launch.c is what a start does on the host
+ * and what a stop undoes, callable without a bus:
+ *
+ *   launch:  validate (helper-instance) → reserve (helper-alloc) → instance assembly →
+ *            fds (QMP listening socket, serial.log, qemu.log, disks) → loopback guard →
+ *            device nodes to the QEMU uid → confined spawn → runtime record
+ *   release: loopback guard removed, device nodes and instance files back to root,
+ *            reservations freed, runtime_dir/NAME removed
+ *
+ * A launch that fails at any step releases what it took before returning. */
+#pragma once
+#include "helper-alloc.h"
+#include "helper-supervise.h"
+#include "lcvm-config.h"
+
+/* Files of state_dir/instances/NAME the helper writes besides h9's instance assembly: the
+ * guest's console and QEMU's own stdout/stderr, both root:lium-cvm 0640 so operators read
+ * them (`lium-cvm logs`), both written by QEMU through O_APPEND fds the helper opened. */
+#define HELPER_VM_SERIAL_LOG "serial.log"
+#define HELPER_VM_QEMU_LOG   "qemu.log"
+
+/* Spawns VM name's QEMU. On success returns its runtime record (already written) and a pidfd
+ * in *pidfd; *exec_us (may be NULL) gets the time spent until QEMU exec'd. */
+HelperRecord *helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name,
+                               int *pidfd, gint64 *exec_us, GError **error);
+
+/* Gives back everything record's launch took (never fails: what cannot be undone is logged).
+ * QEMU must be gone. */
+void helper_vm_release(const LcvmConfig *config, HelperAlloc *alloc, const HelperRecord *record);
+
+/* Removes state_dir/instances/NAME whole (NOT_FOUND when there is none). The caller makes
+ * sure the VM does not run. */
+gboolean helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **error);
+
+/* The last lines (at most max_lines) QEMU wrote to qemu.log, for BootError. */
+char *helper_vm_qemu_log_tail(const LcvmConfig *config, const char *name, guint max_lines);

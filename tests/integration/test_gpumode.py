@@ -1,0 +1,427 @@
+"""GPU CC/PPCIe modes through the real bus and polkitd: QueryGpuMode (`lsgpu --query`),
+SetGpuMode (`gpu cc`) and ResetGpu (`gpu reset`) on the fake HGX host of tests/fakes/fakepci.py,
+its kernel simulator acting on sysfs writes (bind, reset, remove, rescan), and the fake
+gpu-admin-tools of tests/fakes/fake-gpu-admin-tools installed root-owned, as an operator would.
+
+proc_root is the real /proc, so a real process holding a fake /dev/vfio node open is seen by
+the helper's held-open check. Each test gets a freshly built host and a fresh fake tool.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+import lcvm_harness as lh
+
+FAKES = lh.SOURCE_ROOT / "tests" / "fakes"
+sys.path.insert(0, str(FAKES))
+import fakepci  # noqa: E402
+
+TOOL_TIMEOUT = 4
+HARNESS_CONFIG = {
+    "paths": {"proc_root": "/proc"},
+    "helper": {"bind_timeout": 5},
+    "tools": {"gpu_admin_tools_timeout": TOOL_TIMEOUT},
+}
+ERR = lh.ERROR_PREFIX
+GPU = "0000:19:00.0"  # on nvidia until bound
+FREE_GPU = "0000:db:00.0"  # no driver
+SWITCH = "0000:07:00.0"  # no driver
+PCI = "sys/bus/pci/devices"
+CONFIGURE_GPU = "io.lium.cvm1.configure-gpu"
+INSPECT = "io.lium.cvm1.inspect"
+
+
+def prepare_harness(h):
+    h.extra_config["tools"]["gpu_admin_tools"] = str(tool_path(h))
+
+
+def tool_dir(h):
+    return h.tools_dir / "gpu-admin-tools"
+
+
+def tool_path(h):
+    return tool_dir(h) / "nvidia_gpu_tools.py"
+
+
+class FakeHost:
+    """The fake host under the harness root, its kernel simulator and the installed fake tool."""
+
+    def __init__(self, harness):
+        self.h = harness
+        self.root = str(harness.root)
+        self.kernel = None
+
+    def build(self, **variant):
+        self.stop()
+        for top in (self.h.sysfs, self.h.dev, self.h.proc, self.h.runtime_dir / "vfio",
+                    self.h.root / "removed"):
+            subprocess.run(["rm", "-rf", str(top)], check=True)
+        for top in (self.h.sysfs, self.h.dev, self.h.proc):
+            top.mkdir()
+        modes = self.h.state_dir / "gpu-modes.json"
+        if modes.exists():
+            modes.unlink()
+        fakepci.build(self.root, **variant)
+        ready = os.path.join(self.root, "kernel.ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        self.kernel = subprocess.Popen(
+            [sys.executable, fakepci.__file__, "simulate", self.root, "--delay", "0.02",
+             "--ready-file", ready])
+        deadline = time.monotonic() + 10
+        while not os.path.exists(ready):
+            assert time.monotonic() < deadline, "the kernel simulator did not start"
+            time.sleep(0.01)
+        self.install_tool()
+        return self
+
+    def install_tool(self):
+        d = tool_dir(self.h)
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(mode=0o755)
+        shutil.copy(FAKES / "fake-gpu-admin-tools", tool_path(self.h))
+        tool_path(self.h).chmod(0o755)
+        config = d / "fake-gpu-admin-tools.json"
+        config.write_text(json.dumps({"root": self.root, "fakes": str(FAKES)}))
+        config.chmod(0o644)
+
+    def stop(self):
+        if self.kernel is not None:
+            self.kernel.terminate()
+            self.kernel.wait()
+            self.kernel = None
+
+    def devdir(self, slot):
+        return os.path.realpath(os.path.join(self.root, PCI, slot))
+
+    def fw(self, slot):
+        return fakepci.fw_load(self.devdir(slot))
+
+    def set_fw(self, slot, **values):
+        st = self.fw(slot)
+        st.update(values)
+        fakepci.fw_save(self.devdir(slot), st)
+
+    def driver(self, slot):
+        link = os.path.join(self.root, PCI, slot, "driver")
+        return os.path.basename(os.readlink(link)) if os.path.islink(link) else None
+
+    def override(self, slot):
+        with open(os.path.join(self.root, PCI, slot, "driver_override")) as f:
+            return f.read().strip()
+
+    def group(self, slot):
+        return os.path.basename(os.readlink(os.path.join(self.root, PCI, slot, "iommu_group")))
+
+    def cached(self):
+        path = self.h.state_dir / "gpu-modes.json"
+        return json.loads(path.read_text())["devices"] if path.exists() else {}
+
+
+@pytest.fixture
+def host(harness):
+    fake = FakeHost(harness)
+    fake.build()
+    yield fake
+    fake.stop()
+
+
+def cc(harness, user, *args):
+    return harness.run_frontend(user, "gpu", "cc", *args)
+
+
+def bind(harness, user, slot):
+    r = harness.run_frontend(user, "gpu", "bind", slot)
+    assert r.rc == 0, r
+    return r
+
+
+def tool_processes(harness):
+    out = subprocess.run(["pgrep", "-f", str(tool_path(harness))], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+# ---- who may -----------------------------------------------------------------------------------
+
+
+def test_operators_may_query_a_gpu_and_the_answer_is_cached(harness, users, host):
+    mark = harness.audit_mark()
+    r = harness.run_frontend(users.op, "lsgpu", "--query", "19:00.0", "--json")
+    assert r.rc == 0, r
+    [d] = r.json["devices"]
+    assert d["mode"]["cc"] == "off" and d["mode"]["ppcie"] == "off"
+    assert d["mode"]["broken"] is False and d["mode"]["age_s"] < 60
+    assert host.cached()[GPU]["cc"] == "off"
+    [rec] = harness.audit_records(since=mark)
+    assert rec.method == "io.lium.Cvm1.Host.QueryGpuMode" and rec.action == INSPECT
+    assert rec.ok and rec.uid == users.op.uid
+    reply = harness.gdbus_call(users.op, "QueryGpuMode", f"'{GPU}'")
+    assert reply.rc == 0 and "'cc': <'off'>" in reply.stdout and "'queried_at': <int64" in \
+        reply.stdout, reply
+
+
+@pytest.mark.parametrize("who, error", [("out", "NotAuthorized"),
+                                        ("ask", "InteractiveAuthorizationRequired")])
+def test_others_may_not_query_set_or_reset(harness, users, host, who, error):
+    user = getattr(users, who)
+    before = host.fw(GPU)
+    mark = harness.audit_mark()
+    calls = [("QueryGpuMode", f"'{GPU}'"),
+             ("SetGpuMode", f"'{GPU}'", "'on'", "'off'", "uint64 0"),
+             ("ResetGpu", f"'{GPU}'", "uint64 0")]
+    for method, *args in calls:
+        r = harness.gdbus_call(user, method, *args)
+        assert r.rc != 0 and r.error_name == ERR + error, r
+    r = cc(harness, user, "19:00.0", "--mode", "on", "--json")
+    assert r.rc == 1 and r.error_name == ERR + error, r
+    assert host.fw(GPU) == before and host.cached() == {}
+    records = harness.audit_records(since=mark)
+    assert len(records) == 4 and all(rec.refused and rec.uid == user.uid for rec in records)
+    assert [rec.action for rec in records] == [INSPECT, CONFIGURE_GPU, CONFIGURE_GPU,
+                                              CONFIGURE_GPU]
+
+
+# ---- the flip ------------------------------------------------------------------------------------
+
+
+def test_flip_of_a_bound_gpu_ends_bound_and_in_cc_mode(harness, users, host):
+    bind(harness, users.op, GPU)
+    mark = harness.audit_mark()
+    r = cc(harness, users.op, "19:00.0", "--mode", "on")
+    assert r.rc == 0, r
+    assert r.stdout == f"{GPU}  gpu      cc on          ppcie off\n"
+    for step in (f"taking {GPU} off vfio-pci and clearing driver_override",
+                 f"PPCIe off on {GPU}: gpu-admin-tools --gpu-bdf={GPU} --set-ppcie-mode=off "
+                 "--reset-after-ppcie-mode-switch",
+                 f"CC on on {GPU}: gpu-admin-tools --gpu-bdf={GPU} --set-cc-mode=on "
+                 "--reset-after-cc-mode-switch",
+                 f"binding {GPU} to vfio-pci again"):
+        assert step in r.stderr, r
+    assert host.driver(GPU) == "vfio-pci" and host.override(GPU) == "vfio-pci"
+    fw = host.fw(GPU)
+    assert (fw["cc"], fw["ppcie"], fw["resets"]) == ("on", "off", 2)
+    assert host.cached()[GPU]["cc"] == "on"
+
+    records = harness.audit_records(since=mark)
+    assert all(rec.method == "io.lium.Cvm1.Host.SetGpuMode" for rec in records)
+    steps = [rec.result for rec in records if rec.result.startswith("step: ")]
+    assert len(steps) == 4, records
+    assert records[0].result.startswith("started: ") and records[-1].result.startswith("ok: ")
+
+    listed = harness.run_frontend(users.op, "lsgpu")
+    assert listed.rc == 0
+    [row] = [line for line in listed.stdout.splitlines() if line.startswith(GPU)]
+    assert " on/off now " in row, listed
+    # the record of what the GPU had before its bind survived the flip
+    r = harness.run_frontend(users.op, "gpu", "unbind", GPU)
+    assert r.rc == 0, r
+    assert host.driver(GPU) == "nvidia"
+
+
+def test_a_gpu_on_another_driver_is_refused(harness, users, host):
+    r = cc(harness, users.op, GPU, "--mode", "on")
+    assert r.rc == 1, r
+    assert f"{GPU} is bound to nvidia" in r.stderr and f"lium-cvm gpu bind {GPU}" in r.stderr
+    assert host.fw(GPU)["resets"] == 0 and host.driver(GPU) == "nvidia"
+
+
+def test_a_gpu_without_driver_stays_without_one(harness, users, host):
+    r = cc(harness, users.op, FREE_GPU, "--mode", "devtools")
+    assert r.rc == 0, r
+    assert "vfio-pci" not in r.stderr
+    assert host.driver(FREE_GPU) is None and host.fw(FREE_GPU)["cc"] == "devtools"
+
+
+def test_the_cache_survives_a_helper_restart(harness, users, host):
+    assert cc(harness, users.op, FREE_GPU, "--mode", "on").rc == 0
+    harness.restart_helper()
+    r = harness.run_frontend(users.op, "lsgpu", "--query", "3b:00.0")
+    assert r.rc == 0, r
+    cached = host.cached()
+    assert cached[FREE_GPU]["cc"] == "on" and cached["0000:3b:00.0"]["cc"] == "off"
+
+
+def test_nvswitch_gets_ppcie_only(harness, users, host):
+    r = cc(harness, users.op, "07:00.0", "--mode", "on", "--json")
+    assert r.rc == 0, r
+    assert f"PPCIe off on {SWITCH}" in r.stderr and "set-cc-mode" not in r.stderr
+    [d] = r.json["devices"]
+    assert (d["mode"]["cc"], d["mode"]["ppcie"]) == ("unsupported", "off")
+    assert host.fw(SWITCH)["resets"] == 1
+    bad = harness.gdbus_call(users.op, "SetGpuMode", f"'{SWITCH}'", "'on'", "''", "uint64 0")
+    assert bad.rc != 0 and bad.error_name == ERR + "InvalidArgument", bad
+    assert "it has no CC mode, only PPCIe" in bad.stderr
+
+
+def test_board_into_protected_pcie_mode(harness, users, host):
+    host.build(nic_sibling_unbound=True)
+    bind(harness, users.op, "all")
+    r = cc(harness, users.op, "all", "--mode", "off", "--ppcie", "on", "--json")
+    assert r.rc == 0, r
+    modes = {d["slot"]: d["mode"] for d in r.json["devices"]}
+    assert len(modes) == 12 and all(m["ppcie"] == "on" for m in modes.values())
+    assert all(modes[s]["cc"] == "off" for s in modes if s not in
+               ("0000:05:00.0", "0000:06:00.0", "0000:07:00.0", "0000:08:00.0"))
+    assert list(modes)[:4] == ["0000:05:00.0", "0000:06:00.0", "0000:07:00.0", "0000:08:00.0"]
+    listed = harness.run_frontend(users.op, "lsgpu", "--json").json["devices"]
+    assert all(d["vfio_ready"] for d in listed)
+
+
+def test_cc_and_ppcie_on_together_are_refused(harness, users, host):
+    r = cc(harness, users.op, GPU, "--mode", "on", "--ppcie", "on")
+    assert r.rc == 2 and "exclude each other" in r.stderr, r
+    r = harness.gdbus_call(users.op, "SetGpuMode", f"'{GPU}'", "'on'", "'on'", "uint64 0")
+    assert r.error_name == ERR + "InvalidArgument", r
+    assert host.fw(GPU)["resets"] == 0
+
+
+# ---- refusals and failures -----------------------------------------------------------------------
+
+
+def test_a_device_held_open_is_refused_and_untouched(harness, users, host):
+    bind(harness, users.op, GPU)
+    node = os.path.join(host.root, "dev", "vfio", host.group(GPU))
+    holder = subprocess.Popen([sys.executable, "-c",
+                               f"import time; f = open({node!r}); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        calls = [("QueryGpuMode", f"'{GPU}'"),
+                 ("SetGpuMode", f"'{GPU}'", "'on'", "'off'", "uint64 0"),
+                 ("ResetGpu", f"'{GPU}'", "uint64 0")]
+        for method, *args in calls:
+            r = harness.gdbus_call(users.op, method, *args)
+            assert r.error_name == ERR + "DeviceInUse", r
+            assert f"process {holder.pid} (python3) holds {node} open" in r.stderr
+        r = cc(harness, users.op, GPU, "--mode", "on")
+        assert r.rc == 1 and "stop the VM that uses it first" in r.stderr, r
+    finally:
+        holder.kill()
+        holder.wait()
+    assert host.fw(GPU)["resets"] == 0 and host.driver(GPU) == "vfio-pci"
+    assert host.cached() == {}
+
+
+def test_missing_tool_says_how_to_install_it(harness, users, host):
+    shutil.rmtree(tool_dir(harness))
+    r = harness.run_frontend(users.op, "lsgpu", "--query", GPU)
+    assert r.rc == 1 and "gpu-admin-tools is not installed" in r.stderr, r
+    r = cc(harness, users.op, GPU, "--mode", "on", "--json")
+    assert r.rc == 1 and r.error_name == ERR + "NotFound", r
+    assert "git clone https://github.com/NVIDIA/gpu-admin-tools /opt/gpu-admin-tools" in \
+        r.json["error"]
+
+
+def test_tool_in_a_user_writable_directory_is_refused(harness, users, host):
+    os.chown(tool_dir(harness), users.op.uid, users.op.gid)
+    r = cc(harness, users.op, GPU, "--mode", "on", "--json")
+    assert r.rc == 1 and r.error_name == ERR + "Failed", r
+    msg = r.json["error"]
+    assert "refusing to run gpu-admin-tools as root" in msg
+    assert f"is owned by uid {users.op.uid}, not root" in msg
+    assert "chown -R root:root /opt/gpu-admin-tools" in msg
+    assert host.fw(GPU)["resets"] == 0
+    os.chown(tool_dir(harness), 0, 0)
+    os.chmod(tool_path(harness), 0o775)
+    r = harness.run_frontend(users.op, "lsgpu", "--query", GPU)
+    assert r.rc == 1 and "is writable by others than root (mode 0775)" in r.stderr, r
+
+
+def test_a_hung_tool_is_killed_and_the_device_bound_again(harness, users, host):
+    bind(harness, users.op, GPU)
+    host.set_fw(GPU, hang="set-cc")
+    started = time.monotonic()
+    r = cc(harness, users.op, GPU, "--mode", "on")
+    assert r.rc == 1, r
+    assert time.monotonic() - started < 4 * TOOL_TIMEOUT
+    assert (f"step 'CC on' failed: CC on did not finish within {TOOL_TIMEOUT} s, so "
+            "gpu-admin-tools was killed") in r.stderr, r
+    assert f"{GPU} is bound to vfio-pci again, as it was" in r.stderr
+    assert host.driver(GPU) == "vfio-pci" and host.override(GPU) == "vfio-pci"
+    assert tool_processes(harness) == []
+
+
+def test_malformed_output_is_an_error_quoting_the_line(harness, users, host):
+    line = f"GPU {GPU} CC mode: on (probably)"
+    host.set_fw(GPU, malformed=line)
+    r = harness.run_frontend(users.op, "lsgpu", "--query", GPU)
+    assert r.rc == 1, r
+    assert "gpu-admin-tools printed a line lium-cvm cannot read" in r.stderr
+    assert f'"{line}"' in r.stderr and "no mode is assumed" in r.stderr
+    assert GPU not in host.cached()
+
+
+def test_a_gpu_broken_by_the_reset_is_recovered_by_remove_and_rescan(harness, users, host):
+    bind(harness, users.op, GPU)
+    host.set_fw(GPU, break_on_reset=1)
+    mark = harness.audit_mark()
+    r = cc(harness, users.op, GPU, "--mode", "on")
+    assert r.rc == 0, r
+    assert f"{GPU} reports itself broken: PCIe remove and rescan" in r.stderr
+    assert f"PPCIe off: {GPU} recovered and reports PPCIe off" in r.stderr
+    fw = host.fw(GPU)
+    assert (fw["cc"], fw["ppcie"], fw["broken"]) == ("on", "off", False)
+    assert host.driver(GPU) == "vfio-pci"
+    steps = [rec.result for rec in harness.audit_records(since=mark)]
+    assert any("PCIe remove and rescan" in s for s in steps)
+
+
+def test_a_broken_gpu_query_says_how_to_recover(harness, users, host):
+    host.set_fw(GPU, broken=True)
+    r = harness.run_frontend(users.op, "lsgpu", "--query", GPU)
+    assert r.rc == 1 and "reports itself broken" in r.stderr, r
+    assert host.cached()[GPU]["broken"] is True
+    listed = harness.run_frontend(users.op, "lsgpu", GPU)
+    assert "the device reported itself broken" in listed.stdout
+
+
+def test_firmware_too_old_for_ppcie(harness, users, host):
+    host.set_fw(FREE_GPU, old_fw=True)
+    r = cc(harness, users.op, FREE_GPU, "--mode", "on")
+    assert r.rc == 0, r
+    assert f"the firmware of {FREE_GPU} has no PPCIe setting, so PPCIe is off" in r.stderr
+    assert host.fw(FREE_GPU)["cc"] == "on"
+    r = cc(harness, users.op, FREE_GPU, "--mode", "off", "--ppcie", "on")
+    assert r.rc == 1, r
+    assert f"the firmware of {FREE_GPU} is too old for Protected PCIe" in r.stderr
+    assert "does not support PPCIe on current FW. A FW update is required." in r.stderr
+
+
+# ---- reset ---------------------------------------------------------------------------------------
+
+
+def test_reset_applies_a_pending_mode_and_drops_the_cached_one(harness, users, host):
+    assert harness.run_frontend(users.op, "lsgpu", "--query", GPU).rc == 0
+    host.set_fw(GPU, pending={"cc": "on"})
+    mark = harness.audit_mark()
+    r = harness.run_frontend(users.op, "gpu", "reset", "19:00.0")
+    assert r.rc == 0, r
+    assert r.stdout == f"{GPU} reset\n"
+    fw = host.fw(GPU)
+    assert (fw["cc"], fw["resets"]) == ("on", 1)
+    assert GPU not in host.cached()
+    records = harness.audit_records(since=mark)
+    assert records[0].action == CONFIGURE_GPU and records[-1].result.startswith("ok: ")
+
+
+# ---- the fake itself -----------------------------------------------------------------------------
+
+
+def test_the_fake_tool_changes_nothing_while_vfio_pci_holds_the_gpu(harness, users, host):
+    """As reference/lium.md §8.12 says of the real tool: the mode change silently does nothing,
+    so its own re-query after the reset fails."""
+    bind(harness, users.op, GPU)
+    r = subprocess.run(["/usr/bin/python3", "-E", "-s", "-B", str(tool_path(harness)), f"--gpu-bdf={GPU}", "--set-cc-mode=on",
+                        "--reset-after-cc-mode-switch"], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stdout.startswith("NVIDIA GPU Tools version v2025.10.20o\nCommand line arguments: [")
+    assert "\nTopo:\n  Intel root port 0000:18:01.0\n   GPU 0000:19:00.0 H200 0x2335 BAR0 " \
+        in r.stdout
+    assert "failed to switch to CC mode on, current mode is off." in r.stderr.splitlines()[-1]
+    assert host.fw(GPU)["cc"] == "off"

@@ -1,0 +1,51 @@
+"""VM definitions and OS images for the VM-run tests and benchmarks: images made of the tiny
+guest of tests/e2e/build-guest.sh (one that powers off on the ACPI button, one that ignores
+it) and definitions written the way `lium-cvm new` writes them."""
+
+import hashlib
+import json
+import os
+import shutil
+
+COMPOSE = json.dumps({"manifest_version": 1, "name": "e2e", "runner": "docker-compose"},
+                     indent=4)
+IMAGES = {
+    # name: (digest, extra kernel cmdline)
+    "guest": ("a1" * 32, ""),
+    "stubborn": ("b2" * 32, " lcvm_guest=ignore-power-button"),
+}
+
+
+def write_image(h, guest, name):
+    digest, extra = IMAGES[name]
+    d = h.state_dir / "images" / name
+    d.mkdir()
+    metadata = {"bios": "OVMF_CODE.fd", "kernel": "vmlinuz", "initrd": "initramfs.gz",
+                "cmdline": "console=ttyS0 quiet" + extra, "rootfs": "rootfs.img.verity",
+                "version": "0.5.11", "shared_ro": True, "is_dev": True}
+    (d / "metadata.json").write_text(json.dumps(metadata, indent=4))
+    (d / "digest.txt").write_text(digest + "\n")
+    for f in ("vmlinuz", "initramfs.gz", "OVMF_CODE.fd"):
+        shutil.copy(guest / f, d / f)
+    (d / "rootfs.img.verity").write_bytes(b"\0" * 65536)
+    for p in d.iterdir():
+        p.chmod(0o644)
+
+
+def write_vm(h, name, image, ports, memory=512 << 20):
+    d = h.state_dir / "vms" / name
+    d.mkdir()
+    manifest = {
+        "manifest_version": 1, "name": name, "image": image, "vcpus": 1, "memory": memory,
+        "disk": 1 << 30, "gpu_attach": "listed", "gpus": [], "nvswitches": [],
+        "ports": [{"protocol": "tcp", "address": "127.0.0.1", "host_port": p, "guest_port": 22}
+                  for p in ports],
+        "hugepages": False, "pin_numa": False,
+        "compose_hash": hashlib.sha256(COMPOSE.encode()).hexdigest(),
+        "os_image_hash": IMAGES[image][0], "created_at_ms": 1764230037000,
+    }
+    (d / "vm-manifest.json").write_text(json.dumps(manifest, indent=4))
+    (d / "app-compose.json").write_text(COMPOSE)
+    for p in [d, *d.iterdir()]:
+        os.chown(p, 0, h.users.group_gid)
+        p.chmod(0o2770 if p.is_dir() else 0o640)

@@ -1,0 +1,241 @@
+"""Running VMs end to end: `lium-cvm run/stop/status/logs/list` and Manager.StartVm/StopVm/
+RemoveVm through the real bus and polkitd, the helper spawning the real qemu-system-x86_64
+(allow_no_tee, accel=tcg) confined, booting the tiny guest of tests/e2e/build-guest.sh.
+
+One harness (and one booted guest) serves the module; the tests run in file order and each
+leaves the VMs as the next expects. Everything runs in a private network namespace, where the
+helper's nftables loopback guard is installed for real.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+import lcvm_harness as lh
+from lcvm_vms import write_image, write_vm, IMAGES
+
+QEMU = "/usr/bin/qemu-system-x86_64"
+READY = "LCVM-GUEST-READY"
+BOOT_TIMEOUT = 300  # about 20-35 s under TCG here
+NOT_AUTHORIZED = lh.ERROR_PREFIX + "NotAuthorized"
+BUSY = lh.ERROR_PREFIX + "Busy"
+UID_RANGE = (61000, 61999)
+
+HARNESS_CONFIG = {
+    "qemu": {"path": QEMU, "allow_no_tee": "true", "accel": "tcg"},
+    "paths": {"dstack_client_conf": ""},
+}
+
+
+def prepare_harness(h, guest):
+    for image in IMAGES:
+        write_image(h, guest, image)
+    write_vm(h, "vm1", "guest", [2200])
+    write_vm(h, "vm2", "stubborn", [2300])
+    write_vm(h, "vm-same-port", "guest", [2200])
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+def vm_path(name):
+    return "/io/lium/Cvm1/vms/" + name.replace("-", "_2d")
+
+
+def props(harness, name):
+    r = harness.run_frontend(harness.users.op, "status", name, "--json")
+    assert r.rc == 0, r
+    return r.json
+
+
+def wait_state(harness, name, states, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        p = props(harness, name)
+        if p["State"] in states:
+            return p
+        assert time.monotonic() < deadline, f"{name} stayed {p['State']}: {p}"
+        time.sleep(0.2)
+
+
+def serial(harness, name):
+    path = harness.state_dir / "instances" / name / "serial.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_serial(harness, name, marker, timeout=BOOT_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while marker not in serial(harness, name):
+        assert time.monotonic() < deadline, f"no {marker!r}:\n{serial(harness, name)[-2000:]}"
+        time.sleep(0.5)
+
+
+def status_of(pid):
+    fields = {}
+    for line in open(f"/proc/{pid}/status").read().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def alive(pid):
+    try:
+        return not status_of(pid)["State"].startswith("Z")
+    except FileNotFoundError:
+        return False
+
+
+def qemus(harness):
+    """Pids of live processes in the VMs' uid range running on this harness's files (other
+    test runs on the machine have their own)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            uid = int(status_of(entry)["Uid"].split()[0])
+            cmdline = open(f"/proc/{entry}/cmdline").read()
+        except (FileNotFoundError, ProcessLookupError, KeyError):
+            continue
+        if UID_RANGE[0] <= uid <= UID_RANGE[1] and str(harness.root) in cmdline and alive(entry):
+            out.append(int(entry))
+    return out
+
+
+def nft_ruleset():
+    return subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+
+
+def stop(harness, name, *args):
+    return harness.run_frontend(harness.users.op, "stop", name, *args, timeout=120)
+
+
+# ---- the tests, in order --------------------------------------------------------------------
+
+def test_start_is_refused_for_an_outsider(harness, users):
+    mark = harness.audit_mark()
+    r = harness.run_frontend(users.out, "run", "vm1", "--json")
+    assert r.rc == 1 and r.error_name == NOT_AUTHORIZED, r
+    r = harness.gdbus_call(users.out, "io.lium.Cvm1.Manager.StartVm", "vm1", "uint64 0")
+    assert r.rc != 0 and "NotAuthorized" in r.stderr
+    assert qemus(harness) == []
+    assert not (harness.runtime_dir / "vm1").exists()
+    assert all(rec.refused for rec in harness.audit_records(since=mark))
+
+
+def test_operator_starts_a_confined_vm(harness, users):
+    r = harness.run_frontend(users.op, "run", "vm1", timeout=120)
+    assert r.rc == 0, r
+    assert "Starting VM vm1" in r.stderr and "is running" in r.stdout
+    p = wait_state(harness, "vm1", ["running"])
+    pid = p["Pid"]
+    assert p["Ports"] == ["tcp:127.0.0.1:2200:22"]
+    assert p["QemuVersion"].startswith("7.")
+    st = status_of(pid)
+    uid = int(st["Uid"].split()[0])
+    assert UID_RANGE[0] <= uid <= UID_RANGE[1]
+    assert st["Uid"].split() == [str(uid)] * 4 and st["Gid"].split() == [str(uid)] * 4
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(st[cap], 16) == 0, (cap, st[cap])
+    assert (harness.runtime_dir / "vm1" / "record").exists()
+    assert f"skuid {uid}" in nft_ruleset()
+    # Property reads need no authorization, not even group membership.
+    r = harness.gdbus_call(users.out, "org.freedesktop.DBus.Properties.Get", "io.lium.Cvm1.Vm",
+                           "State", object_path=vm_path("vm1"))
+    assert r.rc == 0 and "running" in r.stdout, r
+    listed = harness.run_frontend(users.op, "list", "--json")
+    assert {v["name"]: v["state"] for v in listed.json}["vm1"] == "running"
+
+
+def test_the_operator_reads_the_console(harness, users):
+    wait_serial(harness, "vm1", READY)
+    r = harness.run_frontend(users.op, "logs", "vm1", "-n", "3")
+    assert r.rc == 0 and READY in r.stdout, r
+    assert len(r.stdout.strip().splitlines()) <= 3
+    r = harness.run_frontend(users.out, "logs", "vm1")
+    assert r.rc == 1 and "Permission denied" in r.stderr
+
+
+def test_a_second_vm_asking_for_the_same_port_is_refused(harness, users):
+    before = qemus(harness)
+    r = harness.run_frontend(users.op, "run", "vm-same-port", "--json")
+    assert r.rc == 1 and r.error_name == BUSY, r
+    assert "2200" in r.stderr
+    assert qemus(harness) == before
+    assert not (harness.runtime_dir / "vm-same-port").exists()
+
+
+def test_the_qemu_uid_cannot_reach_other_loopback_ports(harness, users):
+    uid = int(status_of(props(harness, "vm1")["Pid"])["Uid"].split()[0])
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        probe = ["/usr/bin/python3", "-c",
+                 f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)"]
+        denied = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                                 "--"] + probe, capture_output=True, text=True)
+        # Dropped on output: the SYN never leaves, connect() times out.
+        assert denied.returncode != 0 and "TimeoutError" in denied.stderr, denied
+        allowed = harness.run_as(users.op, probe)
+        assert allowed.rc == 0, allowed
+
+
+def test_a_restarted_helper_readopts_the_vm_and_powers_it_off(harness, users):
+    pid = props(harness, "vm1")["Pid"]
+    harness.restart_helper()
+    assert alive(pid), "restarting the helper killed the VM"
+    p = wait_state(harness, "vm1", ["running"])
+    assert p["Pid"] == pid and "re-adopted" in harness.helper_log.read_text()
+    wait_serial(harness, "vm1", READY)
+    r = stop(harness, "vm1", "--timeout", "60")
+    assert r.rc == 0 and "stopped: powered off" in r.stderr, r
+    assert not alive(pid)
+    p = props(harness, "vm1")
+    assert p["State"] == "stopped" and p["ExitStatus"] == "powered off" and p["Pid"] == 0
+    assert not (harness.runtime_dir / "vm1").exists()
+    assert "vm_vm1" not in nft_ruleset()
+    assert os.stat(harness.state_dir / "instances/vm1/hda.img").st_uid == 0
+
+
+def test_a_guest_ignoring_the_power_button_is_terminated(harness, users):
+    r = harness.run_frontend(users.op, "run", "vm2", timeout=120)
+    assert r.rc == 0, r
+    pid = props(harness, "vm2")["Pid"]
+    wait_serial(harness, "vm2", READY + " ignore-power-button")
+    r = stop(harness, "vm2", "--timeout", "2")
+    assert r.rc == 0 and "stopped: terminated" in r.stderr, r
+    assert not alive(pid)
+    assert props(harness, "vm2")["ExitStatus"] == "terminated"
+
+
+def test_qemu_killed_from_outside_fails_the_vm_and_releases_it(harness, users):
+    r = harness.run_frontend(users.op, "run", "vm2", timeout=120)
+    assert r.rc == 0, r
+    pid = props(harness, "vm2")["Pid"]
+    os.kill(pid, signal.SIGKILL)
+    p = wait_state(harness, "vm2", ["failed"])
+    assert p["ExitStatus"] == "killed by signal 9" and p["Pid"] == 0
+    assert not (harness.runtime_dir / "vm2").exists()
+    assert "vm_vm2" not in nft_ruleset()
+    # Its port and uids are free again: the same VM starts at once.
+    r = harness.run_frontend(users.op, "run", "vm2", timeout=120)
+    assert r.rc == 0, r
+
+
+def test_remove_is_refused_while_running_and_removes_the_instance_after(harness, users):
+    r = harness.gdbus_call(users.op, "io.lium.Cvm1.Manager.RemoveVm", "vm2", "uint64 0")
+    assert r.rc != 0 and "Busy" in r.stderr, r
+    assert (harness.state_dir / "instances" / "vm2").exists()
+    r = stop(harness, "vm2", "--force")
+    assert r.rc == 0 and "stopped: terminated" in r.stderr, r
+    r = harness.gdbus_call(users.out, "io.lium.Cvm1.Manager.RemoveVm", "vm2", "uint64 0")
+    assert r.rc != 0 and "NotAuthorized" in r.stderr
+    r = harness.gdbus_call(users.op, "io.lium.Cvm1.Manager.RemoveVm", "vm2", "uint64 0")
+    assert r.rc == 0, r
+    assert not (harness.state_dir / "instances" / "vm2").exists()
+    assert qemus(harness) == []

@@ -1,0 +1,450 @@
+/* helper_instance_prepare as root against a temporary state dir: the instance directory a start
+ * assembles (shared/ copies, .sys-config.json, the data disk made by the real qemu-img confined
+ * as the VM's uid) and what it refuses without leaving anything behind. Needs root, qemu-img
+ * and qemu-system-x86_64 (the version probe); skips without them. */
+#include "helper-instance.h"
+#include "lcvm-compose.h"
+#include "lcvm-error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-glib/json-glib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QEMU     "/usr/bin/qemu-system-x86_64"
+#define QEMU_IMG "/usr/bin/qemu-img"
+#define VM       "vm1"
+#define IMAGE    "dstack-nvidia-0.5.11"
+#define DIGEST   "5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592"
+#define VM_UID   61990
+#define VM_UID_2 61991
+#define API_PORT 40001
+#define DISK     (G_GUINT64_CONSTANT(2) << 30)
+
+static const char compose[] = "{\n    \"manifest_version\": 1,\n    \"name\": \"example\",\n"
+                              "    \"runner\": \"docker-compose\"\n}";
+static const char user_config[] = "{\"env_vars\": {\"SSH_PUBLIC_KEY\": \"ssh-ed25519 AAAA\"}}";
+static const char encrypted_env[] = "\x01\x02\x03 not text \xff";
+
+typedef struct {
+  char *root;
+  char *vm_dir;
+  char *instance;
+  LcvmConfig *config;
+} Fixture;
+
+static void
+put(const char *dir, const char *name, const char *data, gssize len, mode_t mode)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(
+      g_file_set_contents_full(path, data, len, G_FILE_SET_CONTENTS_CONSISTENT, mode, &error));
+  g_assert_no_error(error);
+}
+
+static char *
+slurp(const char *dir, const char *name, gsize *len)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  char *data = NULL;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(g_file_get_contents(path, &data, len, &error));
+  return data;
+}
+
+static void
+write_image(const char *root)
+{
+  g_autofree char *dir = g_build_filename(root, "images", IMAGE, NULL);
+  g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+  put(dir, "metadata.json",
+      "{\"bios\": \"ovmf.fd\", \"kernel\": \"bzImage\", \"initrd\": \"initramfs.cpio.gz\", "
+      "\"rootfs\": \"rootfs.img.verity\", \"cmdline\": \"console=ttyS0\", \"version\": "
+      "\"0.5.11\", \"shared_ro\": true, \"ovmf_variant\": \"Stable202411\"}",
+      -1, 0644);
+  put(dir, "digest.txt", DIGEST "\n", -1, 0644);
+  for (const char *const *f = (const char *const[]){ "ovmf.fd", "bzImage", "initramfs.cpio.gz",
+                                                     "rootfs.img.verity", NULL };
+       *f; f++)
+    put(dir, *f, "\0\0\0\0", 4, 0644);
+}
+
+static void
+write_definition(Fixture *fx)
+{
+  g_autofree char *hash = lcvm_compose_hash(compose, strlen(compose));
+  g_autofree char *manifest = g_strdup_printf(
+      "{\"manifest_version\": 1, \"name\": \"" VM "\", \"image\": \"" IMAGE "\", \"vcpus\": 1, "
+      "\"memory\": %" G_GUINT64_FORMAT ", \"disk\": %" G_GUINT64_FORMAT ", \"gpu_attach\": "
+      "\"listed\", \"gpus\": [], \"nvswitches\": [], \"ports\": [], \"hugepages\": false, "
+      "\"pin_numa\": false, \"compose_hash\": \"%s\", \"os_image_hash\": \"" DIGEST "\", "
+      "\"created_at_ms\": 1764230037000}",
+      G_GUINT64_CONSTANT(512) << 20, DISK, hash);
+  g_assert_cmpint(g_mkdir_with_parents(fx->vm_dir, 02770), ==, 0);
+  put(fx->vm_dir, "vm-manifest.json", manifest, -1, 0640);
+  put(fx->vm_dir, "app-compose.json", compose, -1, 0640);
+  put(fx->vm_dir, ".user-config", user_config, -1, 0640);
+  put(fx->vm_dir, ".encrypted-env", encrypted_env, sizeof encrypted_env - 1, 0640);
+  put(fx->vm_dir, "init_script.sh", "echo init\n", -1, 0640);
+}
+
+static LcvmConfig *
+make_config(const char *root, const char *qemu_img)
+{
+  g_autofree char *text = g_strdup_printf(
+      "[paths]\nstate_dir=%s/state\nruntime_dir=%s/run\nsysfs_root=%s/sys\ndev_root=%s/dev\n"
+      "proc_root=%s/proc\ndstack_client_conf=\n"
+      "[qemu]\npath=" QEMU "\nallow_no_tee=true\naccel=tcg\n"
+      "[tools]\nqemu_img=%s\n",
+      root, root, root, root, root, qemu_img);
+  g_autoptr(GError) error = NULL;
+  LcvmConfig *config = lcvm_config_load_data(text, &error);
+  g_assert_no_error(error);
+  return config;
+}
+
+static void
+setup(Fixture *fx, gconstpointer data)
+{
+  if (getuid() != 0 || !g_file_test(QEMU_IMG, G_FILE_TEST_IS_EXECUTABLE) ||
+      !g_file_test(QEMU, G_FILE_TEST_IS_EXECUTABLE))
+    return;
+  g_autoptr(GError) error = NULL;
+  fx->root = g_dir_make_tmp("lcvm-instance-XXXXXX", &error);
+  g_assert_no_error(error);
+  g_autofree char *state = g_build_filename(fx->root, "state", NULL);
+  fx->vm_dir = g_build_filename(state, "vms", VM, NULL);
+  fx->instance = g_build_filename(state, "instances", VM, NULL);
+  write_image(state);
+  write_definition(fx);
+  fx->config = make_config(fx->root, QEMU_IMG);
+}
+
+static void
+teardown(Fixture *fx, gconstpointer data)
+{
+  if (fx->root != NULL) {
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", fx->root);
+    g_assert_cmpint(system(cmd), ==, 0);
+  }
+  g_free(fx->root);
+  g_free(fx->vm_dir);
+  g_free(fx->instance);
+  g_clear_pointer(&fx->config, lcvm_config_free);
+}
+
+static gboolean
+skipped(const Fixture *fx)
+{
+  if (fx->root == NULL)
+    g_test_skip("needs root, " QEMU_IMG " and " QEMU " (apt-get install qemu-utils "
+                "qemu-system-x86)");
+  return fx->root == NULL;
+}
+
+/* validate + spec + prepare, as StartVm will call them. */
+static gboolean
+prepare(Fixture *fx, uid_t uid, GError **error)
+{
+  g_autoptr(HelperDefinition) def = helper_instance_validate(fx->config, VM, error);
+  if (def == NULL)
+    return FALSE;
+  g_autoptr(LcvmQemuSpec) spec = helper_instance_spec(fx->config, def, 1000, error);
+  return spec != NULL && helper_instance_prepare(fx->config, def, spec, uid, API_PORT, error);
+}
+
+static void
+assert_owned(const char *dir, const char *name, uid_t uid, mode_t mode)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  struct stat st;
+  g_assert_cmpint(lstat(path, &st), ==, 0);
+  g_assert_cmpuint(st.st_uid, ==, uid);
+  g_assert_cmpuint(st.st_gid, ==, uid);
+  g_assert_cmpuint(st.st_mode & 07777, ==, mode);
+}
+
+static void
+assert_absent(const char *path)
+{
+  struct stat st;
+  g_assert_cmpint(lstat(path, &st), ==, -1);
+  g_assert_cmpint(errno, ==, ENOENT);
+}
+
+static void
+assert_same_file(const char *dir_a, const char *dir_b, const char *name)
+{
+  gsize len_a = 0, len_b = 0;
+  g_autofree char *a = slurp(dir_a, name, &len_a);
+  g_autofree char *b = slurp(dir_b, name, &len_b);
+  g_assert_cmpmem(a, len_a, b, len_b);
+}
+
+static ino_t
+inode_of(const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  struct stat st;
+  g_assert_cmpint(lstat(path, &st), ==, 0);
+  return st.st_ino;
+}
+
+static void
+test_shared_holds_byte_equal_copies_never_links(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(prepare(fx, VM_UID, &error));
+  g_assert_no_error(error);
+  g_autofree char *shared = g_build_filename(fx->instance, "shared", NULL);
+  for (const char *const *f =
+           (const char *const[]){ "app-compose.json", ".user-config", ".encrypted-env", NULL };
+       *f; f++) {
+    assert_same_file(fx->vm_dir, shared, *f);
+    g_assert_cmpuint(inode_of(fx->vm_dir, *f), !=, inode_of(shared, *f));
+    assert_owned(shared, *f, VM_UID, 0600);
+  }
+  /* The scripts reach the guest inside app-compose.json, as the reference launcher passes them. */
+  g_autofree char *script = g_build_filename(shared, "init_script.sh", NULL);
+  assert_absent(script);
+  assert_owned(fx->instance, "shared", VM_UID, 0700);
+  assert_owned(fx->instance, "", 0, 0711);
+}
+
+static void
+test_sys_config_names_the_host_api_and_the_vm_config(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(prepare(fx, VM_UID, &error));
+  g_autofree char *shared = g_build_filename(fx->instance, "shared", NULL);
+  gsize len = 0;
+  g_autofree char *text = slurp(shared, ".sys-config.json", &len);
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_assert_true(json_parser_load_from_data(parser, text, (gssize)len, &error));
+  JsonObject *o = json_node_get_object(json_parser_get_root(parser));
+  g_assert_cmpstr(json_object_get_string_member(o, "host_api_url"), ==,
+                  "http://10.0.2.2:40001/api");
+  g_assert_cmpint(json_object_get_int_member(o, "host_vsock_port"), ==, API_PORT);
+  g_autoptr(JsonParser) inner = json_parser_new();
+  g_assert_true(
+      json_parser_load_from_data(inner, json_object_get_string_member(o, "vm_config"), -1, &error));
+  JsonObject *vm = json_node_get_object(json_parser_get_root(inner));
+  g_assert_cmpint(json_object_get_int_member(vm, "spec_version"), ==, 1);
+  g_assert_cmpstr(json_object_get_string_member(vm, "os_image_hash"), ==, DIGEST);
+  g_assert_cmpint(json_object_get_int_member(vm, "cpu_count"), ==, 1);
+  g_assert_cmpint(json_object_get_int_member(vm, "memory_size"), ==, 512 << 20);
+  g_assert_cmpint(json_object_get_int_member(vm, "num_gpus"), ==, 0);
+  g_assert_false(json_object_get_boolean_member(vm, "hugepages"));
+  g_assert_cmpstr(json_object_get_string_member(vm, "image"), ==, IMAGE);
+  g_assert_cmpstr(json_object_get_string_member(vm, "ovmf_variant"), ==, "Stable202411");
+  g_assert_true(g_str_has_prefix(json_object_get_string_member(vm, "qemu_version"), "7."));
+  assert_owned(shared, ".sys-config.json", VM_UID, 0600);
+}
+
+/* The qcow2 header: magic "QFI\xfb", virtual size as a big-endian u64 at offset 24. */
+static void
+assert_qcow2_of_size(const char *dir, guint64 size)
+{
+  gsize len = 0;
+  g_autofree char *disk = slurp(dir, "hda.img", &len);
+  g_assert_cmpuint(len, >=, 32);
+  g_assert_cmpmem(disk, 4, "QFI\xfb", 4);
+  guint64 be;
+  memcpy(&be, disk + 24, sizeof be);
+  g_assert_cmpuint(GUINT64_FROM_BE(be), ==, size);
+}
+
+static void
+test_data_disk_is_made_once_as_the_vm_uid(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(prepare(fx, VM_UID, &error));
+  assert_qcow2_of_size(fx->instance, DISK);
+  assert_owned(fx->instance, "hda.img", VM_UID, 0600);
+  ino_t disk = inode_of(fx->instance, "hda.img");
+  g_autofree char *shared = g_build_filename(fx->instance, "shared", NULL);
+  ino_t first_shared = inode_of(fx->instance, "shared");
+  put(shared, ".instance_info", "{\"instance_id\": \"ab\"}", -1, 0600);
+
+  /* The next start keeps the disk (the guest's data), hands it to the uid of this start,
+   * refreshes shared/ and keeps the instance id the guest reported. */
+  g_assert_true(prepare(fx, VM_UID_2, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(inode_of(fx->instance, "hda.img"), ==, disk);
+  assert_owned(fx->instance, "hda.img", VM_UID_2, 0600);
+  g_assert_cmpuint(inode_of(fx->instance, "shared"), !=, first_shared);
+  assert_owned(fx->instance, "shared", VM_UID_2, 0700);
+  gsize len = 0;
+  g_autofree char *info = slurp(shared, ".instance_info", &len);
+  g_assert_cmpstr(info, ==, "{\"instance_id\": \"ab\"}");
+  g_auto(GStrv) entries = NULL;
+  g_autoptr(GDir) dir = g_dir_open(fx->instance, 0, NULL);
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new();
+  for (const char *n = g_dir_read_name(dir); n; n = g_dir_read_name(dir))
+    g_strv_builder_add(names, n);
+  entries = g_strv_builder_end(names);
+  g_assert_cmpuint(g_strv_length(entries), ==, 2); /* hda.img and shared: no leftovers */
+}
+
+static void
+assert_refused_without_trace(Fixture *fx, GError *error, const char *fragment)
+{
+  g_assert_nonnull(error);
+  if (strstr(error->message, fragment) == NULL)
+    g_error("'%s' is not in: %s", fragment, error->message);
+  assert_absent(fx->instance);
+}
+
+static void
+test_symlinked_definition_file_is_refused_leaving_nothing(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(HelperDefinition) def = helper_instance_validate(fx->config, VM, NULL);
+  g_autoptr(LcvmQemuSpec) spec = helper_instance_spec(fx->config, def, 1000, NULL);
+  g_assert_nonnull(spec);
+  /* Swapped in between validation and assembly: the copy must not follow it. */
+  g_autofree char *link = g_build_filename(fx->vm_dir, ".user-config", NULL);
+  g_assert_cmpint(unlink(link), ==, 0);
+  g_assert_cmpint(symlink("/etc/shadow", link), ==, 0);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(helper_instance_prepare(fx->config, def, spec, VM_UID, API_PORT, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
+  assert_refused_without_trace(fx, error, ".user-config");
+}
+
+static void
+test_tampered_compose_is_refused_naming_both_hashes(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(HelperDefinition) def = helper_instance_validate(fx->config, VM, NULL);
+  g_autoptr(LcvmQemuSpec) spec = helper_instance_spec(fx->config, def, 1000, NULL);
+  g_assert_nonnull(spec);
+  static const char tampered[] = "{\"name\": \"exampl3\"}";
+  put(fx->vm_dir, "app-compose.json", tampered, -1, 0640);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(helper_instance_prepare(fx->config, def, spec, VM_UID, API_PORT, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_FAILED);
+  g_autofree char *recorded = lcvm_compose_hash(compose, strlen(compose));
+  g_autofree char *found = lcvm_compose_hash(tampered, strlen(tampered));
+  assert_refused_without_trace(fx, error, recorded);
+  assert_refused_without_trace(fx, error, found);
+}
+
+static void
+test_failure_after_shared_is_built_removes_the_new_instance(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  /* qemu-img in a directory an operator could write: refused only when the disk is made,
+   * after shared/ was already assembled. */
+  g_autofree char *bin = g_build_filename(fx->root, "opbin", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(bin, 0755), ==, 0);
+  g_assert_cmpint(chown(bin, VM_UID, VM_UID), ==, 0);
+  g_autofree char *qemu_img = g_build_filename(bin, "qemu-img", NULL);
+  put(bin, "qemu-img", "#!/bin/sh\n", -1, 0755);
+  lcvm_config_free(fx->config);
+  fx->config = make_config(fx->root, qemu_img);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(prepare(fx, VM_UID, &error));
+  assert_refused_without_trace(fx, error, "not root");
+}
+
+static void
+test_failing_qemu_img_leaves_no_disk_and_no_instance(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  lcvm_config_free(fx->config);
+  fx->config = make_config(fx->root, "/bin/false");
+  g_autoptr(GError) error = NULL;
+  g_assert_false(prepare(fx, VM_UID, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_FAILED);
+  assert_refused_without_trace(fx, error,
+                               "create -f qcow2` of the data disk failed (exit status 1)");
+}
+
+static void
+test_existing_instance_keeps_its_shared_when_a_start_fails(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(prepare(fx, VM_UID, &error));
+  ino_t shared = inode_of(fx->instance, "shared");
+  g_autoptr(HelperDefinition) def = helper_instance_validate(fx->config, VM, NULL);
+  g_autoptr(LcvmQemuSpec) spec = helper_instance_spec(fx->config, def, 1000, NULL);
+  g_assert_nonnull(spec);
+  put(fx->vm_dir, "app-compose.json", "{}", -1, 0640);
+  g_assert_false(helper_instance_prepare(fx->config, def, spec, VM_UID, API_PORT, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_FAILED);
+  g_assert_cmpuint(inode_of(fx->instance, "shared"), ==, shared);
+  assert_qcow2_of_size(fx->instance, DISK);
+  g_autofree char *dir = g_build_filename(fx->instance, "shared", NULL);
+  gsize len = 0;
+  g_autofree char *kept = slurp(dir, "app-compose.json", &len);
+  g_assert_cmpstr(kept, ==, compose);
+}
+
+static void
+test_symlinked_instance_dir_is_refused(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autofree char *parent = g_path_get_dirname(fx->instance);
+  g_assert_cmpint(g_mkdir_with_parents(parent, 0711), ==, 0);
+  g_autofree char *elsewhere = g_build_filename(fx->root, "elsewhere", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(elsewhere, 0700), ==, 0);
+  g_assert_cmpint(symlink(elsewhere, fx->instance), ==, 0);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(prepare(fx, VM_UID, &error));
+  g_assert_nonnull(strstr(error->message, "never a symlink"));
+  g_autoptr(GDir) dir = g_dir_open(elsewhere, 0, NULL);
+  g_assert_null(g_dir_read_name(dir));
+}
+
+static void
+test_root_is_never_the_vm_uid(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(GError) error = NULL;
+  g_assert_false(prepare(fx, 0, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
+  assert_absent(fx->instance);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add("/instance/" path, Fixture, NULL, setup, fn, teardown)
+  ADD("shared-holds-byte-equal-copies-never-links",
+      test_shared_holds_byte_equal_copies_never_links);
+  ADD("sys-config-names-the-host-api-and-the-vm-config",
+      test_sys_config_names_the_host_api_and_the_vm_config);
+  ADD("data-disk-is-made-once-as-the-vm-uid", test_data_disk_is_made_once_as_the_vm_uid);
+  ADD("symlinked-definition-file-is-refused-leaving-nothing",
+      test_symlinked_definition_file_is_refused_leaving_nothing);
+  ADD("tampered-compose-is-refused-naming-both-hashes",
+      test_tampered_compose_is_refused_naming_both_hashes);
+  ADD("failure-after-shared-is-built-removes-the-new-instance",
+      test_failure_after_shared_is_built_removes_the_new_instance);
+  ADD("failing-qemu-img-leaves-no-disk-and-no-instance",
+      test_failing_qemu_img_leaves_no_disk_and_no_instance);
+  ADD("existing-instance-keeps-its-shared-when-a-start-fails",
+      test_existing_instance_keeps_its_shared_when_a_start_fails);
+  ADD("symlinked-instance-dir-is-refused", test_symlinked_instance_dir_is_refused);
+  ADD("root-is-never-the-vm-uid", test_root_is_never_the_vm_uid);
+#undef ADD
+  return g_test_run();
+}
