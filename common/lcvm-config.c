@@ -70,8 +70,8 @@ static const KeySpec key_specs[] = {
   { "helper", "bind_timeout", KEY_UINT, F(bind_timeout), "30" },
 };
 
-static gboolean
-parse_uint(const char *text, guint64 max, guint64 *out)
+gboolean
+lcvm_parse_uint(const char *text, guint64 max, guint64 *out)
 {
   char *end = NULL;
   if (text == NULL || !g_ascii_isdigit(text[0]))
@@ -111,7 +111,7 @@ lcvm_parse_size(const char *text, guint64 *out, GError **error)
       num[len - 1] = '\0';
   }
   guint64 v;
-  if (!parse_uint(num, G_MAXUINT64 >> shift, &v)) {
+  if (!lcvm_parse_uint(num, G_MAXUINT64 >> shift, &v)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "'%s' is not a size (a whole number with an optional K, M, G or T suffix)", text);
     return FALSE;
@@ -126,8 +126,8 @@ parse_range(const char *text, guint64 limit, LcvmRange *out)
   g_auto(GStrv) parts = g_strsplit(text, "-", -1);
   if (g_strv_length(parts) != 2)
     return FALSE;
-  if (!parse_uint(g_strstrip(parts[0]), limit, &out->min) ||
-      !parse_uint(g_strstrip(parts[1]), limit, &out->max))
+  if (!lcvm_parse_uint(g_strstrip(parts[0]), limit, &out->min) ||
+      !lcvm_parse_uint(g_strstrip(parts[1]), limit, &out->max))
     return FALSE;
   return out->min <= out->max;
 }
@@ -142,7 +142,7 @@ parse_ports(const char *text, GArray **out)
     char *p = g_strstrip(parts[i]);
     if (*p == '\0')
       continue;
-    if (!parse_uint(p, 65535, &v) || v == 0)
+    if (!lcvm_parse_uint(p, 65535, &v) || v == 0)
       return FALSE;
     guint16 port = (guint16)v;
     g_array_append_val(ports, port);
@@ -172,7 +172,7 @@ valid_address(const char *text)
   guint64 port;
   if (colon == NULL || colon == text)
     return FALSE;
-  if (!parse_uint(colon + 1, 65535, &port) || port == 0)
+  if (!lcvm_parse_uint(colon + 1, 65535, &port) || port == 0)
     return FALSE;
   g_autofree char *host = g_strndup(text, colon - text);
   return g_hostname_is_ip_address(host);
@@ -235,7 +235,7 @@ set_value(LcvmConfig *config, const KeySpec *spec, const char *text)
       return FALSE;
     return TRUE;
   case KEY_UINT:
-    return parse_uint(text, G_MAXUINT32, (guint64 *)base);
+    return lcvm_parse_uint(text, G_MAXUINT32, (guint64 *)base);
   case KEY_SIZE:
     return lcvm_parse_size(text, (guint64 *)base, NULL);
   case KEY_RANGE:

@@ -67,5 +67,8 @@ char *lcvm_config_path(const char *root, const char *rel);
 /* The effective configuration as (group.key → string) pairs, for GetInfo and `version`. */
 GHashTable *lcvm_config_summary(const LcvmConfig *config);
 
+/* A plain decimal number 0..max: digits only, no sign, no spaces. */
+gboolean lcvm_parse_uint(const char *text, guint64 max, guint64 *out);
+
 /* Size with an optional K/M/G/T suffix (binary units). */
 gboolean lcvm_parse_size(const char *text, guint64 *out, GError **error);

@@ -1,6 +1,7 @@
 /* .env parsing and its typed keys (see the header). Nothing here runs a shell or expands
  * anything: a value is the text between the quotes, or the trimmed text before a comment. */
 #include "lcvm-env.h"
+#include "lcvm-config.h"
 #include "lcvm-error.h"
 #include "lcvm-pyjson.h"
 #include "lcvm-validate.h"
@@ -271,25 +272,11 @@ get_set(const LcvmEnv *env, const char *key)
 }
 
 static gboolean
-parse_decimal(const char *text, guint64 max, guint64 *out)
-{
-  char *end = NULL;
-  if (text == NULL || !g_ascii_isdigit(text[0]))
-    return FALSE;
-  errno = 0;
-  guint64 v = g_ascii_strtoull(text, &end, 10);
-  if (errno != 0 || *end != '\0' || v > max)
-    return FALSE;
-  *out = v;
-  return TRUE;
-}
-
-static gboolean
 parse_port_text(const char *text, guint16 *out)
 {
   g_autofree char *copy = g_strstrip(g_strdup(text));
   guint64 v;
-  if (!parse_decimal(copy, 65535, &v) || v == 0)
+  if (!lcvm_parse_uint(copy, 65535, &v) || v == 0)
     return FALSE;
   *out = (guint16)v;
   return TRUE;
@@ -350,7 +337,7 @@ vcpus_key(const LcvmEnv *env, guint *out, GString *problems)
 {
   const char *value = get_set(env, "CVM_VCPUS");
   guint64 v = 4;
-  if (value != NULL && (!parse_decimal(value, LCVM_MANIFEST_MAX_VCPUS, &v) || v == 0))
+  if (value != NULL && (!lcvm_parse_uint(value, LCVM_MANIFEST_MAX_VCPUS, &v) || v == 0))
     note(problems, "CVM_VCPUS='%s' is not valid: expected a whole number of vCPUs 1-%d", value,
          LCVM_MANIFEST_MAX_VCPUS);
   *out = (guint)v;

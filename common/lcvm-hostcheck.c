@@ -5,6 +5,7 @@
 #include "lcvm-hostcheck-private.h"
 #include "config.h"
 #include "lcvm-pci.h"
+#include "lcvm-json.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -305,26 +306,16 @@ lcvm_check_report_ready(const LcvmCheckReport *report)
 }
 
 static void
-add_string_or_null(JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name(b, name);
-  if (value != NULL)
-    json_builder_add_string_value(b, value);
-  else
-    json_builder_add_null_value(b);
-}
-
-static void
 add_check_json(JsonBuilder *b, const LcvmCheck *c)
 {
   json_builder_begin_object(b);
-  add_string_or_null(b, "id", c->id);
-  add_string_or_null(b, "title", c->title);
-  add_string_or_null(b, "status", lcvm_check_status_name(c->status));
-  add_string_or_null(b, "observed", c->observed);
-  add_string_or_null(b, "expected", c->expected);
-  add_string_or_null(b, "remedy", c->remedy);
-  add_string_or_null(b, "fix", fix_name(c->fix));
+  lcvm_json_add_string_or_null(b, "id", c->id);
+  lcvm_json_add_string_or_null(b, "title", c->title);
+  lcvm_json_add_string_or_null(b, "status", lcvm_check_status_name(c->status));
+  lcvm_json_add_string_or_null(b, "observed", c->observed);
+  lcvm_json_add_string_or_null(b, "expected", c->expected);
+  lcvm_json_add_string_or_null(b, "remedy", c->remedy);
+  lcvm_json_add_string_or_null(b, "fix", fix_name(c->fix));
   json_builder_end_object(b);
 }
 
@@ -335,7 +326,7 @@ lcvm_check_report_to_json(const LcvmCheckReport *report, gboolean deep_requested
                                          LCVM_CHECK_UNKNOWN, LCVM_CHECK_SKIP };
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_string_or_null(b, "version", LCVM_VERSION);
+  lcvm_json_add_string_or_null(b, "version", LCVM_VERSION);
   json_builder_set_member_name(b, "ready");
   json_builder_add_boolean_value(b, lcvm_check_report_ready(report));
   json_builder_set_member_name(b, "summary");

@@ -2,6 +2,7 @@
  * openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a metadata.json or sha256sum.txt naming
  * "../x", "/etc/x" or a symlink is refused instead of followed. */
 #include "lcvm-image.h"
+#include "lcvm-json-depth.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sha256.h"
 #include <dirent.h>
@@ -145,7 +146,7 @@ parse_metadata(LcvmImage *image, const char *text, gsize len, GError **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new();
   g_autoptr(GError) local = NULL;
-  if (!json_parser_load_from_data(parser, text, (gssize)len, &local))
+  if (!lcvm_json_load_bounded(parser, text, (gssize)len, &local))
     return image_error(error, image, "metadata.json is not JSON: %s", local->message);
   JsonNode *root = json_parser_get_root(parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
@@ -474,7 +475,7 @@ manifest_image(const char *vms, const char *vm)
   gboolean ok = lcvm_read_file_at(dirfd, "vm-manifest.json", 16 * 1024 * 1024, &text, &len, NULL);
   close(dirfd);
   g_autoptr(JsonParser) parser = json_parser_new();
-  if (!ok || !json_parser_load_from_data(parser, text, (gssize)len, NULL))
+  if (!ok || !lcvm_json_load_bounded(parser, text, (gssize)len, NULL))
     return NULL;
   JsonNode *root = json_parser_get_root(parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))

@@ -4,6 +4,7 @@
 #include "lcvm-manifest.h"
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
+#include "lcvm-json-depth.h"
 #include "lcvm-pyjson.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
@@ -415,7 +416,7 @@ lcvm_manifest_parse(const char *data, gsize len, GError **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
   g_autoptr(GError) local = NULL;
-  if (!json_parser_load_from_data(parser, data, (gssize)len, &local)) {
+  if (!lcvm_json_load_bounded(parser, data, (gssize)len, &local)) {
     invalid(error, "%s is not JSON: %s", LCVM_MANIFEST_FILE, local->message);
     return NULL;
   }

@@ -83,31 +83,47 @@ lcvm_write_file_atomic(const char *dir, const char *name, const void *data, gsiz
   return ok;
 }
 
-gboolean
-lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize *len,
-                  GError **error)
+/* What an opened file must be before it is read; its size, or FALSE with error set. */
+static gboolean
+check_readable(int fd, const char *name, gsize max, gboolean single_link, gsize *size,
+               GError **error)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return set_errno_error(error, errno, "cannot stat", name);
+  if (!S_ISREG(st.st_mode)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s is not a regular file", name);
+    return FALSE;
+  }
+  if ((gsize)st.st_size > max) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s is larger than %" G_GSIZE_FORMAT " bytes",
+                name, max);
+    return FALSE;
+  }
+  if (single_link && st.st_nlink != 1) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                "%s is a hard link (%" G_GUINT64_FORMAT " names): copy the file instead", name,
+                (guint64)st.st_nlink);
+    return FALSE;
+  }
+  *size = (gsize)st.st_size;
+  return TRUE;
+}
+
+static gboolean
+read_file_at(int dirfd, const char *name, gsize max, gboolean single_link, char **contents,
+             gsize *len, GError **error)
 {
   /* O_NONBLOCK: a FIFO planted under the name must not block the reader in open(). */
   int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     return set_errno_error(error, errno, "cannot open", name);
-  struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (gsize)st.st_size > max) {
-    int err = errno;
-    gboolean regular = S_ISREG(st.st_mode);
+  gsize size = 0;
+  if (!check_readable(fd, name, max, single_link, &size, error)) {
     close(fd);
-    if (!regular) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s is not a regular file", name);
-      return FALSE;
-    }
-    if ((gsize)st.st_size > max) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                  "%s is larger than %" G_GSIZE_FORMAT " bytes", name, max);
-      return FALSE;
-    }
-    return set_errno_error(error, err, "cannot stat", name);
+    return FALSE;
   }
-  GString *buf = g_string_sized_new((gsize)st.st_size + 1);
+  GString *buf = g_string_sized_new(size + 1);
   char chunk[8192];
   for (;;) {
     ssize_t n = read(fd, chunk, sizeof chunk);
@@ -135,6 +151,20 @@ lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize
     *len = buf->len;
   *contents = g_string_free(buf, FALSE);
   return TRUE;
+}
+
+gboolean
+lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize *len,
+                  GError **error)
+{
+  return read_file_at(dirfd, name, max, FALSE, contents, len, error);
+}
+
+gboolean
+lcvm_read_untrusted_file_at(int dirfd, const char *name, gsize max, char **contents, gsize *len,
+                            GError **error)
+{
+  return read_file_at(dirfd, name, max, TRUE, contents, len, error);
 }
 
 int

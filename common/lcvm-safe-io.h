@@ -18,6 +18,11 @@ gboolean lcvm_write_file_atomic_at(int dirfd, const char *name, const void *data
  * than max bytes. The result is NUL-terminated. */
 gboolean lcvm_read_file_at(int dirfd, const char *name, gsize max, char **contents, gsize *len,
                            GError **error);
+/* lcvm_read_file_at for a file someone less trusted could have put there, whose bytes root then
+ * hands on: also refuses a file with more than one name (G_IO_ERROR_PERMISSION_DENIED), which
+ * may be a hard link to a file its writer could not read (fs.protected_hardlinks=0). */
+gboolean lcvm_read_untrusted_file_at(int dirfd, const char *name, gsize max, char **contents,
+                                     gsize *len, GError **error);
 
 /* Opens path (relative, may have several components) below dirfd with openat2
  * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: no component may be a symlink or leave dirfd. */

@@ -9,6 +9,7 @@
 #include "lcvm-pci.h"
 #include "lcvm-sysfs.h"
 #include "lcvm-validate.h"
+#include "lcvm-json.h"
 #include <stdio.h>
 
 /* ---- lsgpu ---- */
@@ -40,50 +41,30 @@ holders_text(const LcvmPciDevice *d)
 }
 
 static void
-json_add_string_or_null(JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name(b, name);
-  if (value != NULL)
-    json_builder_add_string_value(b, value);
-  else
-    json_builder_add_null_value(b);
-}
-
-static void
-json_add_int_or_null(JsonBuilder *b, const char *name, int value)
-{
-  json_builder_set_member_name(b, name);
-  if (value >= 0)
-    json_builder_add_int_value(b, value);
-  else
-    json_builder_add_null_value(b);
-}
-
-static void
 json_add_device(JsonBuilder *b, const LcvmPciDevice *d, GHashTable *modes, gint64 now)
 {
   g_autofree char *id = g_strdup_printf("%04x:%04x", d->vendor_id, d->device_id);
   g_autofree char *subsys = g_strdup_printf("%04x:%04x", d->subsys_vendor_id, d->subsys_id);
   g_autofree char *cls = g_strdup_printf("0x%06x", d->class_code);
   json_builder_begin_object(b);
-  json_add_string_or_null(b, "slot", d->slot);
-  json_add_string_or_null(b, "kind", lcvm_pci_kind_name(d->kind));
-  json_add_string_or_null(b, "id", id);
-  json_add_string_or_null(b, "subsystem", subsys);
-  json_add_string_or_null(b, "class", cls);
-  json_add_int_or_null(b, "revision", d->revision);
-  json_add_string_or_null(b, "model", d->model);
-  json_add_string_or_null(b, "arch", d->arch);
+  lcvm_json_add_string_or_null(b, "slot", d->slot);
+  lcvm_json_add_string_or_null(b, "kind", lcvm_pci_kind_name(d->kind));
+  lcvm_json_add_string_or_null(b, "id", id);
+  lcvm_json_add_string_or_null(b, "subsystem", subsys);
+  lcvm_json_add_string_or_null(b, "class", cls);
+  lcvm_json_add_int_or_null(b, "revision", d->revision);
+  lcvm_json_add_string_or_null(b, "model", d->model);
+  lcvm_json_add_string_or_null(b, "arch", d->arch);
   json_builder_set_member_name(b, "cc_capable");
   json_builder_add_boolean_value(b, d->arch != NULL && d->kind == LCVM_PCI_GPU);
-  json_add_string_or_null(b, "driver", d->state.driver);
-  json_add_string_or_null(b, "driver_override", d->state.driver_override);
-  json_add_int_or_null(b, "iommu_group", d->state.iommu_group);
-  json_add_int_or_null(b, "numa_node", d->numa_node);
+  lcvm_json_add_string_or_null(b, "driver", d->state.driver);
+  lcvm_json_add_string_or_null(b, "driver_override", d->state.driver_override);
+  lcvm_json_add_int_or_null(b, "iommu_group", d->state.iommu_group);
+  lcvm_json_add_int_or_null(b, "numa_node", d->numa_node);
   json_builder_set_member_name(b, "vfio_ready");
   json_builder_add_boolean_value(b, g_strcmp0(d->state.driver, LCVM_VFIO_DRIVER) == 0 &&
                                         d->state.vfio_dev != NULL);
-  json_add_string_or_null(b, "vfio_dev", d->state.vfio_dev);
+  lcvm_json_add_string_or_null(b, "vfio_dev", d->state.vfio_dev);
   json_builder_set_member_name(b, "held_by");
   json_builder_begin_array(b);
   for (guint i = 0; i < d->holders->len; i++) {
@@ -91,8 +72,8 @@ json_add_device(JsonBuilder *b, const LcvmPciDevice *d, GHashTable *modes, gint6
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "pid");
     json_builder_add_int_value(b, h->pid);
-    json_add_string_or_null(b, "command", h->command);
-    json_add_string_or_null(b, "path", h->path);
+    lcvm_json_add_string_or_null(b, "command", h->command);
+    lcvm_json_add_string_or_null(b, "path", h->path);
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
@@ -417,8 +398,8 @@ static const LcvmCommand gpu_commands[] = {
   { "gpu bind", "SLOT…|all", "Bind GPUs and NVSwitches to vfio-pci", gpu_bind },
   { "gpu unbind", "SLOT…|all", "Give them back to the driver they had", gpu_unbind },
   { "gpu dma-limit", "[N] [--persist]", "Set the vfio DMA entry limit", gpu_dma_limit },
-  { "gpu cc", "SLOT…|all --mode on|off|devtools [--ppcie on|off]",
-    "Set the CC (and PPCIe) mode through gpu-admin-tools", gpu_cc },
+  { "gpu cc", "SLOT…|all --mode M", "Set the CC mode M (on, off, devtools; --ppcie on|off)",
+    gpu_cc },
   { "gpu reset", "SLOT", "Reset one device (a pending mode becomes active)", gpu_reset },
   { NULL, NULL, NULL, NULL },
 };

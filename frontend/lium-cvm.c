@@ -49,7 +49,11 @@ print_help(FILE *out)
                "Commands:\n");
   for (const LcvmCommand *c = commands; c->verb != NULL; c++) {
     g_autofree char *usage = g_strdup_printf("%s %s", c->verb, c->args);
-    fprintf(out, "  %-34s %s\n", usage, c->summary);
+    glong width = g_utf8_strlen(usage, -1);
+    if (width > 32)
+      fprintf(out, "  %s\n  %34s %s\n", usage, "", c->summary);
+    else
+      fprintf(out, "  %s%*s %s\n", usage, (int)(34 - width), "", c->summary);
   }
   fprintf(out, "\n'lium-cvm COMMAND --help' shows a command's options.\n");
 }

@@ -194,7 +194,8 @@ copy_definition_files(Assembly *a, GError **error)
 
 /* The guest reports its instance id through the host API and finds it again in shared/ at
  * the next boot. The old shared/ belongs to the VM's uid, so its copy is read like untrusted
- * input; one that is not a small regular file is dropped (the guest reports it again). */
+ * input; one that is not a small regular file of one name is dropped (the guest reports it
+ * again). */
 static gboolean
 carry_instance_info(Assembly *a, GError **error)
 {
@@ -204,8 +205,8 @@ carry_instance_info(Assembly *a, GError **error)
     return TRUE;
   g_autofree char *bytes = NULL;
   gsize len = 0;
-  gboolean found = lcvm_read_file_at(old_fd, HELPER_INSTANCE_INSTANCE_INFO,
-                                     HELPER_INSTANCE_INSTANCE_INFO_MAX, &bytes, &len, NULL);
+  gboolean found = lcvm_read_untrusted_file_at(
+      old_fd, HELPER_INSTANCE_INSTANCE_INFO, HELPER_INSTANCE_INSTANCE_INFO_MAX, &bytes, &len, NULL);
   close(old_fd);
   return !found || put_file(a, HELPER_INSTANCE_INSTANCE_INFO, bytes, len, error);
 }

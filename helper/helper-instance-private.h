@@ -10,7 +10,7 @@
  * LCVM_ERROR_INVALID_ARGUMENT when it is a symlink or not a directory. */
 int helper_instance_open_definition(const LcvmConfig *config, const char *name, GError **error);
 
-/* A definition file's bytes (O_NOFOLLOW, at most max bytes, regular files only). Absent:
+/* A definition file's bytes (O_NOFOLLOW, at most max bytes, regular files of one name). Absent:
  * NULL with G_IO_ERROR_NOT_FOUND; anything else refused: LCVM_ERROR_INVALID_ARGUMENT. */
 char *helper_instance_read_definition_file(int vm_fd, const LcvmManifest *manifest,
                                            const char *file, gsize max, gsize *len, GError **error);

@@ -99,14 +99,14 @@ helper_instance_read_definition_file(int vm_fd, const LcvmManifest *manifest, co
 {
   char *bytes = NULL;
   g_autoptr(GError) local = NULL;
-  if (lcvm_read_file_at(vm_fd, file, max, &bytes, len, &local))
+  if (lcvm_read_untrusted_file_at(vm_fd, file, max, &bytes, len, &local))
     return bytes;
   if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
     g_propagate_error(error, g_steal_pointer(&local));
   else
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "VM %s: refusing %s of the definition (%s); it must be a regular file of at most "
-                "%" G_GSIZE_FORMAT " bytes, never a symlink — define the VM again",
+                "%" G_GSIZE_FORMAT " bytes, never a symlink or a hard link — define the VM again",
                 manifest->name, file, local->message, max);
   return NULL;
 }

@@ -108,11 +108,16 @@ open_instance_dir(const LcvmConfig *config, const char *name, GError **error)
   return fd;
 }
 
+/* The operators' group (0 when the host has none); launches run in worker threads, so the
+ * reentrant lookup. */
 static gid_t
 operators_gid(void)
 {
-  struct group *g = getgrnam(LCVM_GROUP);
-  return g != NULL ? g->gr_gid : 0;
+  char buf[4096];
+  struct group grp, *found = NULL;
+  if (getgrnam_r(LCVM_GROUP, &grp, buf, sizeof buf, &found) != 0 || found == NULL)
+    return 0;
+  return found->gr_gid;
 }
 
 /* A log QEMU appends to: root-owned, readable by the operators' group (never followed,

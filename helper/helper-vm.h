@@ -14,9 +14,10 @@
 #include "helper-supervise.h"
 #include "lcvm-config.h"
 
-/* Files of state_dir/instances/NAME the helper writes besides h9's instance assembly: the
- * guest's console and QEMU's own stdout/stderr, both root:lium-cvm 0640 so operators read
- * them (`lium-cvm logs`), both written by QEMU through O_APPEND fds the helper opened. */
+/* Files of state_dir/instances/NAME the helper writes besides the instance assembly
+ * (helper-instance): the guest's console and QEMU's own stdout/stderr, both root:lium-cvm
+ * 0640 so operators read them (`lium-cvm logs`), both written by QEMU through O_APPEND fds
+ * the helper opened. */
 #define HELPER_VM_SERIAL_LOG "serial.log"
 #define HELPER_VM_QEMU_LOG   "qemu.log"
 

@@ -5,6 +5,7 @@
  * the event fd. */
 #include "config.h"
 #include "hostapi.h"
+#include "lcvm-json-depth.h"
 #include "lcvm-safe-io.h"
 #include <errno.h>
 #include <json-glib/json-glib.h>
@@ -61,7 +62,7 @@ body_object(SoupServerMessage *msg, JsonParser *parser)
   gsize len = 0;
   const char *data = g_bytes_get_data(body, &len);
   g_autoptr(GError) error = NULL;
-  if (len == 0 || !json_parser_load_from_data(parser, data, (gssize)len, &error)) {
+  if (len == 0 || !lcvm_json_load_bounded(parser, data, (gssize)len, &error)) {
     respond_error(msg, SOUP_STATUS_BAD_REQUEST, "the request body is not JSON%s%s",
                   error ? ": " : "", error ? error->message : "");
     return NULL;

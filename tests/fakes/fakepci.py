@@ -260,6 +260,7 @@ FW_DEFAULTS = {
     "pending": {},                # knob -> mode, active after the next reset
     "broken": False,              # BARs dead until a PCIe remove + rescan
     "break_on_reset": 0,          # the next N resets leave the device broken
+    "stuck": False,               # resets never make pending modes active
     "old_fw": False,              # no PPCIe knob in the firmware
     "hang": None,                 # "query", "set-cc" or "set-ppcie": the tool never ends there
     "malformed": None,            # a line the tool prints instead of its CC mode line
@@ -287,7 +288,8 @@ def fw_save(devdir, st):
 def fw_reset(devdir):
     st = fw_load(devdir)
     for knob, mode in st["pending"].items():
-        st[knob] = mode
+        if not st["stuck"]:
+            st[knob] = mode
     st["pending"] = {}
     st["resets"] += 1
     if st["break_on_reset"] > 0:

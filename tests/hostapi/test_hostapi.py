@@ -326,6 +326,21 @@ def test_a_body_that_is_not_a_json_object_is_400(bridge, provider, body):
     assert status == 400 and "JSON" in answer["error"]
 
 
+@pytest.mark.parametrize("path", ["/api/GetSealingKey", "/api/Notify"])
+def test_a_deeply_nested_body_is_400_and_the_bridge_lives_on(bridge, path):
+    # Under the body cap, but json-glib would recurse once per '[' and overflow the stack.
+    body = b"[" * 120000
+    status, answer = bridge.post(path, body)
+    assert status == 400 and "nested deeper" in answer["error"]
+    assert bridge.proc.poll() is None
+    assert bridge.post("/api/Info", b"")[0] == 200
+
+
+def test_a_body_nested_a_few_levels_is_judged_by_its_content(bridge):
+    status, answer = bridge.post("/api/Notify", b'{"event": [[[["boot.progress"]]]]}')
+    assert status == 400 and "must be strings" in answer["error"]
+
+
 def test_a_huge_body_is_refused_before_it_is_read(bridge):
     head = (b"POST /api/GetSealingKey HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
             b"Content-Length: 1000000000\r\n\r\n")

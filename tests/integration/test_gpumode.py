@@ -347,6 +347,19 @@ def test_a_hung_tool_is_killed_and_the_device_bound_again(harness, users, host):
     assert tool_processes(harness) == []
 
 
+def test_a_failed_switch_names_the_step_quotes_the_tool_and_rebinds(harness, users, host):
+    bind(harness, users.op, GPU)
+    host.set_fw(GPU, stuck=True)
+    r = cc(harness, users.op, GPU, "--mode", "on")
+    assert r.rc == 1, r
+    assert (f"step 'CC on' failed: gpu-admin-tools failed (exit 1): \"gpu.error.GpuError: GPU "
+            f"{GPU} H200 0x2335 BAR0 ") in r.stderr, r
+    assert "failed to switch to CC mode on, current mode is off.\"" in r.stderr
+    assert f"{GPU} is bound to vfio-pci again, as it was" in r.stderr
+    assert host.driver(GPU) == "vfio-pci" and host.fw(GPU)["cc"] == "off"
+    assert GPU not in host.cached()
+
+
 def test_malformed_output_is_an_error_quoting_the_line(harness, users, host):
     line = f"GPU {GPU} CC mode: on (probably)"
     host.set_fw(GPU, malformed=line)

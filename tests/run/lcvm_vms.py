@@ -13,6 +13,8 @@ IMAGES = {
     # name: (digest, extra kernel cmdline)
     "guest": ("a1" * 32, ""),
     "stubborn": ("b2" * 32, " lcvm_guest=ignore-power-button"),
+    # firmware QEMU refuses (not a multiple of 64 KiB): QEMU exits at once
+    "broken": ("c3" * 32, ""),
 }
 
 
@@ -28,6 +30,8 @@ def write_image(h, guest, name):
     for f in ("vmlinuz", "initramfs.gz", "OVMF_CODE.fd"):
         shutil.copy(guest / f, d / f)
     (d / "rootfs.img.verity").write_bytes(b"\0" * 65536)
+    if name == "broken":
+        (d / "OVMF_CODE.fd").write_bytes(b"\0" * 1000)
     for p in d.iterdir():
         p.chmod(0o644)
 

@@ -37,6 +37,7 @@ def prepare_harness(h, guest):
     write_vm(h, "vm1", "guest", [2200])
     write_vm(h, "vm2", "stubborn", [2300])
     write_vm(h, "vm-same-port", "guest", [2200])
+    write_vm(h, "vm-broken", "broken", [2400])
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -158,6 +159,18 @@ def test_the_operator_reads_the_console(harness, users):
     assert len(r.stdout.strip().splitlines()) <= 3
     r = harness.run_frontend(users.out, "logs", "vm1")
     assert r.rc == 1 and "Permission denied" in r.stderr
+    # Following the console, then Ctrl-C: the follower ends, the VM keeps running.
+    follower = subprocess.Popen(
+        ["setpriv", f"--reuid={users.op.uid}", f"--regid={users.op.gid}", "--init-groups", "--",
+         str(harness.frontend), "logs", "vm1", "-f"],
+        env={"LIUM_CVM_CONFIG": str(harness.config_path), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    assert follower.poll() is None, "logs -f ended by itself"
+    follower.send_signal(signal.SIGINT)
+    out, _ = follower.communicate(timeout=10)
+    assert READY in out
+    assert props(harness, "vm1")["State"] == "running"
 
 
 def test_a_second_vm_asking_for_the_same_port_is_refused(harness, users):
@@ -167,6 +180,16 @@ def test_a_second_vm_asking_for_the_same_port_is_refused(harness, users):
     assert "2200" in r.stderr
     assert qemus(harness) == before
     assert not (harness.runtime_dir / "vm-same-port").exists()
+
+
+def test_a_qemu_that_exits_at_once_fails_the_vm_with_its_reason(harness, users):
+    r = harness.run_frontend(users.op, "run", "vm-broken", timeout=120)
+    assert r.rc == 1 and "VM vm-broken failed" in r.stderr, r
+    p = props(harness, "vm-broken")
+    assert p["State"] == "failed" and p["Pid"] == 0
+    assert "could not load PC BIOS" in p["BootError"] and p["ExitStatus"] == "exit status 1", p
+    assert not (harness.runtime_dir / "vm-broken").exists()
+    assert "vm_vm-broken" not in nft_ruleset()
 
 
 def test_the_qemu_uid_cannot_reach_other_loopback_ports(harness, users):

@@ -322,6 +322,42 @@ test_symlinked_definition_file_is_refused_leaving_nothing(Fixture *fx, gconstpoi
 }
 
 static void
+test_hard_linked_definition_file_is_refused_leaving_nothing(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  /* With fs.protected_hardlinks=0 an operator can link a file only root may read into the
+   * definition; the copy would hand its bytes to the VM's uid and the guest. */
+  g_autofree char *secret = g_build_filename(fx->root, "root-only", NULL);
+  put(fx->root, "root-only", "root's secret", -1, 0600);
+  g_autofree char *copied = g_build_filename(fx->vm_dir, ".user-config", NULL);
+  g_assert_cmpint(unlink(copied), ==, 0);
+  g_assert_cmpint(link(secret, copied), ==, 0);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(prepare(fx, VM_UID, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
+  assert_refused_without_trace(fx, error, "hard link");
+}
+
+static void
+test_hard_linked_instance_info_is_not_carried_over(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(prepare(fx, VM_UID, &error));
+  /* The old shared/ is the VM uid's: what it holds is read like untrusted input. */
+  g_autofree char *shared = g_build_filename(fx->instance, "shared", NULL);
+  g_autofree char *info = g_build_filename(shared, ".instance_info", NULL);
+  g_autofree char *secret = g_build_filename(fx->root, "root-only", NULL);
+  put(fx->root, "root-only", "root's secret", -1, 0600);
+  g_assert_cmpint(link(secret, info), ==, 0);
+  g_assert_true(prepare(fx, VM_UID_2, &error));
+  g_assert_no_error(error);
+  assert_absent(info);
+}
+
+static void
 test_tampered_compose_is_refused_naming_both_hashes(Fixture *fx, gconstpointer data)
 {
   if (skipped(fx))
@@ -413,6 +449,22 @@ test_symlinked_instance_dir_is_refused(Fixture *fx, gconstpointer data)
 }
 
 static void
+test_deeply_nested_image_metadata_is_refused(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  /* Operators write the image store; the helper parses its metadata.json as root. */
+  g_autofree char *image = g_build_filename(fx->root, "state", "images", IMAGE, NULL);
+  g_autofree char *nested = g_strnfill(512 * 1024, '[');
+  put(image, "metadata.json", nested, -1, 0644);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HelperDefinition) def = helper_instance_validate(fx->config, VM, &error);
+  g_assert_null(def);
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_FAILED);
+  g_assert_nonnull(strstr(error->message, "nested deeper than"));
+}
+
+static void
 test_root_is_never_the_vm_uid(Fixture *fx, gconstpointer data)
 {
   if (skipped(fx))
@@ -435,6 +487,10 @@ main(int argc, char **argv)
   ADD("data-disk-is-made-once-as-the-vm-uid", test_data_disk_is_made_once_as_the_vm_uid);
   ADD("symlinked-definition-file-is-refused-leaving-nothing",
       test_symlinked_definition_file_is_refused_leaving_nothing);
+  ADD("hard-linked-definition-file-is-refused-leaving-nothing",
+      test_hard_linked_definition_file_is_refused_leaving_nothing);
+  ADD("hard-linked-instance-info-is-not-carried-over",
+      test_hard_linked_instance_info_is_not_carried_over);
   ADD("tampered-compose-is-refused-naming-both-hashes",
       test_tampered_compose_is_refused_naming_both_hashes);
   ADD("failure-after-shared-is-built-removes-the-new-instance",
@@ -444,6 +500,7 @@ main(int argc, char **argv)
   ADD("existing-instance-keeps-its-shared-when-a-start-fails",
       test_existing_instance_keeps_its_shared_when_a_start_fails);
   ADD("symlinked-instance-dir-is-refused", test_symlinked_instance_dir_is_refused);
+  ADD("deeply-nested-image-metadata-is-refused", test_deeply_nested_image_metadata_is_refused);
   ADD("root-is-never-the-vm-uid", test_root_is_never_the_vm_uid);
 #undef ADD
   return g_test_run();

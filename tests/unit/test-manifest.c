@@ -318,6 +318,36 @@ test_parse(gconstpointer data)
     g_error("'%s' not in: %s", c->message, error->message);
 }
 
+static void
+test_parse_refuses_deep_nesting_without_recursing(void)
+{
+  /* The helper parses this as root: half a megabyte of '[' would overflow its stack. */
+  g_autoptr(GString) text = g_string_new(NULL);
+  g_string_append(text, "{\"manifest_version\": ");
+  for (guint i = 0; i < 512 * 1024; i++)
+    g_string_append_c(text, '[');
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LcvmManifest) m = lcvm_manifest_parse(text->str, text->len, &error);
+  g_assert_null(m);
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull(strstr(error->message, "nested deeper than"));
+}
+
+static void
+test_parse_judges_moderate_nesting_by_its_content(void)
+{
+  g_autoptr(GString) deep = g_string_new(sample_json);
+  g_autoptr(GError) error = NULL;
+  g_assert_cmpuint(g_string_replace(deep, "\"ports\": [", "\"ports\": [[[[[[[[[[", 1), ==, 1);
+  g_assert_cmpuint(
+      g_string_replace(deep, "\n    ],\n    \"hugepages\"", "]]]]]]]]]], \"hugepages\"", 1), ==, 1);
+  g_autoptr(LcvmManifest) m = lcvm_manifest_parse(deep->str, deep->len, &error);
+  g_assert_null(m);
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
+  if (strstr(error->message, "port forward 1 must be an object") == NULL)
+    g_error("not judged by its content: %s", error->message);
+}
+
 /* ---- files ---- */
 
 typedef struct {
@@ -486,5 +516,9 @@ main(int argc, char **argv)
   FILE_TEST("refuses_an_invalid_name_without_touching_files",
             test_load_refuses_an_invalid_name_without_touching_files);
   g_test_add_func("/manifest/limits_follow_the_host_config", test_limits);
+  g_test_add_func("/manifest/parse/refuses_deep_nesting_without_recursing",
+                  test_parse_refuses_deep_nesting_without_recursing);
+  g_test_add_func("/manifest/parse/judges_moderate_nesting_by_its_content",
+                  test_parse_judges_moderate_nesting_by_its_content);
   return g_test_run();
 }

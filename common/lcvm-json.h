@@ -1,0 +1,8 @@
+/* Small json-glib helpers shared by every --json writer. */
+#pragma once
+#include <json-glib/json-glib.h>
+
+/* name: value, or name: null when value is NULL. */
+void lcvm_json_add_string_or_null(JsonBuilder *b, const char *name, const char *value);
+/* name: value, or name: null when value is negative (meaning "unknown"). */
+void lcvm_json_add_int_or_null(JsonBuilder *b, const char *name, gint64 value);
