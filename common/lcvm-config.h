@@ -21,6 +21,7 @@ typedef struct {
   char *modules_load_dir;
   char *modprobe_dir;
   char *dstack_client_conf; /* dstack's client.conf: its [qemu] path is the QEMU fallback */
+  char *qcnl_conf; /* Intel's QCNL settings (PCCS URL) that qgsd and the key provider use */
   /* [qemu] */
   char *qemu_path; /* empty: /etc/dstack/client.conf [qemu] path, then PATH */
   LcvmRange uid_range;
@@ -39,6 +40,7 @@ typedef struct {
   char *docker;
   char *taskset;  /* prefixes QEMU when a definition asks for pin_numa */
   char *qemu_img; /* creates a VM's data disk, confined as the VM's uid */
+  char *hostapi;  /* lium-cvm-hostapi, spawned confined per VM as its bridge uid */
   /* [key-provider] */
   char *key_provider_address; /* host:port */
   char *key_provider_compose_dir;

@@ -49,3 +49,4 @@ void hc_check_gpus(HostCtx *ctx);
 void hc_check_gpu_modes(HostCtx *ctx); /* lcvm-hostcheck-gpumode.c */
 void hc_check_qemu(HostCtx *ctx);
 void hc_check_services(HostCtx *ctx);
+void hc_check_qcnl(HostCtx *ctx); /* lcvm-hostcheck-qcnl.c */

@@ -16,7 +16,13 @@
 #define HC_MAX_FILE (1024 * 1024)
 #define HC_MAX_KMSG (16 * 1024 * 1024)
 
-static const char *const deep_checks[] = { NULL };
+/* Run by the frontend (frontend/cmd-check-deep.c) with --deep: they ask the helper. */
+static const char *const deep_checks[] = {
+  "keyprovider.status",
+  "nftables.guard",
+  "gpu.SLOT.cc_mode (queried through the helper when not cached)",
+  NULL,
+};
 
 const char *const *
 lcvm_hostcheck_deep_checks(void)
@@ -103,15 +109,30 @@ hc_link_name(const char *root, const char *rel)
 }
 
 LcvmCheck *
-hc_add(HostCtx *ctx, const char *id, const char *title, const char *expected)
+lcvm_check_report_add(LcvmCheckReport *report, const char *id, const char *title,
+                      const char *expected)
 {
   LcvmCheck *c = g_new0(LcvmCheck, 1);
   c->id = g_strdup(id);
   c->title = g_strdup(title);
   c->expected = g_strdup(expected);
   c->status = LCVM_CHECK_UNKNOWN;
-  g_ptr_array_add(ctx->report->checks, c);
+  g_ptr_array_add(report->checks, c);
   return c;
+}
+
+LcvmCheck *
+hc_add(HostCtx *ctx, const char *id, const char *title, const char *expected)
+{
+  return lcvm_check_report_add(ctx->report, id, title, expected);
+}
+
+static void
+check_setv(LcvmCheck *c, LcvmCheckStatus status, const char *observed_fmt, va_list ap)
+{
+  g_free(c->observed);
+  c->observed = g_strdup_vprintf(observed_fmt, ap);
+  c->status = status;
 }
 
 void
@@ -119,10 +140,24 @@ hc_set(LcvmCheck *c, LcvmCheckStatus status, const char *observed_fmt, ...)
 {
   va_list ap;
   va_start(ap, observed_fmt);
-  g_free(c->observed);
-  c->observed = g_strdup_vprintf(observed_fmt, ap);
+  check_setv(c, status, observed_fmt, ap);
   va_end(ap);
-  c->status = status;
+}
+
+void
+lcvm_check_set(LcvmCheck *c, LcvmCheckStatus status, const char *observed_fmt, ...)
+{
+  va_list ap;
+  va_start(ap, observed_fmt);
+  check_setv(c, status, observed_fmt, ap);
+  va_end(ap);
+}
+
+static void
+remedyv(LcvmCheck *c, const char *fmt, va_list ap)
+{
+  g_free(c->remedy);
+  c->remedy = g_strdup_vprintf(fmt, ap);
 }
 
 void
@@ -130,8 +165,16 @@ hc_remedy(LcvmCheck *c, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  g_free(c->remedy);
-  c->remedy = g_strdup_vprintf(fmt, ap);
+  remedyv(c, fmt, ap);
+  va_end(ap);
+}
+
+void
+lcvm_check_set_remedy(LcvmCheck *c, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  remedyv(c, fmt, ap);
   va_end(ap);
 }
 
@@ -248,6 +291,7 @@ lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostcheckOptions *options
   hc_check_gpu_modes(&ctx);
   hc_check_qemu(&ctx);
   hc_check_services(&ctx);
+  hc_check_qcnl(&ctx);
 
   lcvm_cpuinfo_clear(&ctx.cpu);
   g_free(ctx.cpu_error);

@@ -49,6 +49,14 @@ LcvmCheckReport *lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostchec
 /* Ids of the deep checks (those that ask the helper), NULL-terminated. */
 const char *const *lcvm_hostcheck_deep_checks(void);
 
+/* For the deep checks, which the frontend runs (they ask the helper): adds a check to report,
+ * status unknown until set. */
+LcvmCheck *lcvm_check_report_add(LcvmCheckReport *report, const char *id, const char *title,
+                                 const char *expected);
+void lcvm_check_set(LcvmCheck *c, LcvmCheckStatus status, const char *observed_fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+void lcvm_check_set_remedy(LcvmCheck *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 const char *lcvm_check_status_name(LcvmCheckStatus status);
 guint lcvm_check_report_count(const LcvmCheckReport *report, LcvmCheckStatus status);
 /* Ready = no check failed. */

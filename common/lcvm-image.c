@@ -78,21 +78,70 @@ image_error(GError **error, const LcvmImage *image, const char *fmt, ...)
   return FALSE;
 }
 
-/* An artefact must be a regular file below the image directory. */
-static gboolean
-check_artefact(int dirfd, const LcvmImage *image, const char *key, const char *rel, GError **error)
+/* An artefact: a regular file below the image directory, opened without following a symlink
+ * anywhere below it and without blocking on a FIFO planted there; -1 with error otherwise. */
+static int
+open_artefact_at(int dirfd, const LcvmImage *image, const char *key, const char *rel,
+                 GError **error)
 {
   g_autoptr(GError) local = NULL;
   int fd = lcvm_open_beneath(dirfd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, &local);
-  if (fd < 0)
-    return image_error(error, image, "metadata.json \"%s\" names %s: %s", key, rel, local->message);
+  if (fd < 0) {
+    image_error(error, image, "metadata.json \"%s\" names %s: %s", key, rel, local->message);
+    return -1;
+  }
   struct stat st;
-  gboolean regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, 0) < 0) {
+    close(fd);
+    image_error(error, image, "metadata.json \"%s\" names %s, which is not a regular file", key,
+                rel);
+    return -1;
+  }
+  return fd;
+}
+
+static gboolean
+check_artefact(int dirfd, const LcvmImage *image, const char *key, const char *rel, GError **error)
+{
+  int fd = open_artefact_at(dirfd, image, key, rel, error);
+  if (fd < 0)
+    return FALSE;
   close(fd);
-  if (!regular)
-    return image_error(error, image, "metadata.json \"%s\" names %s, which is not a regular file",
-                       key, rel);
   return TRUE;
+}
+
+/* The file metadata.json names for an artefact key, NULL when it names none. */
+static const char *
+artefact_path(const LcvmImage *image, const char *key)
+{
+  if (g_str_equal(key, "kernel"))
+    return image->kernel;
+  if (g_str_equal(key, "initrd"))
+    return image->initrd;
+  if (g_str_equal(key, "bios"))
+    return image->bios;
+  if (g_str_equal(key, "rootfs"))
+    return image->rootfs;
+  return g_hash_table_lookup(image->metadata_extra, key);
+}
+
+int
+lcvm_image_open_artefact(const LcvmImage *image, const char *key, GError **error)
+{
+  const char *rel = artefact_path(image, key);
+  if (rel == NULL) {
+    image_error(error, image, "metadata.json names no \"%s\"", key);
+    return -1;
+  }
+  g_autoptr(GError) local = NULL;
+  int dirfd = lcvm_open_dir_at(AT_FDCWD, image->dir, &local);
+  if (dirfd < 0) {
+    image_error(error, image, "%s", local->message);
+    return -1;
+  }
+  int fd = open_artefact_at(dirfd, image, key, rel, error);
+  close(dirfd);
+  return fd;
 }
 
 static char *

@@ -34,6 +34,12 @@ LcvmImage *lcvm_image_load(const LcvmConfig *config, const char *name, GError **
  * renamed into the store). */
 LcvmImage *lcvm_image_load_dir(const char *dir, const char *name, GError **error);
 
+/* Opens for reading the file metadata.json names under key ("kernel", "initrd", "bios",
+ * "rootfs", ...): a regular file below image->dir, never reached through a symlink at or below
+ * it, even when the store changed after the image was loaded. Root hands QEMU what this opens,
+ * never a path. -1 with G_IO_ERROR_INVALID_DATA otherwise. */
+int lcvm_image_open_artefact(const LcvmImage *image, const char *key, GError **error);
+
 /* Full verification: every line of sha256sum.txt matches its file, digest.txt equals
  * sha256(sha256sum.txt), and the artefacts metadata.json names are present. */
 gboolean lcvm_image_verify(const LcvmImage *image, GError **error);

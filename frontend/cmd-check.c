@@ -3,6 +3,7 @@
  * check failed, 2 when the check could not run. --fix offers the fixes the helper can make
  * and prints the rest as commands: it never edits GRUB or firmware settings. */
 #include "cli.h"
+#include "cmd-check-deep.h"
 #include "lcvm-grub.h"
 #include "lcvm-hostcheck.h"
 #include "lcvm-names.h"
@@ -99,19 +100,6 @@ print_table(const LcvmCheckReport *report)
   for (guint i = 0; i < report->checks->len; i++)
     print_check(&t, g_ptr_array_index(report->checks, i));
   print_summary(report);
-}
-
-static void
-print_deep_note(void)
-{
-  const char *const *deep = lcvm_hostcheck_deep_checks();
-  if (*deep == NULL) {
-    printf("--deep: no deep checks exist yet (the GPU CC mode and key-provider status checks "
-           "that ask the helper come with those commands); the local checks above are all.\n");
-    return;
-  }
-  g_autofree char *list = g_strjoinv(", ", (char **)deep);
-  printf("--deep checks: %s\n", list);
 }
 
 /* ---- --fix ---- */
@@ -255,9 +243,12 @@ cmd_check(LcvmCli *cli, int argc, char **argv)
   LcvmHostcheckOptions options = { .cache_dir = cache_dir,
                                    .connect_timeout_ms = KEY_PROVIDER_TIMEOUT_MS };
   g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) query_failures = deep ? cli_check_query_gpu_modes(cli) : NULL;
   g_autoptr(LcvmCheckReport) report = lcvm_hostcheck_run(cli->config, &options, &error);
   if (report == NULL)
     return cli_fail(cli, CLI_EXIT_USAGE, error);
+  if (deep)
+    cli_check_deep(cli, report, query_failures);
 
   if (cli->json) {
     g_autoptr(JsonNode) root = lcvm_check_report_to_json(report, deep);
@@ -265,8 +256,6 @@ cmd_check(LcvmCli *cli, int argc, char **argv)
     return report_status(report);
   }
   print_table(report);
-  if (deep)
-    print_deep_note();
   if (!fix)
     return report_status(report);
 

@@ -5,6 +5,7 @@
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
 #include "lcvm-image.h"
+#include "lcvm-names.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
 #include <dirent.h>
@@ -307,6 +308,27 @@ remove_definition(int vmsfd, const char *name, GError **error)
   return lcvm_remove_tree_at(vmsfd, doomed, error);
 }
 
+/* The helper removes the instance (data disk, shared/, logs) and refuses while the VM runs.
+ * A VM that never ran has no instance; a helper that cannot be reached leaves the instance
+ * (if any) in place — a running VM never reads its definition, so removing it is safe. */
+static gboolean
+remove_instance(LcvmCli *cli, const char *name, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GVariant) reply = cli_call(cli, LCVM_IFACE_MANAGER, "RemoveVm",
+                                       g_variant_new("(st)", name, (guint64)0), NULL, &local);
+  if (reply != NULL || g_error_matches(local, LCVM_ERROR, LCVM_ERROR_NOT_FOUND))
+    return TRUE;
+  if (local->domain == LCVM_ERROR) {
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+  }
+  g_printerr("lium-cvm: warning: cannot ask the helper to remove the instance of '%s' (%s); "
+             "removing only its definition\n",
+             name, local->message);
+  return TRUE;
+}
+
 int
 cmd_rm(LcvmCli *cli, int argc, char **argv)
 {
@@ -317,7 +339,8 @@ cmd_rm(LcvmCli *cli, int argc, char **argv)
   };
   if (!cli_parse(cli, &argc, &argv, entries, "NAME",
                  "Removes the VM definition state_dir/vms/NAME (its manifest, app-compose.json, "
-                 ".user-config and scripts)."))
+                 ".user-config and scripts) and, through the helper, its instance (data disk, "
+                 "shared files, logs). Refused while the VM runs."))
     return CLI_EXIT_USAGE;
   if (argc != 2)
     return cli_failf(cli, CLI_EXIT_USAGE, "give exactly one VM name (see 'lium-cvm rm --help')");
@@ -340,7 +363,7 @@ cmd_rm(LcvmCli *cli, int argc, char **argv)
                   "not removing '%s' without confirmation: give --yes (no terminal to ask)", name);
   else if (!yes && !cli_confirm(question))
     status = cli_failf(cli, CLI_EXIT_FAILED, "'%s' was not removed", name);
-  else if (!remove_definition(vmsfd, name, &error))
+  else if (!remove_instance(cli, name, &error) || !remove_definition(vmsfd, name, &error))
     status = cli_fail(cli, CLI_EXIT_FAILED, error);
   close(vmsfd);
   if (status != CLI_EXIT_OK)

@@ -149,6 +149,47 @@ prepare_devices(LcvmCli *cli, const LcvmManifest *m, GError **error)
   return reply != NULL && cli_follow_job(cli, job, error);
 }
 
+/* The guest asks the key provider for its sealing key while it boots (through its host-API
+ * bridge): one that does not answer is started first. Without docker it cannot be, and the
+ * VM starts anyway — it just cannot unlock a data disk. */
+static gboolean
+ensure_key_provider(LcvmCli *cli, const char *name, GError **error)
+{
+  const char *docker = cli->config->docker;
+  if (docker == NULL || docker[0] == '\0' || !g_file_test(docker, G_FILE_TEST_IS_EXECUTABLE)) {
+    g_printerr("warning: the key provider cannot be started: [tools] docker (%s) is not "
+               "installed; VM %s starts, but it cannot get sealing keys (no data disk unlocks)\n",
+               docker && docker[0] ? docker : "not set", name);
+    return TRUE;
+  }
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GVariant) reply =
+      cli_call(cli, LCVM_IFACE_HOST, "KeyProviderStatus", NULL, G_VARIANT_TYPE("(a{sv})"), &local);
+  if (reply == NULL) {
+    g_printerr("warning: cannot check the key provider (%s); starting VM %s anyway\n",
+               local->message, name);
+    return TRUE;
+  }
+  g_autoptr(GVariant) dict = g_variant_get_child_value(reply, 0);
+  gboolean answering = FALSE;
+  if (g_variant_lookup(dict, "port_answering", "b", &answering) && answering)
+    return TRUE;
+  step(cli, "Starting the key provider (it does not answer)");
+  g_autoptr(GVariant) job_reply =
+      cli_call(cli, LCVM_IFACE_HOST, "StartKeyProvider", g_variant_new("(t)", (guint64)0),
+               G_VARIANT_TYPE("(o)"), error);
+  const char *job = NULL;
+  if (job_reply != NULL)
+    g_variant_get(job_reply, "(&o)", &job);
+  if (job_reply == NULL || !cli_follow_job(cli, job, error)) {
+    g_prefix_error(error, "the key provider could not be started, so VM %s would not get its "
+                          "sealing keys (`lium-cvm key-provider status` says why): ",
+                   name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static LcvmManifest *
 load_definition(LcvmCli *cli, const char *name, GError **error)
 {
@@ -198,6 +239,8 @@ run_vm(LcvmCli *cli, const char *name, gboolean attach)
    * NotFound or why the definition is refused); only a readable one can name its GPUs. */
   g_autoptr(LcvmManifest) m = load_definition(cli, name, NULL);
   if (m != NULL && !prepare_devices(cli, m, &error))
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
+  if (!ensure_key_provider(cli, name, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   step(cli, "Starting VM %s", name);
   g_autoptr(GVariant) reply =

@@ -6,6 +6,7 @@
 #include "helper-gpumode.h"
 #include "helper-keyprovider.h"
 #include "helper-modules.h"
+#include "helper-nft.h"
 #include "helper-vfio.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
@@ -23,6 +24,7 @@ capabilities(HelperDaemon *d)
                         d->config->docker[0] != '\0' && access(d->config->docker, X_OK) == 0);
   g_variant_builder_add(&b, "{sb}", "journal", access("/run/systemd/journal/socket", W_OK) == 0);
   g_variant_builder_add(&b, "{sb}", "allow-no-tee", d->config->allow_no_tee);
+  g_variant_builder_add(&b, "{sb}", "nftables", helper_nft_usable(NULL));
   return g_variant_builder_end(&b);
 }
 

@@ -901,7 +901,7 @@ query_done(GObject *source, GAsyncResult *res, gpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = g_task_propagate_pointer(G_TASK(res), &error);
   if (reply != NULL)
-    helper_return_ok(inv, g_steal_pointer(&reply));
+    helper_return_ok(inv, reply);
   else
     helper_return_error(inv, error);
   helper_daemon_release(d);

@@ -14,6 +14,11 @@
   "policy accept ; }\n"                                                                            \
   "flush chain inet " HELPER_NFT_TABLE " vm_%s\n"
 #define RULE "add rule inet " HELPER_NFT_TABLE " vm_%s meta skuid %u %s\n"
+#define CHAIN_HEAD_PROBE                                                                           \
+  "add table inet " HELPER_NFT_TABLE "\n"                                                          \
+  "add chain inet " HELPER_NFT_TABLE " probe { type filter hook output priority 0 ; "              \
+  "policy accept ; }\n"                                                                            \
+  "add rule inet " HELPER_NFT_TABLE " probe meta skuid 0 fib daddr type local drop\n"
 
 static gboolean
 run_batch(const char *vm, const char *what, const char *commands, GError **error)
@@ -48,9 +53,35 @@ helper_nft_guard_add(const char *vm, uid_t qemu_uid, guint16 hostapi_port, GErro
   g_string_append_printf(batch, RULE, vm, (guint)qemu_uid, "ct direction reply accept");
   g_autofree char *own = g_strdup_printf("ip daddr 127.0.0.0/8 tcp dport %u accept", hostapi_port);
   g_string_append_printf(batch, RULE, vm, (guint)qemu_uid, own);
-  g_string_append_printf(batch, RULE, vm, (guint)qemu_uid, "ip daddr 127.0.0.0/8 drop");
-  g_string_append_printf(batch, RULE, vm, (guint)qemu_uid, "ip6 daddr ::1 drop");
+  /* Every address of this host, not only loopback: through slirp a guest could otherwise
+   * reach a service bound to the host's own LAN or public address. */
+  g_string_append_printf(batch, RULE, vm, (guint)qemu_uid, "fib daddr type local drop");
   return run_batch(vm, "install", batch->str, error);
+}
+
+gboolean
+helper_nft_usable(GError **error)
+{
+  struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (nft == NULL) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "libnftables failed to initialise");
+    return FALSE;
+  }
+  nft_ctx_buffer_output(nft);
+  nft_ctx_buffer_error(nft);
+  nft_ctx_set_dry_run(nft, true);
+  /* The guard's table, a base chain and its one kernel-specific rule; checked, never
+   * committed. */
+  int rc = nft_run_cmd_from_buffer(nft, CHAIN_HEAD_PROBE);
+  if (rc != 0) {
+    g_autofree char *message = g_strstrip(g_strdup(nft_ctx_get_error_buffer(nft)));
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "nftables cannot hold the loopback guard: %s; load nf_tables and nft_fib_inet "
+                "(sudo modprobe nft_fib_inet)",
+                message[0] ? message : "unknown error");
+  }
+  nft_ctx_free(nft);
+  return rc == 0;
 }
 
 gboolean

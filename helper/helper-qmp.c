@@ -2,6 +2,7 @@
  * with poll() against one deadline per call. Lines longer than QMP_MAX_LINE are refused. */
 #include "helper-qmp.h"
 #include "lcvm-error.h"
+#include "lcvm-json-depth.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -82,7 +83,8 @@ read_message(HelperQmp *qmp, gint64 deadline, JsonNode **root, GError **error)
   if (line == NULL)
     return NULL;
   g_autoptr(JsonParser) parser = json_parser_new();
-  if (!json_parser_load_from_data(parser, line, -1, NULL) ||
+  /* QEMU runs the guest: a line from it is as untrusted as the guest. */
+  if (!lcvm_json_load_bounded(parser, line, -1, NULL) ||
       !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
     qmp_fail(qmp, error, "QEMU sent something that is not a JSON object", 0);
     return NULL;

@@ -36,6 +36,7 @@ helper_record_free(HelperRecord *record)
   g_free(record->compose_hash);
   g_free(record->os_image_hash);
   g_free(record->qemu_version);
+  g_strfreev(record->bridge_argv);
   g_free(record);
 }
 
@@ -162,6 +163,9 @@ helper_record_write(const LcvmConfig *config, const HelperRecord *r, GError **er
   g_key_file_set_string(kf, RECORD_GROUP, "compose_hash", r->compose_hash);
   g_key_file_set_string(kf, RECORD_GROUP, "os_image_hash", r->os_image_hash);
   g_key_file_set_string(kf, RECORD_GROUP, "qemu_version", r->qemu_version);
+  set_u64(kf, "bridge_pid", (guint64)r->bridge_pid);
+  set_u64(kf, "bridge_start_time", r->bridge_start_time);
+  set_strv(kf, "bridge_argv", r->bridge_argv);
   gsize len = 0;
   g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
   int fd = helper_runtime_dir_open(config, r->name, TRUE, error);
@@ -225,6 +229,24 @@ parse_reservation(GKeyFile *kf, HelperReservation *res, GError **error)
   return TRUE;
 }
 
+/* A record without a bridge (pid 0) is valid: the helper starts one when it re-adopts. */
+static gboolean
+parse_bridge(GKeyFile *kf, HelperRecord *r, GError **error)
+{
+  guint64 pid = 0;
+  if (g_key_file_has_key(kf, RECORD_GROUP, "bridge_pid", NULL) &&
+      (!get_u64(kf, "bridge_pid", G_MAXINT32, &pid, error) ||
+       !get_u64(kf, "bridge_start_time", G_MAXUINT64, &r->bridge_start_time, error)))
+    return FALSE;
+  get_strv(kf, "bridge_argv", &r->bridge_argv, error);
+  if (pid == 1 || (pid != 0 && r->bridge_argv[0] == NULL)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "runtime record: a bad bridge process");
+    return FALSE;
+  }
+  r->bridge_pid = (pid_t)pid;
+  return TRUE;
+}
+
 static gboolean
 parse_record(GKeyFile *kf, HelperRecord *r, GError **error)
 {
@@ -239,6 +261,8 @@ parse_record(GKeyFile *kf, HelperRecord *r, GError **error)
       !get_string(kf, "compose_hash", &r->compose_hash, error) ||
       !get_string(kf, "os_image_hash", &r->os_image_hash, error) ||
       !get_string(kf, "qemu_version", &r->qemu_version, error))
+    return FALSE;
+  if (!parse_bridge(kf, r, error))
     return FALSE;
   if (pid <= 1 || r->argv[0] == NULL) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "runtime record: no process");
@@ -298,7 +322,7 @@ helper_process_start_time(pid_t pid, guint64 *start_time, GError **error)
 }
 
 static gboolean
-cmdline_is(pid_t pid, const char *const *argv, GError **error)
+cmdline_is(pid_t pid, const char *const *argv, const char *what, GError **error)
 {
   g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
   g_autofree char *text = NULL;
@@ -311,35 +335,43 @@ cmdline_is(pid_t pid, const char *const *argv, GError **error)
   if (len == want->len && memcmp(text, want->str, len) == 0)
     return TRUE;
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
-              "pid %d runs another command line than the recorded QEMU", (int)pid);
+              "pid %d runs another command line than the recorded %s", (int)pid, what);
   return FALSE;
+}
+
+int
+helper_process_adopt_pid(pid_t pid, guint64 recorded_start, const char *const *argv,
+                         const char *what, GError **error)
+{
+  int pidfd = pidfd_open(pid, 0);
+  if (pidfd < 0) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "%s (pid %d) is gone: %s", what, (int)pid,
+                g_strerror(errno));
+    return -1;
+  }
+  /* The pidfd is taken first: if the pid was recycled after it, the checks below see the new
+   * process and fail; if they pass, the pidfd is the recorded process for good. */
+  guint64 start_time = 0;
+  if (!helper_process_start_time(pid, &start_time, error) ||
+      !cmdline_is(pid, argv, what, error)) {
+    close(pidfd);
+    return -1;
+  }
+  if (start_time != recorded_start || helper_process_wait(pidfd, 0)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "pid %d is no longer the recorded %s (it started at another time or exited)",
+                (int)pid, what);
+    close(pidfd);
+    return -1;
+  }
+  return pidfd;
 }
 
 int
 helper_process_adopt(const HelperRecord *record, GError **error)
 {
-  int pidfd = pidfd_open(record->pid, 0);
-  if (pidfd < 0) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "QEMU (pid %d) is gone: %s", (int)record->pid,
-                g_strerror(errno));
-    return -1;
-  }
-  /* The pidfd is taken first: if the pid was recycled after it, the checks below see the new
-   * process and fail; if they pass, the pidfd is the recorded QEMU for good. */
-  guint64 start_time = 0;
-  if (!helper_process_start_time(record->pid, &start_time, error) ||
-      !cmdline_is(record->pid, (const char *const *)record->argv, error)) {
-    close(pidfd);
-    return -1;
-  }
-  if (start_time != record->start_time || helper_process_wait(pidfd, 0)) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
-                "pid %d is no longer the recorded QEMU (it started at another time or exited)",
-                (int)record->pid);
-    close(pidfd);
-    return -1;
-  }
-  return pidfd;
+  return helper_process_adopt_pid(record->pid, record->start_time,
+                                  (const char *const *)record->argv, "QEMU", error);
 }
 
 /* ---- the exit watch ---- */
@@ -347,6 +379,7 @@ helper_process_adopt(const HelperRecord *record, GError **error)
 typedef struct {
   HelperExitFunc func;
   gpointer data;
+  GDestroyNotify destroy;
 } ExitWatch;
 
 static gboolean
@@ -357,13 +390,29 @@ on_pidfd(gint fd, GIOCondition condition, gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+exit_watch_free(gpointer p)
+{
+  ExitWatch *w = p;
+  if (w->destroy != NULL)
+    w->destroy(w->data);
+  g_free(w);
+}
+
 guint
-helper_supervise_watch(int pidfd, HelperExitFunc func, gpointer data)
+helper_supervise_watch_full(int pidfd, HelperExitFunc func, gpointer data, GDestroyNotify destroy)
 {
   ExitWatch *w = g_new0(ExitWatch, 1);
   w->func = func;
   w->data = data;
-  return g_unix_fd_add_full(G_PRIORITY_DEFAULT, pidfd, G_IO_IN, on_pidfd, w, g_free);
+  w->destroy = destroy;
+  return g_unix_fd_add_full(G_PRIORITY_DEFAULT, pidfd, G_IO_IN, on_pidfd, w, exit_watch_free);
+}
+
+guint
+helper_supervise_watch(int pidfd, HelperExitFunc func, gpointer data)
+{
+  return helper_supervise_watch_full(pidfd, func, data, NULL);
 }
 
 gboolean

@@ -29,6 +29,10 @@ typedef struct {
   char *compose_hash;
   char *os_image_hash;
   char *qemu_version;
+  /* The VM's host-API bridge (helper-bridge.h); pid 0 when none runs. */
+  pid_t bridge_pid;
+  guint64 bridge_start_time;
+  GStrv bridge_argv;
 } HelperRecord;
 
 void helper_record_free(HelperRecord *record);
@@ -54,11 +58,17 @@ gboolean helper_process_start_time(pid_t pid, guint64 *start_time, GError **erro
  * start time, same argv); -1 with error saying what differs. Works for processes that are not
  * the helper's children (they can be watched and signalled, not reaped). */
 int helper_process_adopt(const HelperRecord *record, GError **error);
+/* The same for any recorded process; what names it in messages ("QEMU", "the bridge"). */
+int helper_process_adopt_pid(pid_t pid, guint64 start_time, const char *const *argv,
+                             const char *what, GError **error);
 
 /* Calls func(data) once in the main loop when the process behind pidfd has exited. Returns
  * the GSource id. */
 typedef void (*HelperExitFunc)(gpointer data);
 guint helper_supervise_watch(int pidfd, HelperExitFunc func, gpointer data);
+/* The same; destroy(data) runs when the watch ends, fired or removed. */
+guint helper_supervise_watch_full(int pidfd, HelperExitFunc func, gpointer data,
+                                  GDestroyNotify destroy);
 
 /* Reaps an exited child: TRUE with info filled; FALSE when it is not the helper's child (a
  * re-adopted VM) and its exit status cannot be known. */

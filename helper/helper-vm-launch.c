@@ -3,6 +3,7 @@
  * below state_dir or runtime_dir is reached without following a symlink; QEMU gets fds, never
  * a path it could be tricked into opening as root. Never runs anything as root. */
 #include "helper-vm.h"
+#include "helper-bridge.h"
 #include "helper-instance.h"
 #include "helper-nft.h"
 #include "helper-spawn.h"
@@ -47,6 +48,7 @@ typedef struct {
   int instance_fd;
   int runtime_fd;
   int fds[8]; /* parent fds by child fd number (LCVM_QEMU_FD_*, 1 and 2) */
+  HelperBridge bridge;
 } Launch;
 
 static gboolean
@@ -386,6 +388,9 @@ launch_clear(Launch *l, gboolean failed)
     close(l->instance_fd);
   if (l->runtime_fd >= 0)
     close(l->runtime_fd);
+  if (failed && l->bridge.pidfd >= 0)
+    g_free(helper_bridge_stop(l->bridge.pidfd));
+  helper_bridge_clear(&l->bridge);
   if (failed) {
     chown_nodes((char *const *)l->dev_nodes->pdata, l->dev_nodes->len, 0);
     if (l->guarded)
@@ -418,11 +423,16 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
   if (argv == NULL)
     return NULL;
   l->guarded = helper_nft_guard_add(l->name, l->res->qemu_uid, l->res->hostapi_port, error);
-  if (!l->guarded || !hand_over_devices(l, error))
+  if (!l->guarded || !hand_over_devices(l, error) ||
+      !helper_bridge_share(l->instance_fd, l->name, l->res, error) ||
+      !helper_bridge_spawn(l->config, l->name, l->res, &l->bridge, error))
     return NULL;
   g_autoptr(HelperRecord) r = spawn_qemu(l, argv, pidfd, error);
   if (r == NULL)
     return NULL;
+  r->bridge_pid = l->bridge.pid;
+  r->bridge_start_time = l->bridge.start_time;
+  r->bridge_argv = g_strdupv(l->bridge.argv);
   if (exec_us != NULL)
     *exec_us = g_get_monotonic_time() - t0;
   r->reservation = g_steal_pointer(&l->res);
@@ -439,16 +449,20 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
 
 HelperRecord *
 helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name, int *pidfd,
-                 gint64 *exec_us, GError **error)
+                 int *bridge_pidfd, gint64 *exec_us, GError **error)
 {
   Launch l = {
     .config = config, .alloc = alloc, .name = name, .instance_fd = -1, .runtime_fd = -1
   };
   l.dev_nodes = g_ptr_array_new_with_free_func(g_free);
+  l.bridge.pidfd = -1;
   for (guint i = 0; i < G_N_ELEMENTS(l.fds); i++)
     l.fds[i] = -1;
   *pidfd = -1;
   HelperRecord *r = launch(&l, pidfd, exec_us, error);
+  *bridge_pidfd = r != NULL ? l.bridge.pidfd : -1;
+  if (r != NULL)
+    l.bridge.pidfd = -1;
   launch_clear(&l, r == NULL);
   return r;
 }

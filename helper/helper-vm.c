@@ -5,7 +5,9 @@
  * and everything its launch took was given back (helper_vm_release). Nothing here ever kills
  * a VM because the helper itself stops. */
 #include "helper-authorizer.h"
+#include "helper-bridge.h"
 #include "helper-daemon.h"
+#include "helper-events.h"
 #include "helper-job.h"
 #include "helper-qmp.h"
 #include "helper-vm.h"
@@ -29,6 +31,9 @@
 #define RELEASE_WAIT_MS        30000
 #define QMP_TIMEOUT_MS         15000
 #define BOOT_ERROR_LINES       5
+/* A bridge that keeps dying is not restarted for ever: after this many restarts in one VM
+ * life the VM runs on without a host API and BootError says so. */
+#define BRIDGE_MAX_RESTARTS 3
 
 typedef enum {
   STOP_NONE,
@@ -55,6 +60,11 @@ typedef struct {
   guint watch;          /* main */
   guint generation;     /* main; one per launch */
   gboolean held;        /* main; the daemon is held while QEMU lives */
+  int bridge_pidfd;     /* main; the host-API bridge, -1 when none runs */
+  guint bridge_watch;   /* main */
+  guint bridge_restarts;  /* main; in this VM life */
+  HelperEvents *events;   /* main; the guest's Notify events, while QEMU lives */
+  gboolean guest_reported; /* main; the guest sent a boot.progress in this VM life */
   gint stop_phase;      /* atomic StopPhase */
   GMutex lock;          /* guards released_generation and exit_how */
   GCond released;       /* signalled once a launch's QEMU is gone and released */
@@ -126,6 +136,7 @@ vm_get(HelperVms *vms, const char *name, GError **error)
   vm->name = g_strdup(name);
   vm->path = lcvm_vm_object_path(name);
   vm->pidfd = -1;
+  vm->bridge_pidfd = -1;
   g_mutex_init(&vm->lock);
   g_cond_init(&vm->released);
   vm->skeleton = lcvm_dbus_vm_skeleton_new();
@@ -186,6 +197,140 @@ exit_how(StopPhase phase, gboolean known, const siginfo_t *info, gboolean *faile
   return g_strdup_printf("killed by signal %d", info->si_status);
 }
 
+/* ---- the guest's events and the host-API bridge ---- */
+
+/* One line of the event file (helper-events.h): the guest's own words for the Vm object. */
+static void
+vm_on_event(const char *event, const char *payload, gpointer data)
+{
+  Vm *vm = data;
+  if (g_str_equal(event, "boot.progress")) {
+    lcvm_dbus_vm_set_boot_progress(vm->skeleton, payload);
+    vm->guest_reported = TRUE;
+  } else if (g_str_equal(event, "boot.error")) {
+    lcvm_dbus_vm_set_boot_error(vm->skeleton, payload);
+  } else if (g_str_equal(event, "shutdown.progress")) {
+    g_autofree char *text = g_strdup_printf("shutting down: %s", payload);
+    lcvm_dbus_vm_set_boot_progress(vm->skeleton, text);
+    vm->guest_reported = TRUE;
+  }
+}
+
+static void
+vm_events_read(gpointer data)
+{
+  vm_flush(data);
+}
+
+/* From the file's start: a re-adopting helper replays what the guest said meanwhile. */
+static void
+vm_follow_events(Vm *vm)
+{
+  g_autoptr(GError) error = NULL;
+  vm->guest_reported = FALSE;
+  vm->events = helper_events_follow(vm->vms->daemon->config, vm->name, vm_on_event,
+                                    vm_events_read, vm, &error);
+  if (vm->events == NULL)
+    g_warning("VM %s: its boot progress will not be shown: %s", vm->name, error->message);
+}
+
+static void
+vm_unfollow_events(Vm *vm)
+{
+  if (vm->events == NULL)
+    return;
+  helper_events_catch_up(vm->events);
+  g_clear_pointer(&vm->events, helper_events_free);
+}
+
+static void vm_on_bridge_exit(gpointer data);
+
+static void
+vm_watch_bridge(Vm *vm, int pidfd)
+{
+  vm->bridge_pidfd = pidfd;
+  vm->bridge_watch =
+      helper_supervise_watch_full(pidfd, vm_on_bridge_exit, vm_ref(vm), (GDestroyNotify)vm_unref);
+}
+
+/* QEMU is gone: its bridge goes too. */
+static void
+vm_stop_bridge(Vm *vm)
+{
+  if (vm->bridge_watch != 0)
+    g_source_remove(vm->bridge_watch);
+  vm->bridge_watch = 0;
+  if (vm->bridge_pidfd < 0)
+    return;
+  g_autofree char *how = helper_bridge_stop(vm->bridge_pidfd);
+  g_message("VM %s: host-API bridge stopped: %s", vm->name, how);
+  close(vm->bridge_pidfd);
+  vm->bridge_pidfd = -1;
+}
+
+/* A new bridge for the running VM, recorded so a restarted helper re-adopts it. */
+static gboolean
+vm_start_bridge(Vm *vm, GError **error)
+{
+  HelperRecord *r = vm->record;
+  const LcvmConfig *config = vm->vms->daemon->config;
+  HelperBridge b;
+  if (!helper_bridge_spawn(config, vm->name, r->reservation, &b, error))
+    return FALSE;
+  r->bridge_pid = b.pid;
+  r->bridge_start_time = b.start_time;
+  g_strfreev(r->bridge_argv);
+  r->bridge_argv = g_steal_pointer(&b.argv);
+  if (!helper_record_write(config, r, error)) {
+    g_free(helper_bridge_stop(b.pidfd));
+    helper_bridge_clear(&b);
+    r->bridge_pid = 0;
+    return FALSE;
+  }
+  g_message("VM %s: host-API bridge (pid %d) started", vm->name, (int)b.pid);
+  vm_watch_bridge(vm, b.pidfd);
+  return TRUE;
+}
+
+/* The bridge ended while QEMU runs: BootError says so, and a new one serves the guest —
+ * unless it keeps dying. The VM itself keeps running either way: a guest whose workloads
+ * are up loses nothing but the host API, and the operator decides when to restart it. */
+static void
+vm_restart_bridge(Vm *vm, const char *why)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+  if (vm->bridge_restarts >= BRIDGE_MAX_RESTARTS)
+    message = g_strdup_printf(
+        "the host-API bridge %s, after %u restarts: the guest gets no sealing keys and reports "
+        "no progress now; restart the VM (`lium-cvm stop %s`, `lium-cvm run %s`) and read the "
+        "helper's log",
+        why, BRIDGE_MAX_RESTARTS, vm->name, vm->name);
+  else if (vm->bridge_restarts++, !vm_start_bridge(vm, &error))
+    message = g_strdup_printf("the host-API bridge %s and could not be restarted (%s): the "
+                              "guest gets no sealing keys now",
+                              why, error->message);
+  else
+    message = g_strdup_printf("the host-API bridge %s and was restarted", why);
+  g_warning("VM %s: %s", vm->name, message);
+  lcvm_dbus_vm_set_boot_error(vm->skeleton, message);
+  vm_flush(vm);
+}
+
+static void
+vm_on_bridge_exit(gpointer data)
+{
+  Vm *vm = data;
+  vm->bridge_watch = 0;
+  g_autofree char *how = helper_bridge_exit_how(vm->bridge_pidfd);
+  close(vm->bridge_pidfd);
+  vm->bridge_pidfd = -1;
+  if (vm->record == NULL)
+    return;
+  vm->record->bridge_pid = 0;
+  vm_restart_bridge(vm, how);
+}
+
 static void
 vm_released(Vm *vm, guint generation, const char *how)
 {
@@ -210,6 +355,8 @@ vm_on_exit(gpointer data)
   gboolean failed = FALSE;
   g_autofree char *how = exit_how(phase, known, &info, &failed);
   g_message("VM %s: QEMU (pid %d) ended: %s", vm->name, (int)vm->record->pid, how);
+  vm_unfollow_events(vm);
+  vm_stop_bridge(vm);
   if (failed || g_str_equal(vm_state(vm), LCVM_VM_STARTING)) {
     g_autofree char *tail =
         helper_vm_qemu_log_tail(vms->daemon->config, vm->name, BOOT_ERROR_LINES);
@@ -233,9 +380,10 @@ vm_on_exit(gpointer data)
   vm_unref(vm);
 }
 
-/* QEMU runs: watch its exit and keep the helper from idling out. */
+/* QEMU runs: watch its exit and its bridge's, follow the guest's events and keep the helper
+ * from idling out. bridge_pidfd -1: no bridge runs (re-adoption found it gone). */
 static void
-vm_supervise(Vm *vm, HelperRecord *record, int pidfd)
+vm_supervise(Vm *vm, HelperRecord *record, int pidfd, int bridge_pidfd)
 {
   vm->record = record;
   vm->pidfd = pidfd;
@@ -245,6 +393,10 @@ vm_supervise(Vm *vm, HelperRecord *record, int pidfd)
   vm->held = TRUE;
   helper_daemon_hold(vm->vms->daemon);
   vm_show_record(vm);
+  vm->bridge_restarts = 0;
+  if (bridge_pidfd >= 0)
+    vm_watch_bridge(vm, bridge_pidfd);
+  vm_follow_events(vm);
 }
 
 /* ---- QMP check: "starting" → "running" ---- */
@@ -291,8 +443,10 @@ qmp_check_done(GObject *source, GAsyncResult *res, gpointer data)
     vm_flush(vm);
     return;
   }
+  /* What the guest reported says more than QEMU's run state. */
   g_autofree char *progress = g_strdup_printf("QEMU %s", status);
-  lcvm_dbus_vm_set_boot_progress(vm->skeleton, progress);
+  if (!vm->guest_reported)
+    lcvm_dbus_vm_set_boot_progress(vm->skeleton, progress);
   if (g_str_equal(vm_state(vm), LCVM_VM_STARTING))
     lcvm_dbus_vm_set_state(vm->skeleton, LCVM_VM_RUNNING);
   vm_flush(vm);
@@ -321,6 +475,7 @@ typedef struct {
   gboolean created;
   HelperRecord *record;
   int pidfd;
+  int bridge_pidfd;
   gint64 exec_us;
 } StartCall;
 
@@ -342,7 +497,7 @@ start_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancella
   StartCall *c = data;
   GError *error = NULL;
   c->record = helper_vm_launch(c->vms->daemon->config, c->vms->alloc, c->vm->name, &c->pidfd,
-                               &c->exec_us, &error);
+                               &c->bridge_pidfd, &c->exec_us, &error);
   if (c->record != NULL)
     g_task_return_boolean(task, TRUE);
   else
@@ -367,8 +522,8 @@ start_done(GObject *source, GAsyncResult *res, gpointer data)
   }
   g_message("VM %s: QEMU (pid %d) exec'd %.1f ms after StartVm", vm->name, (int)c->record->pid,
             (double)c->exec_us / 1000.0);
-  vm_supervise(vm, g_steal_pointer(&c->record), c->pidfd);
   lcvm_dbus_vm_set_boot_progress(vm->skeleton, "QEMU started");
+  vm_supervise(vm, g_steal_pointer(&c->record), c->pidfd, c->bridge_pidfd);
   vm_flush(vm);
   vm_check_qmp(vm);
   helper_return_ok(c->inv, g_variant_new("(o)", vm->path));
@@ -423,6 +578,7 @@ handle_start_vm(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const char
   c->inv = inv;
   c->lock[0] = g_strdup_printf("vm:%s", name);
   c->pidfd = -1;
+  c->bridge_pidfd = -1;
   g_autoptr(GError) error = NULL;
   c->created = vm == NULL;
   vm = vm_get(d->vms, name, &error);
@@ -665,6 +821,11 @@ readopt_dead(HelperVms *vms, Vm *vm, const HelperRecord *record, const char *why
 {
   const LcvmConfig *config = vms->daemon->config;
   g_message("VM %s: not re-adopted: %s", vm->name, why);
+  int bridge = record != NULL ? helper_bridge_adopt(record, NULL) : -1;
+  if (bridge >= 0) {
+    g_free(helper_bridge_stop(bridge));
+    close(bridge);
+  }
   if (record != NULL)
     helper_vm_release(config, vms->alloc, record);
   else
@@ -701,8 +862,15 @@ readopt(HelperVms *vms, const char *name)
     return;
   }
   g_message("VM %s: re-adopted QEMU (pid %d)", name, (int)record->pid);
-  vm_supervise(vm, g_steal_pointer(&record), pidfd);
+  g_autoptr(GError) bridge_error = NULL;
+  int bridge = helper_bridge_adopt(record, &bridge_error);
   lcvm_dbus_vm_set_boot_progress(vm->skeleton, "re-adopted after a helper restart");
+  vm_supervise(vm, g_steal_pointer(&record), pidfd, bridge);
+  if (bridge < 0) {
+    g_autofree char *why = g_strdup_printf("was not running when the helper re-adopted the VM (%s)",
+                                           bridge_error->message);
+    vm_restart_bridge(vm, why);
+  }
   vm_set_state(vm, LCVM_VM_STARTING);
   vm_check_qmp(vm);
 }

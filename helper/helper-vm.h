@@ -4,9 +4,11 @@
  *
  *   launch:  validate (helper-instance) → reserve (helper-alloc) → instance assembly →
  *            fds (QMP listening socket, serial.log, qemu.log, disks) → loopback guard →
- *            device nodes to the QEMU uid → confined spawn → runtime record
+ *            device nodes to the QEMU uid → shared/ opened to the bridge uid → host-API
+ *            bridge spawned (helper-bridge) → confined QEMU spawn → runtime record
  *   release: loopback guard removed, device nodes and instance files back to root,
- *            reservations freed, runtime_dir/NAME removed
+ *            reservations freed, runtime_dir/NAME removed (the caller has stopped the
+ *            bridge before: helper_bridge_stop)
  *
  * A launch that fails at any step releases what it took before returning. */
 #pragma once
@@ -21,10 +23,11 @@
 #define HELPER_VM_SERIAL_LOG "serial.log"
 #define HELPER_VM_QEMU_LOG   "qemu.log"
 
-/* Spawns VM name's QEMU. On success returns its runtime record (already written) and a pidfd
- * in *pidfd; *exec_us (may be NULL) gets the time spent until QEMU exec'd. */
+/* Spawns VM name's bridge and QEMU. On success returns its runtime record (already written), a
+ * pidfd of QEMU in *pidfd and one of the bridge in *bridge_pidfd; *exec_us (may be NULL) gets
+ * the time spent until QEMU exec'd. */
 HelperRecord *helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name,
-                               int *pidfd, gint64 *exec_us, GError **error);
+                               int *pidfd, int *bridge_pidfd, gint64 *exec_us, GError **error);
 
 /* Gives back everything record's launch took (never fails: what cannot be undone is logged).
  * QEMU must be gone. */

@@ -3,6 +3,7 @@
  * same bounds as anything else before it reaches the guest. Never a proxy, never a name
  * lookup: the address is numeric and comes from the helper. */
 #include "hostapi.h"
+#include "lcvm-json-depth.h"
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -80,7 +81,7 @@ hostapi_provider_decode(const char *data, gsize len, char **encrypted_key_hex,
 {
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
   g_autoptr(GError) parse_error = NULL;
-  if (!json_parser_load_from_data(parser, data, (gssize)len, &parse_error)) {
+  if (!lcvm_json_load_bounded(parser, data, (gssize)len, &parse_error)) {
     g_set_error(error, HOSTAPI_ERROR, HOSTAPI_ERROR_BAD_ANSWER,
                 "the key provider's answer is not JSON: %s", parse_error->message);
     return FALSE;

@@ -4,6 +4,11 @@
 # busybox acpid holds the power-button event device, and powers off when the button is pressed.
 # With lcvm_guest=ignore-power-button on the kernel command line it prints
 # LCVM-GUEST-READY ignore-power-button and never powers off (for the forced-stop path).
+# With lcvm_guest=hostapi it is a host-API client instead: it brings up virtio-net (slirp's
+# 10.0.2.15), mounts the 9p share host-shared, takes host_api_url from .sys-config.json, POSTs
+# Notify boot.progress, GetSealingKey (the quote: "0123456789abcdef" eight times) and Notify
+# instance.info, prints each answer on the console (LCVM-SEALING-KEY <json>), prints
+# LCVM-HOSTAPI-DONE and powers off.
 # Needs root (the kernel under /boot is root-only) and packages linux-image-amd64,
 # busybox-static, ovmf, cpio (exit status 77 when one is missing). Writes only below OUTDIR;
 # runs nothing it builds.
@@ -39,8 +44,15 @@ mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/lib/modules" \
 cp "$busybox" "$root/bin/busybox"
 
 # The Debian kernel builds the ACPI button and evdev as modules; without them the power button
-# never reaches user space. Loaded in this order by init.
-for m in kernel/drivers/input/evdev kernel/drivers/acpi/button; do
+# never reaches user space. Then, for the host-API client only: virtio-pci and virtio-net
+# (with the failover modules virtio_net depends on) and 9p over virtio (with netfs and
+# fscache). Loaded in this order by init.
+net_modules="kernel/drivers/virtio/virtio_ring kernel/drivers/virtio/virtio
+  kernel/drivers/virtio/virtio_pci_legacy_dev kernel/drivers/virtio/virtio_pci_modern_dev
+  kernel/drivers/virtio/virtio_pci kernel/net/core/failover kernel/drivers/net/net_failover
+  kernel/drivers/net/virtio_net kernel/fs/netfs/netfs kernel/fs/fscache/fscache
+  kernel/net/9p/9pnet kernel/net/9p/9pnet_virtio kernel/fs/9p/9p"
+for m in kernel/drivers/input/evdev kernel/drivers/acpi/button $net_modules; do
   src=/lib/modules/$kver/$m
   name=$(basename "$m")
   if [ -f "$src.ko" ]; then
@@ -68,6 +80,32 @@ for m in /lib/modules/evdev.ko /lib/modules/button.ko; do
   [ -f "$m" ] && insmod "$m"
 done
 case " $(cat /proc/cmdline) " in
+*" lcvm_guest=hostapi "*)
+  for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover \
+    net_failover virtio_net netfs fscache 9pnet 9pnet_virtio 9p; do
+    insmod "/lib/modules/$m.ko" || echo "LCVM-GUEST-ERROR insmod $m"
+  done
+  ip link set lo up
+  ip link set eth0 up
+  ip addr add 10.0.2.15/24 dev eth0
+  ip route add default via 10.0.2.2
+  mkdir -p /shared
+  mount -t 9p -o trans=virtio,version=9p2000.L,ro host-shared /shared ||
+    echo "LCVM-GUEST-ERROR mount host-shared"
+  url=$(sed -n 's/.*"host_api_url": *"\([^"]*\)".*/\1/p' /shared/.sys-config.json)
+  echo "LCVM-HOSTAPI-URL $url"
+  post() {
+    wget -q -O - --header "Content-Type: application/json" --post-data "$2" "$url/$1" ||
+      echo "LCVM-GUEST-ERROR POST $1 failed"
+    echo
+  }
+  echo "LCVM-NOTIFY $(post Notify '{"event":"boot.progress","payload":"e2e: requesting app keys"}')"
+  echo "LCVM-SEALING-KEY $(post 'GetSealingKey?json' '{"quote":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}')"
+  echo "LCVM-NOTIFY $(post Notify '{"event":"instance.info","payload":"{\"instance_id\":\"e2e-instance\"}"}')"
+  echo "LCVM-NOTIFY $(post Notify '{"event":"boot.progress","payload":"e2e: done"}')"
+  echo "LCVM-HOSTAPI-DONE"
+  poweroff -f
+  ;;
 *" lcvm_guest=ignore-power-button "*)
   echo "LCVM-GUEST-READY ignore-power-button"
   ;;

@@ -336,6 +336,16 @@ def test_a_deeply_nested_body_is_400_and_the_bridge_lives_on(bridge, path):
     assert bridge.post("/api/Info", b"")[0] == 200
 
 
+# json-glib skips C comments and reads single-quoted strings: a '"' inside one once hid every
+# bracket after it from the nesting count, and the bridge died of a stack overflow (SIGSEGV).
+@pytest.mark.parametrize("prefix", [b'/*"*/', b"'\"'", b'//"\n', b'{"a": /*"*/'])
+def test_nesting_hidden_behind_a_comment_or_single_quote_is_400(bridge, prefix):
+    status, answer = bridge.post("/api/Notify", prefix + b"[" * 120000)
+    assert status == 400 and "not strict JSON" in answer["error"]
+    assert bridge.proc.poll() is None
+    assert bridge.post("/api/Info", b"")[0] == 200
+
+
 def test_a_body_nested_a_few_levels_is_judged_by_its_content(bridge):
     status, answer = bridge.post("/api/Notify", b'{"event": [[[["boot.progress"]]]]}')
     assert status == 400 and "must be strings" in answer["error"]
@@ -357,6 +367,9 @@ def _peak_rss_kib(pid):
 
 
 def test_a_huge_body_sent_anyway_is_never_buffered(bridge):
+    if b"libasan.so" in HOSTAPI.read_bytes():
+        pytest.skip("under AddressSanitizer the peak RSS measures its quarantine of freed "
+                    "reads, not the bridge")
     before = _peak_rss_kib(bridge.proc.pid)
     size = 256 * 1024 * 1024
     with socket.create_connection(("127.0.0.1", bridge.port), timeout=15) as s:

@@ -45,6 +45,8 @@ SOURCE_ROOT = Path(os.environ.get("LCVM_SOURCE_ROOT", Path(__file__).resolve().p
 BUILD_ROOT = Path(os.environ.get("LCVM_BUILD_ROOT", SOURCE_ROOT / "build"))
 HELPER = Path(os.environ.get("LCVM_HELPER", BUILD_ROOT / "helper" / "lium-cvm-helper"))
 FRONTEND = Path(os.environ.get("LCVM_FRONTEND", BUILD_ROOT / "frontend" / "lium-cvm"))
+HOSTAPI = Path(os.environ.get("LCVM_HOSTAPI",
+                             BUILD_ROOT / "helper" / "hostapi" / "lium-cvm-hostapi"))
 
 POLKITD_CANDIDATES = [
     os.environ.get("LCVM_POLKITD", ""),
@@ -645,7 +647,7 @@ class Harness:
                 "modules_load_dir": self.modules_load_dir, "modprobe_dir": self.modprobe_dir,
             },
             "tools": {"gpu_admin_tools": self.tools_dir / "nvidia_gpu_tools.py",
-                      "docker": self.tools_dir / "docker"},
+                      "docker": self.tools_dir / "docker", "hostapi": HOSTAPI},
             "key-provider": {"compose_dir": self.root / "key-provider"},
             "helper": {"idle_timeout": 0},
         }

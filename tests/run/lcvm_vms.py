@@ -13,6 +13,8 @@ IMAGES = {
     # name: (digest, extra kernel cmdline)
     "guest": ("a1" * 32, ""),
     "stubborn": ("b2" * 32, " lcvm_guest=ignore-power-button"),
+    # a host-API client: POSTs to the bridge, prints the answers, powers off
+    "hostapi": ("d4" * 32, " lcvm_guest=hostapi"),
     # firmware QEMU refuses (not a multiple of 64 KiB): QEMU exits at once
     "broken": ("c3" * 32, ""),
 }

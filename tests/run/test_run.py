@@ -262,3 +262,21 @@ def test_remove_is_refused_while_running_and_removes_the_instance_after(harness,
     assert r.rc == 0, r
     assert not (harness.state_dir / "instances" / "vm2").exists()
     assert qemus(harness) == []
+
+
+def test_rm_refuses_a_running_vm_and_removes_definition_and_instance_once_stopped(harness, users):
+    r = harness.run_frontend(users.op, "run", "vm1", timeout=120)
+    assert r.rc == 0, r
+    r = harness.run_frontend(users.op, "rm", "--yes", "vm1")
+    assert r.rc == 1 and "stop it first" in r.stderr, r
+    assert (harness.state_dir / "vms" / "vm1" / "vm-manifest.json").exists()
+    assert (harness.state_dir / "instances" / "vm1").exists()
+    r = stop(harness, "vm1", "--force")
+    assert r.rc == 0, r
+    r = harness.run_frontend(users.out, "rm", "--yes", "vm1")
+    assert r.rc == 1 and (harness.state_dir / "instances" / "vm1").exists(), r
+    r = harness.run_frontend(users.op, "rm", "--yes", "vm1")
+    assert r.rc == 0, r
+    assert not (harness.state_dir / "vms" / "vm1").exists()
+    assert not (harness.state_dir / "instances" / "vm1").exists()
+    assert qemus(harness) == []

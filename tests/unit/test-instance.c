@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-glib/json-glib.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -465,6 +466,59 @@ test_deeply_nested_image_metadata_is_refused(Fixture *fx, gconstpointer data)
 }
 
 static void
+assert_artefact_refused(const HelperDefinition *def, const char *fragment)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_cmpint(lcvm_image_open_artefact(def->image, "rootfs", &error), ==, -1);
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  if (strstr(error->message, fragment) == NULL)
+    g_error("'%s' is not in: %s", fragment, error->message);
+}
+
+static void
+test_rootfs_is_opened_only_below_the_image_dir(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HelperDefinition) def = helper_instance_validate(fx->config, VM, &error);
+  g_assert_no_error(error);
+  int fd = lcvm_image_open_artefact(def->image, "rootfs", &error);
+  g_assert_no_error(error);
+  struct stat st;
+  g_assert_cmpint(fstat(fd, &st), ==, 0);
+  g_assert_true(S_ISREG(st.st_mode));
+  g_assert_cmpint(fcntl(fd, F_GETFL) & O_NONBLOCK, ==, 0);
+  close(fd);
+
+  /* Operators write the store: after validation they swap the image for a symlink to a
+   * directory of root's, holding a file of the rootfs's name. */
+  g_autofree char *image = g_build_filename(fx->root, "state", "images", IMAGE, NULL);
+  g_autofree char *moved = g_strconcat(image, ".moved", NULL);
+  g_autofree char *roots = g_build_filename(fx->root, "roots", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(roots, 0700), ==, 0);
+  put(roots, "rootfs.img.verity", "root's disk", -1, 0600);
+  g_assert_cmpint(rename(image, moved), ==, 0);
+  g_assert_cmpint(symlink(roots, image), ==, 0);
+  assert_artefact_refused(def, "cannot open directory");
+
+  /* ... or a directory on the way to the rootfs, or a FIFO that would block the open. */
+  g_assert_cmpint(unlink(image), ==, 0);
+  g_assert_cmpint(rename(moved, image), ==, 0);
+  g_free(def->image->rootfs);
+  def->image->rootfs = g_strdup("sub/rootfs.img.verity");
+  g_autofree char *sub = g_build_filename(image, "sub", NULL);
+  g_assert_cmpint(symlink(roots, sub), ==, 0);
+  assert_artefact_refused(def, "sub/rootfs.img.verity");
+  g_free(def->image->rootfs);
+  def->image->rootfs = g_strdup("rootfs.img.verity");
+  g_autofree char *rootfs = g_build_filename(image, "rootfs.img.verity", NULL);
+  g_assert_cmpint(unlink(rootfs), ==, 0);
+  g_assert_cmpint(mkfifo(rootfs, 0644), ==, 0);
+  assert_artefact_refused(def, "not a regular file");
+}
+
+static void
 test_root_is_never_the_vm_uid(Fixture *fx, gconstpointer data)
 {
   if (skipped(fx))
@@ -501,6 +555,7 @@ main(int argc, char **argv)
       test_existing_instance_keeps_its_shared_when_a_start_fails);
   ADD("symlinked-instance-dir-is-refused", test_symlinked_instance_dir_is_refused);
   ADD("deeply-nested-image-metadata-is-refused", test_deeply_nested_image_metadata_is_refused);
+  ADD("rootfs-is-opened-only-below-the-image-dir", test_rootfs_is_opened_only_below_the_image_dir);
   ADD("root-is-never-the-vm-uid", test_root_is_never_the_vm_uid);
 #undef ADD
   return g_test_run();

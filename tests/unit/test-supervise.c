@@ -121,6 +121,10 @@ test_a_record_reads_back_as_written(void)
   HelperReservation res = { 61000, 61001, 1000, 40000, (GStrv)devices, (GStrv)ports };
   HelperRecord r = { "vm-1",       4242,        123456, 1764230037, (GStrv)argv, &res,
                      (GStrv)ports, (GStrv)none, "c0",   "d1",       "7.2.19" };
+  const char *bridge_argv[] = { "/usr/libexec/lium-cvm-hostapi", "--peer-uid=61000", NULL };
+  r.bridge_pid = 4243;
+  r.bridge_start_time = 123457;
+  r.bridge_argv = (GStrv)bridge_argv;
   g_autoptr(GError) error = NULL;
   g_assert_true(helper_record_write(config, &r, &error));
   g_autoptr(HelperRecord) back = helper_record_load(config, "vm-1", &error);
@@ -133,6 +137,9 @@ test_a_record_reads_back_as_written(void)
   g_assert_true(g_strv_equal((const char *const *)back->reservation->devices, devices));
   g_assert_cmpuint(g_strv_length(back->dev_nodes), ==, 0);
   g_assert_cmpstr(back->qemu_version, ==, "7.2.19");
+  g_assert_cmpint(back->bridge_pid, ==, 4243);
+  g_assert_cmpuint(back->bridge_start_time, ==, 123457);
+  g_assert_true(g_strv_equal((const char *const *)back->bridge_argv, bridge_argv));
   g_auto(GStrv) names = helper_runtime_names(config);
   g_assert_cmpstr(names[0], ==, "vm-1");
   g_assert_true(helper_runtime_remove(config, "vm-1", &error));
