@@ -11,7 +11,7 @@
 
 #define QCNL_REMEDY_WRITE                                                                          \
   "write the whole file (never edit single lines), strict JSON, e.g. {\"pccs_url\": "              \
-  "\"https://localhost:8081/sgx/certification/v4/\", \"use_secure_cert\": false, "                \
+  "\"https://localhost:8081/sgx/certification/v4/\", \"use_secure_cert\": false, "                 \
   "\"retry_times\": 6, \"retry_delay\": 10, \"local_cache_only\": false}, then: sudo systemctl "   \
   "restart qgsd and restart the key provider (lium-cvm key-provider stop; lium-cvm key-provider "  \
   "start)"
@@ -89,18 +89,21 @@ hc_check_qcnl(HostCtx *ctx)
     return;
   }
   g_autoptr(GError) error = NULL;
-  g_autofree char *text = hc_read("/", path, &error);
+  g_autofree char *dir = g_path_get_dirname(path);
+  g_autofree char *file = g_path_get_basename(path);
+  g_autofree char *text = hc_read(dir, file, &error);
   if (text == NULL) {
-    hc_set(c, g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED) ? LCVM_CHECK_UNKNOWN
-                                                                              : LCVM_CHECK_FAIL,
+    hc_set(c,
+           g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED) ? LCVM_CHECK_UNKNOWN
+                                                                            : LCVM_CHECK_FAIL,
            "%s", error->message);
     hc_remedy(c, "install Intel's libsgx-dcap-default-qpl and %s", QCNL_REMEDY_WRITE);
     return;
   }
   g_autofree char *json = strip_line_comments(text);
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
-  JsonNode *root = lcvm_json_load_bounded(parser, json, -1, &error) ? json_parser_get_root(parser)
-                                                                     : NULL;
+  JsonNode *root =
+      lcvm_json_load_bounded(parser, json, -1, &error) ? json_parser_get_root(parser) : NULL;
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
     hc_set(c, LCVM_CHECK_FAIL, "%s is not a JSON object: %s", path,
            error ? error->message : "another JSON value");

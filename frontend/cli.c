@@ -99,7 +99,7 @@ ensure_bus(LcvmCli *cli, GError **error)
   g_autoptr(GError) local = NULL;
   cli->bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &local);
   if (cli->bus == NULL) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
                 "cannot connect to the system bus: %s (is dbus running?)", local->message);
     return FALSE;
   }

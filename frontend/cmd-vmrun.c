@@ -182,8 +182,9 @@ ensure_key_provider(LcvmCli *cli, const char *name, GError **error)
   if (job_reply != NULL)
     g_variant_get(job_reply, "(&o)", &job);
   if (job_reply == NULL || !cli_follow_job(cli, job, error)) {
-    g_prefix_error(error, "the key provider could not be started, so VM %s would not get its "
-                          "sealing keys (`lium-cvm key-provider status` says why): ",
+    g_prefix_error(error,
+                   "the key provider could not be started, so VM %s would not get its "
+                   "sealing keys (`lium-cvm key-provider status` says why): ",
                    name);
     return FALSE;
   }

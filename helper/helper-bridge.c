@@ -19,14 +19,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SHARED_MODE     02770
-#define EVENTS_MODE     0600
-#define LISTEN_BACKLOG  16
-#define TERM_WAIT_MS    1000
-#define KILL_WAIT_MS    5000
-#define FD_LISTEN       3
-#define FD_SHARED       4
-#define FD_EVENTS       5
+#define SHARED_MODE    02770
+#define EVENTS_MODE    0600
+#define LISTEN_BACKLOG 16
+#define TERM_WAIT_MS   1000
+#define KILL_WAIT_MS   5000
+#define FD_LISTEN      3
+#define FD_SHARED      4
+#define FD_EVENTS      5
 
 void
 helper_bridge_clear(HelperBridge *bridge)
@@ -75,8 +75,7 @@ open_shared(const LcvmConfig *config, const char *name, GError **error)
   int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return -1;
-  g_autofree char *rel =
-      g_build_filename("instances", name, HELPER_INSTANCE_SHARED_DIR, NULL);
+  g_autofree char *rel = g_build_filename("instances", name, HELPER_INSTANCE_SHARED_DIR, NULL);
   int fd = lcvm_open_beneath(state_fd, rel, O_RDONLY | O_DIRECTORY, error);
   close(state_fd);
   return fd;
@@ -178,14 +177,13 @@ helper_bridge_spawn(const LcvmConfig *config, const char *name, const HelperRese
 }
 
 gboolean
-helper_bridge_share(int instance_fd, const char *name, const HelperReservation *res,
-                    GError **error)
+helper_bridge_share(int instance_fd, const char *name, const HelperReservation *res, GError **error)
 {
   int fd = openat(instance_fd, HELPER_INSTANCE_SHARED_DIR,
                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   /* chown first: it clears the setgid bit that the chmod then sets. */
-  gboolean ok = fd >= 0 && fchown(fd, res->qemu_uid, res->bridge_uid) == 0 &&
-                fchmod(fd, SHARED_MODE) == 0;
+  gboolean ok =
+      fd >= 0 && fchown(fd, res->qemu_uid, res->bridge_uid) == 0 && fchmod(fd, SHARED_MODE) == 0;
   if (!ok)
     errno_fail(error, name, "cannot open shared/ to it");
   if (fd >= 0)

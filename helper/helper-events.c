@@ -111,8 +111,8 @@ open_events(const LcvmConfig *config, const char *name, GError **error)
   int err = errno;
   close(dir);
   if (fd < 0)
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "VM %s: cannot open its event file: %s",
-                name, g_strerror(err));
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "VM %s: cannot open its event file: %s", name,
+                g_strerror(err));
   return fd;
 }
 

@@ -21,9 +21,8 @@ typedef void (*HelperEventsDoneFunc)(gpointer data);
 
 /* Reads what the file holds now (calling func for each line) and watches it. NULL with error
  * when the file cannot be opened or watched. data must outlive the follower. */
-HelperEvents *helper_events_follow(const LcvmConfig *config, const char *name,
-                                   HelperEventFunc func, HelperEventsDoneFunc done,
-                                   gpointer data, GError **error);
+HelperEvents *helper_events_follow(const LcvmConfig *config, const char *name, HelperEventFunc func,
+                                   HelperEventsDoneFunc done, gpointer data, GError **error);
 
 /* Reads whatever was appended since the last read (the VM's last words before its exit). */
 void helper_events_catch_up(HelperEvents *events);

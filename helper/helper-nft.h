@@ -3,8 +3,8 @@
  * address of the host (`fib daddr type local`: 127.0.0.0/8, ::1 and the host's own LAN and
  * public addresses) — except connections to its own host-API port on 127.0.0.0/8 and replies
  * on connections others opened to its forwarded ports. Without it a guest reaches every local
- * service of the host through slirp's 10.0.2.2. Installed before QEMU starts, removed after it is gone.
- * Through libnftables in the helper's own network namespace; never touches another table. */
+ * service of the host through slirp's 10.0.2.2. Installed before QEMU starts, removed after it is
+ * gone. Through libnftables in the helper's own network namespace; never touches another table. */
 #pragma once
 #include <glib.h>
 #include <sys/types.h>

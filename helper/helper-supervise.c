@@ -352,8 +352,7 @@ helper_process_adopt_pid(pid_t pid, guint64 recorded_start, const char *const *a
   /* The pidfd is taken first: if the pid was recycled after it, the checks below see the new
    * process and fail; if they pass, the pidfd is the recorded process for good. */
   guint64 start_time = 0;
-  if (!helper_process_start_time(pid, &start_time, error) ||
-      !cmdline_is(pid, argv, what, error)) {
+  if (!helper_process_start_time(pid, &start_time, error) || !cmdline_is(pid, argv, what, error)) {
     close(pidfd);
     return -1;
   }

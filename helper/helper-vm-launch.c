@@ -3,6 +3,7 @@
  * below state_dir or runtime_dir is reached without following a symlink; QEMU gets fds, never
  * a path it could be tricked into opening as root. Never runs anything as root. */
 #include "helper-vm.h"
+#include "lcvm-image.h"
 #include "helper-bridge.h"
 #include "helper-instance.h"
 #include "helper-nft.h"
@@ -217,9 +218,10 @@ open_fds(Launch *l, GError **error)
     return FALSE;
   write_boot_marker(l->fds[STDERR_FILENO]);
   l->fds[STDOUT_FILENO] = dup(l->fds[STDERR_FILENO]);
-  l->fds[LCVM_QEMU_FD_ROOTFS] = open(l->spec->rootfs, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* Beneath the image dir with no symlink anywhere: operators can write images/. */
+  l->fds[LCVM_QEMU_FD_ROOTFS] = lcvm_image_open_artefact(l->def->image, "rootfs", error);
   if (l->fds[LCVM_QEMU_FD_ROOTFS] < 0)
-    return errno_error(error, l->name, "cannot open the image's", l->spec->rootfs);
+    return FALSE;
   return open_disk(l, LCVM_QEMU_FD_DATA_DISK, O_RDWR, error) &&
          open_disk(l, LCVM_QEMU_FD_DATA_DISK_RO, O_RDONLY, error);
 }

@@ -62,9 +62,9 @@ typedef struct {
   gboolean held;        /* main; the daemon is held while QEMU lives */
   int bridge_pidfd;     /* main; the host-API bridge, -1 when none runs */
   guint bridge_watch;   /* main */
-  guint bridge_restarts;  /* main; in this VM life */
-  HelperEvents *events;   /* main; the guest's Notify events, while QEMU lives */
-  gboolean guest_reported; /* main; the guest sent a boot.progress in this VM life */
+  guint respawns;       /* main; bridge restarts in this VM life */
+  HelperEvents *events; /* main; the guest's Notify events, while QEMU lives */
+  gboolean guest_spoke; /* main; the guest sent a boot.progress in this VM life */
   gint stop_phase;      /* atomic StopPhase */
   GMutex lock;          /* guards released_generation and exit_how */
   GCond released;       /* signalled once a launch's QEMU is gone and released */
@@ -206,13 +206,13 @@ vm_on_event(const char *event, const char *payload, gpointer data)
   Vm *vm = data;
   if (g_str_equal(event, "boot.progress")) {
     lcvm_dbus_vm_set_boot_progress(vm->skeleton, payload);
-    vm->guest_reported = TRUE;
+    vm->guest_spoke = TRUE;
   } else if (g_str_equal(event, "boot.error")) {
     lcvm_dbus_vm_set_boot_error(vm->skeleton, payload);
   } else if (g_str_equal(event, "shutdown.progress")) {
     g_autofree char *text = g_strdup_printf("shutting down: %s", payload);
     lcvm_dbus_vm_set_boot_progress(vm->skeleton, text);
-    vm->guest_reported = TRUE;
+    vm->guest_spoke = TRUE;
   }
 }
 
@@ -227,9 +227,9 @@ static void
 vm_follow_events(Vm *vm)
 {
   g_autoptr(GError) error = NULL;
-  vm->guest_reported = FALSE;
-  vm->events = helper_events_follow(vm->vms->daemon->config, vm->name, vm_on_event,
-                                    vm_events_read, vm, &error);
+  vm->guest_spoke = FALSE;
+  vm->events = helper_events_follow(vm->vms->daemon->config, vm->name, vm_on_event, vm_events_read,
+                                    vm, &error);
   if (vm->events == NULL)
     g_warning("VM %s: its boot progress will not be shown: %s", vm->name, error->message);
 }
@@ -300,13 +300,13 @@ vm_restart_bridge(Vm *vm, const char *why)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *message = NULL;
-  if (vm->bridge_restarts >= BRIDGE_MAX_RESTARTS)
+  if (vm->respawns >= BRIDGE_MAX_RESTARTS)
     message = g_strdup_printf(
         "the host-API bridge %s, after %u restarts: the guest gets no sealing keys and reports "
         "no progress now; restart the VM (`lium-cvm stop %s`, `lium-cvm run %s`) and read the "
         "helper's log",
         why, BRIDGE_MAX_RESTARTS, vm->name, vm->name);
-  else if (vm->bridge_restarts++, !vm_start_bridge(vm, &error))
+  else if (vm->respawns++, !vm_start_bridge(vm, &error))
     message = g_strdup_printf("the host-API bridge %s and could not be restarted (%s): the "
                               "guest gets no sealing keys now",
                               why, error->message);
@@ -393,7 +393,7 @@ vm_supervise(Vm *vm, HelperRecord *record, int pidfd, int bridge_pidfd)
   vm->held = TRUE;
   helper_daemon_hold(vm->vms->daemon);
   vm_show_record(vm);
-  vm->bridge_restarts = 0;
+  vm->respawns = 0;
   if (bridge_pidfd >= 0)
     vm_watch_bridge(vm, bridge_pidfd);
   vm_follow_events(vm);
@@ -445,7 +445,7 @@ qmp_check_done(GObject *source, GAsyncResult *res, gpointer data)
   }
   /* What the guest reported says more than QEMU's run state. */
   g_autofree char *progress = g_strdup_printf("QEMU %s", status);
-  if (!vm->guest_reported)
+  if (!vm->guest_spoke)
     lcvm_dbus_vm_set_boot_progress(vm->skeleton, progress);
   if (g_str_equal(vm_state(vm), LCVM_VM_STARTING))
     lcvm_dbus_vm_set_state(vm->skeleton, LCVM_VM_RUNNING);

@@ -145,6 +145,24 @@ def write_gpu_modes(state, cc="on", ppcie="off", switch_ppcie="off", skip=()):
     write(os.path.join(state, "gpu-modes.json"), json.dumps({"version": 1, "devices": devices}))
 
 
+# Intel's sgx_default_qcnl.conf layout (// comments, leading commas), set for a local PCCS.
+QCNL_CONF = """{
+  // *** ATTENTION : This file is in JSON format so the keys are case sensitive. Don't change them.
+
+  //PCCS server address
+  "pccs_url": "https://localhost:8081/sgx/certification/v4/"
+
+  // To accept insecure HTTPS certificate, set this option to false
+  ,"use_secure_cert": false
+
+  //,"collateral_service": "https://api.trustedservices.intel.com/sgx/certification/v4/"
+  ,"retry_times": 6
+  ,"retry_delay": 10
+  ,"local_cache_only": false
+}
+"""
+
+
 def intel_host(root, tdx=True):
     """Everything but the PCI devices for a TDX host (fakepci provides those)."""
     sysdir, proc = os.path.join(root, "sys"), os.path.join(root, "proc")
@@ -174,6 +192,7 @@ def intel_host(root, tdx=True):
     fake_program(qemu, "QEMU emulator version 9.2.1 (v9.2.1-dstack)",
                  os.path.join(root, "qemu-runs"))
     write(os.path.join(root, "etc", "dstack", "client.conf"), "[qemu]\npath = %s\n" % qemu)
+    write(os.path.join(root, "etc", "sgx_default_qcnl.conf"), QCNL_CONF)
     fake_program(os.path.join(root, "usr", "bin", "docker"), "Docker version 27.5.1")
     fake_program(os.path.join(root, "usr", "libexec", "docker", "cli-plugins", "docker-compose"),
                  "Docker Compose version v2.32.4")
@@ -217,6 +236,7 @@ proc_root={r}/proc
 modules_load_dir={r}/etc/modules-load.d
 modprobe_dir={r}/etc/modprobe.d
 dstack_client_conf={r}/etc/dstack/client.conf
+qcnl_conf={r}/etc/sgx_default_qcnl.conf
 
 [qemu]
 path={qemu}

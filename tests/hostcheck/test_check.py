@@ -124,7 +124,7 @@ def test_ready_host_human_output_is_a_plain_table_when_not_a_tty(root, key_provi
     assert r.rc == 0
     assert "\033[" not in r.out
     assert "ok       cpu.tdx_host_platform" in r.out
-    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 58 ok.")
+    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 60 ok.")
 
 
 # ---- a bare VM like the machine the tests run on ----
@@ -458,12 +458,64 @@ def test_fix_on_a_ready_host_offers_nothing(root, key_provider):
     assert "Do these yourself" not in r.out
 
 
-def test_deep_says_that_no_deep_checks_exist_yet(root, key_provider):
+def test_deep_without_a_helper_is_unknown_and_says_why(root, key_provider):
     config = host(root, "ready", key_provider)
-    r = run(root, config, "--deep")
-    assert "no deep checks exist yet" in r.out
+    fakehost.write_gpu_modes(os.path.join(root, "ready", "state"), skip=["0000:3b:00.0"])
     j = run(root, config, "--deep", "--json")
-    assert j.doc["deep"] == {"requested": True, "available": []}
+    assert j.doc["deep"]["requested"] is True
+    assert "keyprovider.status" in j.doc["deep"]["available"]
+    for check_id in ("keyprovider.status", "nftables.guard", "gpu.0000:3b:00.0.cc_mode_query"):
+        assert j.status(check_id) == "unknown", j[check_id]
+        assert "cannot ask the helper" in j[check_id]["observed"] or check_id.endswith("query")
+    # An unknown is not a failure of the host: only the never-queried GPU fails.
+    assert j.status("gpu.0000:3b:00.0.cc_mode") == "fail"
+    r = run(root, config, "--deep")
+    assert "keyprovider.status" in r.out and "nftables.guard" in r.out
+
+
+def test_deep_is_not_run_without_deep(root, key_provider):
+    j = run(root, host(root, "ready", key_provider), "--json")
+    assert "keyprovider.status" not in j.checks and "nftables.guard" not in j.checks
+
+
+# ---- QCNL (the PCCS settings qgsd and the key provider use) ----
+
+def test_intel_style_qcnl_with_comments_and_leading_commas_is_read(root, key_provider):
+    r = run(root, host(root, "ready", key_provider), "--json")
+    assert r.status("sgx.qcnl") == "ok"
+    assert r["sgx.qcnl"]["observed"] == "pccs_url https://localhost:8081/sgx/certification/v4/"
+    assert r.status("sgx.qcnl.use_secure_cert") == "ok"
+
+
+def test_secure_cert_with_a_local_pccs_warns(root, key_provider):
+    config = host(root, "ready", key_provider)
+    qcnl = os.path.join(root, "ready", "etc", "sgx_default_qcnl.conf")
+    with open(qcnl) as f:
+        text = f.read().replace('"use_secure_cert": false', '"use_secure_cert": true')
+    with open(qcnl, "w") as f:
+        f.write(text)
+    r = run(root, config, "--json")
+    c = r["sgx.qcnl.use_secure_cert"]
+    assert c["status"] == "warn" and "CURL error: (60)" in c["remedy"]
+
+
+@pytest.mark.parametrize("text, observed", [
+    (None, "No such file"),
+    ('{\n  "pccs_url": "https://localhost:8081/"\n  "use_secure_cert": false\n}', "not a JSON"),
+    ('{"use_secure_cert": false}', "has no pccs_url"),
+])
+def test_a_missing_broken_or_incomplete_qcnl_fails(root, key_provider, text, observed):
+    config = host(root, "ready", key_provider)
+    qcnl = os.path.join(root, "ready", "etc", "sgx_default_qcnl.conf")
+    os.remove(qcnl)
+    if text is not None:
+        with open(qcnl, "w") as f:
+            f.write(text)
+    r = run(root, config, "--json")
+    c = r["sgx.qcnl"]
+    assert c["status"] == "fail" and observed in c["observed"], c
+    assert "write the whole file" in c["remedy"]
+    assert r.rc == 1
 
 
 # ---- GPU CC mode (the helper's cache, state/gpu-modes.json) ----

@@ -314,6 +314,21 @@ def test_status_text_names_the_problems(harness, users, docker):
     assert "not all containers are running" in r.stdout
 
 
+def test_check_deep_asks_the_helper_for_the_key_provider_and_nftables(harness, users, docker):
+    def deep():
+        r = harness.run_frontend(users.op, "check", "--deep", "--json")
+        return {c["id"]: c for c in r.json["checks"]}
+
+    before = deep()["keyprovider.status"]
+    assert before["status"] == "fail" and "not all containers are running" in before["observed"]
+    assert "lium-cvm key-provider start" in before["remedy"]
+    assert start(harness, users).rc == 0
+    after = deep()
+    assert after["keyprovider.status"]["status"] == "ok", after["keyprovider.status"]
+    # The helper (root) checked the guard's commands against the kernel, committing nothing.
+    assert after["nftables.guard"]["status"] == "ok", after["nftables.guard"]
+
+
 def test_status_sees_a_silent_port(harness, users, docker):
     assert start(harness, users).rc == 0
     harness.restart_helper({"key-provider": {"address": "127.0.0.1:1"}})

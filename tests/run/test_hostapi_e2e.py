@@ -11,10 +11,14 @@ Runs in a private network namespace like test_run.py; the tests run in file orde
 """
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 import lcvm_harness as lh
 from lcvm_vms import write_image, write_vm
@@ -41,6 +45,12 @@ def prepare_harness(h, guest):
         write_image(h, guest, image)
     write_vm(h, "hapi", "hostapi", [2500])
     write_vm(h, "plain", "guest", [2600])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def provider_stops():
+    yield
+    PROVIDER.stop()
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -186,6 +196,37 @@ def test_a_dead_bridge_is_restarted_and_marked_in_boot_error(harness, users):
     assert second != first and alive(second)
 
 
+def test_the_qemu_uid_reaches_its_bridge_and_no_other_local_address(harness, users):
+    rec = record(harness, "plain")
+    uid, port = int(rec["qemu_uid"]), int(rec["hostapi_port"])
+
+    def connect_as_qemu(host, to_port):
+        code = f"import socket; socket.create_connection(('{host}', {to_port}), 2).close()"
+        return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                               "--", "/usr/bin/python3", "-c", code],
+                              capture_output=True, text=True)
+
+    # The host's own (non-loopback) address: slirp would hand a guest's 10.0.2.2 traffic to it.
+    subprocess.run(["ip", "addr", "add", "192.0.2.1/32", "dev", "lo"], check=True)
+    try:
+        with socket.socket() as listener:
+            listener.bind(("192.0.2.1", 0))
+            listener.listen(4)
+            other = listener.getsockname()[1]
+            denied = connect_as_qemu("192.0.2.1", other)
+            assert denied.returncode != 0 and "TimeoutError" in denied.stderr, denied
+            allowed = harness.run_as(users.op, ["/usr/bin/python3", "-c",
+                                                f"import socket; socket.create_connection("
+                                                f"('192.0.2.1', {other}), 2)"])
+            assert allowed.rc == 0, allowed
+    finally:
+        subprocess.run(["ip", "addr", "del", "192.0.2.1/32", "dev", "lo"], check=False)
+    assert connect_as_qemu("127.0.0.1", port).returncode == 0
+    assert "fib daddr type local drop" in subprocess.run(
+        ["nft", "list", "chain", "inet", "lium_cvm", "vm_plain"],
+        capture_output=True, text=True).stdout
+
+
 def test_guest_events_reach_the_vm_object_also_across_a_helper_restart(harness, users):
     events = harness.runtime_dir / "plain" / "events"
     line = {"time_us": 1, "event": "boot.progress", "payload": "e2e: seen live"}
@@ -206,4 +247,25 @@ def test_guest_events_reach_the_vm_object_also_across_a_helper_restart(harness, 
     r = harness.run_frontend(users.op, "stop", "plain", "--force", timeout=120)
     assert r.rc == 0, r
     assert not alive(bridge), "the bridge outlived its re-adopted VM"
-    PROVIDER.stop()
+
+
+def test_run_starts_a_key_provider_that_does_not_answer(harness, users):
+    shutil.copy(lh.SOURCE_ROOT / "tests" / "fakes" / "fake-docker", harness.tools_dir / "docker")
+    (harness.tools_dir / "docker").chmod(0o755)
+    (harness.tools_dir / "fake-docker.json").write_text(json.dumps({
+        "images": {"lium-aesmd:local": "sha256:" + "a" * 64,
+                   "lium-key-provider:local": "sha256:" + "b" * 64},
+        "containers": {}, "logs": {}, "calls": []}))
+    shutil.copy(lh.SOURCE_ROOT / "data" / "key-provider" / "docker-compose.yml",
+                harness.root / "key-provider" / "docker-compose.yml")
+    with socket.socket() as s:  # a port nobody answers on
+        s.bind(("127.0.0.1", 0))
+        silent = f"127.0.0.1:{s.getsockname()[1]}"
+    harness.restart_helper({"key-provider": {"address": silent}})
+    r = harness.run_frontend(users.op, "run", "plain", timeout=120)
+    assert r.rc == 0, r
+    assert "Starting the key provider (it does not answer)" in r.stderr, r
+    calls = json.loads((harness.tools_dir / "fake-docker.json").read_text())["calls"]
+    assert any(c["argv"][:1] == ["compose"] and "up" in c["argv"] for c in calls), calls
+    r = harness.run_frontend(users.op, "stop", "plain", "--force", timeout=120)
+    assert r.rc == 0, r
