@@ -3,10 +3,22 @@
 #include "helper-daemon.h"
 #include "helper-authorizer.h"
 #include "lcvm-error.h"
+#include <string.h>
 
 gboolean
 helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operation, GError **error)
 {
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+    if (!g_str_has_prefix(keys[i], "gpu:"))
+      continue;
+    g_autofree char *vm = helper_vms_device_holder(d, keys[i] + strlen("gpu:"));
+    if (vm != NULL) {
+      g_set_error(error, LCVM_ERROR, LCVM_ERROR_DEVICE_IN_USE,
+                  "%s belongs to VM %s while it runs; stop it first (lium-cvm stop %s)",
+                  keys[i] + strlen("gpu:"), vm, vm);
+      return FALSE;
+    }
+  }
   for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
     const char *holder = g_hash_table_lookup(d->locks, keys[i]);
     if (holder != NULL) {

@@ -27,6 +27,10 @@ gboolean helper_lock_acquire(HelperDaemon *d, const char *const *keys, const cha
                              GError **error);
 void helper_lock_release(HelperDaemon *d, const char *const *keys);
 
+/* The VM that holds device slot (reserved from its start until its devices are restored),
+ * or NULL (helper-vm.c). helper_lock_acquire refuses a "gpu:SLOT" key such a VM holds. */
+char *helper_vms_device_holder(HelperDaemon *d, const char *slot);
+
 /* Activity: hold while something runs; release re-arms the idle timer. */
 void helper_daemon_hold(HelperDaemon *d);
 void helper_daemon_release(HelperDaemon *d);

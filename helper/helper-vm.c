@@ -893,6 +893,15 @@ hostapi_port_free(guint16 port)
   return !busy;
 }
 
+char *
+helper_vms_device_holder(HelperDaemon *d, const char *slot)
+{
+  if (d->vms == NULL)
+    return NULL;
+  g_autofree char *key = g_strdup_printf("device:%s", slot);
+  return helper_alloc_holder(d->vms->alloc, key);
+}
+
 gboolean
 helper_vm_export(HelperDaemon *d, GError **error)
 {
