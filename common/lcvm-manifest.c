@@ -386,7 +386,7 @@ get_attach(JsonObject *o, LcvmManifest *m, GError **error)
 static gboolean
 fill_from_object(JsonObject *o, LcvmManifest *m, GError **error)
 {
-  guint64 version, vcpus;
+  guint64 version = 0, vcpus = 0;
   if (!check_keys(o, known_keys, LCVM_MANIFEST_FILE, error) ||
       !get_uint(o, "manifest_version", G_MAXUINT32, &version, error))
     return FALSE;
