@@ -2,6 +2,7 @@
  * openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a metadata.json or sha256sum.txt naming
  * "../x", "/etc/x" or a symlink is refused instead of followed. */
 #include "lcvm-image.h"
+#include "lcvm-json.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sha256.h"
@@ -591,4 +592,22 @@ lcvm_image_remove(const LcvmConfig *config, const char *name, GError **error)
   close(lockfd);
   close(dirfd);
   return ok;
+}
+
+void
+lcvm_image_add_json_members(JsonBuilder *b, const LcvmImage *image)
+{
+  json_builder_set_member_name(b, "name");
+  json_builder_add_string_value(b, image->name);
+  json_builder_set_member_name(b, "dir");
+  json_builder_add_string_value(b, image->dir);
+  json_builder_set_member_name(b, "version");
+  json_builder_add_string_value(b, image->version);
+  lcvm_json_add_string_or_null(b, "digest", image->digest);
+  json_builder_set_member_name(b, "is_dev");
+  json_builder_add_boolean_value(b, image->is_dev);
+  json_builder_set_member_name(b, "size");
+  json_builder_add_int_value(b, (gint64)lcvm_image_size(image));
+  json_builder_set_member_name(b, "state");
+  json_builder_add_string_value(b, lcvm_image_state_name(lcvm_image_state(image)));
 }

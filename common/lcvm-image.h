@@ -4,6 +4,7 @@
  * no path taken from metadata.json may ever resolve outside the image directory. */
 #pragma once
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "lcvm-config.h"
 
@@ -71,3 +72,7 @@ gboolean lcvm_image_remove(const LcvmConfig *config, const char *name, GError **
 
 void lcvm_image_free(LcvmImage *image);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LcvmImage, lcvm_image_free)
+
+/* The image's name, dir, version, digest, is_dev, size and state as members of the JSON object
+ * b is building (what `download` and `images` print). */
+void lcvm_image_add_json_members(JsonBuilder *b, const LcvmImage *image);

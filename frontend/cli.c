@@ -4,6 +4,7 @@
 #include "lcvm-error.h"
 #include "lcvm-names.h"
 #include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 gboolean
@@ -158,4 +159,41 @@ cli_call(LcvmCli *cli, const char *iface, const char *method, GVariant *params,
     g_propagate_error(error, g_steal_pointer(&local));
     return NULL;
   }
+}
+
+char *
+cli_libexec_path(const char *program)
+{
+  const char *dir = g_getenv("LIUM_CVM_LIBEXECDIR");
+  if (dir != NULL && *dir != '\0')
+    return g_build_filename(dir, program, NULL);
+  /* A build tree keeps every program beside lium-cvm; an installed lium-cvm lives in bindir. */
+  g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+  g_autofree char *self_dir = self ? g_path_get_dirname(self) : NULL;
+  g_autofree char *beside = self_dir ? g_build_filename(self_dir, program, NULL) : NULL;
+  if (beside != NULL && g_strcmp0(self_dir, LCVM_BINDIR) != 0 &&
+      g_file_test(beside, G_FILE_TEST_IS_EXECUTABLE))
+    return g_steal_pointer(&beside);
+  return g_build_filename(LCVM_LIBEXECDIR, program, NULL);
+}
+
+int
+cli_run_libexec(LcvmCli *cli, const char *program, char **argv)
+{
+  g_autofree char *path = cli_libexec_path(program);
+  g_autoptr(GPtrArray) args = g_ptr_array_new();
+  g_ptr_array_add(args, path);
+  for (guint i = 1; argv[i] != NULL; i++)
+    g_ptr_array_add(args, argv[i]);
+  g_ptr_array_add(args, NULL);
+  g_autoptr(GError) error = NULL;
+  int wait_status = 0;
+  if (!g_spawn_sync(NULL, (char **)args->pdata, NULL, G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL,
+                    NULL, NULL, &wait_status, &error))
+    return cli_failf(cli, CLI_EXIT_USAGE, "cannot run %s: %s (is lium-cvm fully installed?)", path,
+                     error->message);
+  if (WIFEXITED(wait_status))
+    return WEXITSTATUS(wait_status);
+  return cli_failf(cli, CLI_EXIT_FAILED, "%s was killed by signal %d", program,
+                   WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : 0);
 }

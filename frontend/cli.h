@@ -51,6 +51,12 @@ gboolean cli_follow_job(LcvmCli *cli, const char *path, GError **error);
 /* Prints a JSON node (pretty) and a newline on stdout. */
 void cli_print_json(JsonNode *node);
 
+/* lium-cvm's own programs in libexecdir (LIUM_CVM_LIBEXECDIR overrides; a build tree keeps
+ * them beside lium-cvm). cli_run_libexec runs program with argv[1…] (argv[0] is the verb) and
+ * returns its exit status. */
+char *cli_libexec_path(const char *program);
+int cli_run_libexec(LcvmCli *cli, const char *program, char **argv);
+
 /* Agent (cli-agent.c). */
 gboolean cli_agent_start(LcvmCli *cli, GError **error);
 void cli_agent_stop(LcvmCli *cli);
@@ -62,7 +68,8 @@ int cmd_load_modules(LcvmCli *cli, int argc, char **argv);
 int cmd_lsgpu(LcvmCli *cli, int argc, char **argv);
 int cmd_gpu(LcvmCli *cli, int argc, char **argv);
 int cmd_key_provider(LcvmCli *cli, int argc, char **argv);
-int cmd_download(LcvmCli *cli, int argc, char **argv);
+int cmd_download(LcvmCli *cli, int argc, char **argv); /* in lium-cvm-download only */
+int cmd_download_run(LcvmCli *cli, int argc, char **argv);
 int cmd_images(LcvmCli *cli, int argc, char **argv);
 int cmd_new(LcvmCli *cli, int argc, char **argv);
 int cmd_list(LcvmCli *cli, int argc, char **argv);

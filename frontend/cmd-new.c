@@ -226,15 +226,17 @@ resolve_gpus(const LcvmCli *cli, LcvmManifest *m, GError **error)
 static gboolean
 download_image(LcvmCli *cli, const char *name)
 {
-  g_autofree char *verb = g_strdup("download");
-  g_autofree char *arg = g_strdup(name);
-  char *args[] = { verb, arg, NULL };
-  char **argv = args;
-  const char *saved = cli->verb;
-  cli->verb = "download";
-  int status = cmd_download(cli, 2, argv);
-  cli->verb = saved;
-  return status == CLI_EXIT_OK;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (char *)"download");
+  g_ptr_array_add(argv, (char *)name);
+  if (cli->config_path != NULL) {
+    g_ptr_array_add(argv, (char *)"--config");
+    g_ptr_array_add(argv, cli->config_path);
+  }
+  if (cli->json)
+    g_ptr_array_add(argv, (char *)"--json");
+  g_ptr_array_add(argv, NULL);
+  return cli_run_libexec(cli, "lium-cvm-download", (char **)argv->pdata) == CLI_EXIT_OK;
 }
 
 /* The image, downloaded first when it is missing and the operator agrees (or --download). */

@@ -19,7 +19,7 @@ static const LcvmCommand commands[] = {
     "Bind GPUs to vfio-pci and back; set their CC mode; reset; set the vfio DMA entry limit",
     cmd_gpu },
   { "download", "[NAME] [--url URL] [--sha256 HEX]",
-    "Download, verify and install a dstack OS image (resumable)", cmd_download },
+    "Download, verify and install a dstack OS image (resumable)", cmd_download_run },
   { "key-provider", "status|start|stop|logs [-n N]",
     "Inspect, start or stop the SGX key provider (docker compose, through the helper)",
     cmd_key_provider },
