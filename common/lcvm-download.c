@@ -5,7 +5,7 @@
 #include "lcvm-download.h"
 #include "config.h"
 #include "lcvm-safe-io.h"
-#include "lcvm-sha256.h"
+#include "lcvm-sha256-stream.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,19 +1,9 @@
-/* SHA-256 through OpenSSL's libcrypto (SHA-NI/AVX2 code paths: image archives are GiBs and
- * the hash runs while they download). Digests are always lower-case hex. */
+/* SHA-256 of small inputs, with GLib (no libcrypto in the helper or the frontend). Digests
+ * are always lower-case hex. Streaming hashes of archives: lcvm-sha256-stream.h. */
 #pragma once
 #include <glib.h>
 
 #define LCVM_SHA256_HEX_LEN 64
-
-typedef struct LcvmSha256 LcvmSha256;
-
-LcvmSha256 *lcvm_sha256_new(void);
-void lcvm_sha256_update(LcvmSha256 *sha, const void *data, gsize len);
-/* The digest of everything fed so far; the context starts over afterwards. */
-char *lcvm_sha256_finish(LcvmSha256 *sha);
-void lcvm_sha256_reset(LcvmSha256 *sha);
-void lcvm_sha256_free(LcvmSha256 *sha);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(LcvmSha256, lcvm_sha256_free)
 
 char *lcvm_sha256_data(const void *data, gsize len);
 /* Hashes what is left to read from fd; name is for error messages. */
