@@ -11,9 +11,9 @@ packages="
   libglib2.0-dev libjson-glib-dev libpolkit-gobject-1-dev libpolkit-agent-1-dev
   libpci-dev libcurl4-openssl-dev libseccomp-dev libkmod-dev libarchive-dev
   libsystemd-dev libcap-ng-dev libnftables-dev libsoup-3.0-dev
-  dbus polkitd pkexec systemd nftables util-linux pciutils curl
+  dbus polkitd pkexec systemd nftables util-linux iproute2 pciutils curl
   qemu-system-x86 qemu-utils ovmf busybox-static linux-image-amd64 cpio
-  python3 python3-pytest python3-jsonschema libxml2-utils hyperfine time gettext-base
+  python3 python3-pytest python3-jsonschema libxml2-utils hyperfine time gettext-base python3-gi
 "
 missing=""
 for p in $packages; do
