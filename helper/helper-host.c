@@ -12,6 +12,17 @@
 #include "lcvm-names.h"
 #include <unistd.h>
 
+/* Asked once per helper run: the dry run through libnftables costs milliseconds, GetInfo must
+ * not, and whether the kernel takes the guard's rules does not change while the helper runs. */
+static gboolean
+nftables_usable(void)
+{
+  static int usable = -1;
+  if (usable < 0)
+    usable = helper_nft_usable(NULL) ? 1 : 0;
+  return usable == 1;
+}
+
 static GVariant *
 capabilities(HelperDaemon *d)
 {
@@ -24,7 +35,7 @@ capabilities(HelperDaemon *d)
                         d->config->docker[0] != '\0' && access(d->config->docker, X_OK) == 0);
   g_variant_builder_add(&b, "{sb}", "journal", access("/run/systemd/journal/socket", W_OK) == 0);
   g_variant_builder_add(&b, "{sb}", "allow-no-tee", d->config->allow_no_tee);
-  g_variant_builder_add(&b, "{sb}", "nftables", helper_nft_usable(NULL));
+  g_variant_builder_add(&b, "{sb}", "nftables", nftables_usable());
   return g_variant_builder_end(&b);
 }
 

@@ -1,16 +1,64 @@
 /* Module loading. Only the allow-list of lcvm-validate.c is ever loaded; a name is never
  * turned into a path. libkmod reads the real /lib/modules and /sys, so presence is checked
- * first under the configured sysfs_root (which is how tests redirect it). */
+ * first under the configured sysfs_root (which is how tests redirect it). libkmod is opened on
+ * the first load that needs it (as systemd does): linked, it would bring libcrypto's relocated
+ * pages into every idle helper for an act that happens once per boot. */
 #include "helper-modules.h"
 #include "lcvm-error.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <libkmod.h>
 #include <sys/utsname.h>
 
 #define MODULES_MAX  16
 #define PERSIST_FILE "lium-cvm.conf"
+#define LIBKMOD      "libkmod.so.2"
+
+/* The libkmod functions the helper calls, resolved once from LIBKMOD. */
+static struct {
+  __typeof__(kmod_new) *new_ctx;
+  __typeof__(kmod_unref) *unref;
+  __typeof__(kmod_module_new_from_lookup) *new_from_lookup;
+  __typeof__(kmod_list_next) *list_next;
+  __typeof__(kmod_module_get_module) *get_module;
+  __typeof__(kmod_module_probe_insert_module) *probe_insert;
+  __typeof__(kmod_module_unref) *module_unref;
+  __typeof__(kmod_module_unref_list) *unref_list;
+} kmod;
+
+static gboolean
+kmod_resolve(void *lib)
+{
+  /* clang-format off */
+  return (*(void **)&kmod.new_ctx = dlsym(lib, "kmod_new")) != NULL &&
+         (*(void **)&kmod.unref = dlsym(lib, "kmod_unref")) != NULL &&
+         (*(void **)&kmod.new_from_lookup = dlsym(lib, "kmod_module_new_from_lookup")) != NULL &&
+         (*(void **)&kmod.list_next = dlsym(lib, "kmod_list_next")) != NULL &&
+         (*(void **)&kmod.get_module = dlsym(lib, "kmod_module_get_module")) != NULL &&
+         (*(void **)&kmod.probe_insert = dlsym(lib, "kmod_module_probe_insert_module")) != NULL &&
+         (*(void **)&kmod.module_unref = dlsym(lib, "kmod_module_unref")) != NULL &&
+         (*(void **)&kmod.unref_list = dlsym(lib, "kmod_module_unref_list")) != NULL;
+  /* clang-format on */
+}
+
+/* Thread-safe: loads run in worker threads. */
+static gboolean
+kmod_open(GError **error)
+{
+  static gsize done = 0;
+  static gboolean ok = FALSE;
+  if (g_once_init_enter(&done)) {
+    void *lib = dlopen(LIBKMOD, RTLD_NOW | RTLD_LOCAL);
+    ok = lib != NULL && kmod_resolve(lib);
+    g_once_init_leave(&done, 1);
+  }
+  if (!ok)
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "cannot use " LIBKMOD " to load kernel modules (install the kmod package)");
+  return ok;
+}
 
 GStrv
 helper_modules_validate(const char *const *modules, guint64 flags, GError **error)
@@ -56,7 +104,7 @@ load_one(struct kmod_ctx *ctx, const char *name, GError **error)
   struct kmod_list *list = NULL;
   struct utsname uts;
   uname(&uts);
-  int r = kmod_module_new_from_lookup(ctx, name, &list);
+  int r = kmod.new_from_lookup(ctx, name, &list);
   if (r < 0 || list == NULL) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "kernel module %s was not found for kernel %s: install the kernel's module "
@@ -64,14 +112,14 @@ load_one(struct kmod_ctx *ctx, const char *name, GError **error)
                 name, uts.release, uts.release);
     return FALSE;
   }
-  for (struct kmod_list *l = list; l != NULL; l = kmod_list_next(list, l)) {
-    struct kmod_module *mod = kmod_module_get_module(l);
-    r = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL, NULL);
-    kmod_module_unref(mod);
+  for (struct kmod_list *l = list; l != NULL; l = kmod.list_next(list, l)) {
+    struct kmod_module *mod = kmod.get_module(l);
+    r = kmod.probe_insert(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL, NULL);
+    kmod.module_unref(mod);
     if (r < 0)
       break;
   }
-  kmod_module_unref_list(list);
+  kmod.unref_list(list);
   if (r < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "loading kernel module %s failed: %s (see 'dmesg' for the kernel's reason)", name,
@@ -90,7 +138,9 @@ helper_modules_load(const LcvmConfig *config, const char *const *modules, GError
     if (module_present(config, modules[i]))
       continue;
     if (ctx == NULL) {
-      ctx = kmod_new(NULL, NULL);
+      if (!kmod_open(error))
+        return FALSE;
+      ctx = kmod.new_ctx(NULL, NULL);
       if (ctx == NULL) {
         g_set_error_literal(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                             "cannot initialise libkmod (is /lib/modules present?)");
@@ -100,7 +150,7 @@ helper_modules_load(const LcvmConfig *config, const char *const *modules, GError
     ok = load_one(ctx, modules[i], error);
   }
   if (ctx != NULL)
-    kmod_unref(ctx);
+    kmod.unref(ctx);
   return ok;
 }
 

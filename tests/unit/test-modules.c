@@ -2,6 +2,8 @@
 #include "helper-modules.h"
 #include "lcvm-error.h"
 #include <glib/gstdio.h>
+#include <string.h>
+#include <sys/utsname.h>
 
 static void
 expect_invalid(const char *const *mods, guint64 flags)
@@ -80,6 +82,32 @@ test_present_module_is_a_noop_and_persist_merges(void)
   g_assert_cmpuint(n, ==, 1);
 }
 
+/* A module absent from sysfs_root goes to libkmod (opened on first use). This machine has no
+ * /lib/modules, so the lookup fails and the error says what to install; on a host that has
+ * modules the test skips rather than load a real module. */
+static void
+test_absent_module_reaches_libkmod_and_names_the_remedy(void)
+{
+  struct utsname uts;
+  uname(&uts);
+  g_autofree char *moddir = g_build_filename("/lib/modules", uts.release, NULL);
+  if (g_file_test(moddir, G_FILE_TEST_IS_DIR)) {
+    g_test_skip("this host has kernel modules: the test would load a real one");
+    return;
+  }
+  g_autofree char *root = g_dir_make_tmp("lcvm-mod-XXXXXX", NULL);
+  g_autoptr(LcvmConfig) c = lcvm_config_new_default();
+  g_free(c->sysfs_root);
+  c->sysfs_root = g_strdup(root);
+  const char *mods[] = { "vhost_vsock", NULL };
+  g_autoptr(GError) error = NULL;
+  g_assert_false(helper_modules_load(c, mods, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_FAILED);
+  g_assert_nonnull(strstr(error->message, "vhost_vsock was not found for kernel"));
+  g_assert_nonnull(strstr(error->message, "linux-modules-extra"));
+  g_rmdir(root);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -88,5 +116,7 @@ main(int argc, char **argv)
   g_test_add_func("/modules/validate_normalises_and_dedups", test_validate_normalises_and_dedups);
   g_test_add_func("/modules/present_module_is_a_noop_and_persist_merges",
                   test_present_module_is_a_noop_and_persist_merges);
+  g_test_add_func("/modules/absent_module_reaches_libkmod_and_names_the_remedy",
+                  test_absent_module_reaches_libkmod_and_names_the_remedy);
   return g_test_run();
 }
