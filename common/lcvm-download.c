@@ -254,14 +254,23 @@ lcvm_download_follow(LcvmDownload *dl, void *buf, gsize len, GError **error)
   do
     n = pread(dl->fd, buf, want, (off_t)pos);
   while (n < 0 && errno == EINTR);
+  /* The writer may have started over (truncate) while we read: what we read then belongs to
+   * neither body, so the restart wins over whatever pread returned. */
+  g_mutex_lock(&dl->lock);
+  gboolean restarted = dl->generation != dl->reader_generation;
+  if (!restarted && n > 0)
+    dl->reader_pos += (guint64)n;
+  g_mutex_unlock(&dl->lock);
+  if (restarted) {
+    fail_follow(error, LCVM_DOWNLOAD_ERROR_RESTARTED,
+                "the server sent the archive again from its start");
+    return -1;
+  }
   if (n <= 0) {
     errno_error(error, n < 0 ? errno : EIO, "cannot read back", dl->partial_name);
     return -1;
   }
   lcvm_sha256_update(dl->sha, buf, (gsize)n);
-  g_mutex_lock(&dl->lock);
-  dl->reader_pos += (guint64)n;
-  g_mutex_unlock(&dl->lock);
   return n;
 }
 
@@ -408,12 +417,13 @@ start_body(LcvmDownload *dl)
     curl_easy_getinfo(dl->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
     dl->total = length >= 0 ? (guint64)length : 0;
     if (dl->offset > 0) {
-      /* No range support, or the file changed (If-Range): start over. */
+      /* No range support, or the file changed (If-Range): start over. The reader learns of
+       * the restart before the file shrinks under it. */
+      publish(dl, 0, TRUE);
       if (ftruncate(dl->fd, 0) < 0)
         return errno_error(&dl->write_error, errno, "cannot truncate", dl->partial_name);
       dl->offset = 0;
       dl->resumed_from = 0;
-      publish(dl, 0, TRUE);
     }
   }
   g_free(dl->validator);
@@ -547,12 +557,12 @@ judge_attempt(LcvmDownload *dl, CURLcode res, const char *errbuf, GError **error
   }
   if (status == 416 && dl->offset > 0) {
     /* The partial file is not a prefix of what the server has: start over. */
+    publish(dl, 0, TRUE);
     if (ftruncate(dl->fd, 0) < 0) {
       errno_error(error, errno, "cannot truncate", dl->partial_name);
       return ATTEMPT_FAILED;
     }
     dl->resumed_from = 0;
-    publish(dl, 0, TRUE);
     g_set_error(error, LCVM_DOWNLOAD_ERROR, LCVM_DOWNLOAD_ERROR_INTERRUPTED,
                 "the server refused to resume (HTTP 416)");
     return ATTEMPT_RETRY;

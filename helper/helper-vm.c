@@ -560,6 +560,17 @@ return_busy(GDBusMethodInvocation *inv, Vm *vm, const char *what)
   helper_return_error(inv, error);
 }
 
+/* TRUE, with the call answered Busy, while VM name runs; hint says what to do. */
+static gboolean
+refuse_if_live(GDBusMethodInvocation *inv, HelperVms *vms, const char *name, const char *hint)
+{
+  Vm *vm = vm_lookup(vms, name);
+  if (vm == NULL || !lcvm_vm_state_is_live(vm_state(vm)))
+    return FALSE;
+  return_busy(inv, vm, hint);
+  return TRUE;
+}
+
 static gboolean
 handle_start_vm(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const char *name,
                 guint64 flags, gpointer data)
@@ -567,12 +578,9 @@ handle_start_vm(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const char
   HelperDaemon *d = data;
   if (refuse_bad_name(inv, name) || refuse_unless_zero(inv, flags, 0))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  Vm *vm = vm_lookup(d->vms, name);
-  if (vm != NULL && lcvm_vm_state_is_live(vm_state(vm))) {
-    g_autofree char *hint = g_strdup_printf("`lium-cvm stop %s` first", name);
-    return_busy(inv, vm, hint);
+  g_autofree char *hint = g_strdup_printf("`lium-cvm stop %s` first", name);
+  if (refuse_if_live(inv, d->vms, name, hint))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   StartCall *c = g_new0(StartCall, 1);
   c->vms = d->vms;
   c->inv = inv;
@@ -580,8 +588,8 @@ handle_start_vm(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const char
   c->pidfd = -1;
   c->bridge_pidfd = -1;
   g_autoptr(GError) error = NULL;
-  c->created = vm == NULL;
-  vm = vm_get(d->vms, name, &error);
+  c->created = vm_lookup(d->vms, name) == NULL;
+  Vm *vm = vm_get(d->vms, name, &error);
   if (vm == NULL || !helper_lock_acquire(d, (const char *const *)c->lock, "start", &error)) {
     if (vm != NULL && c->created)
       vm_forget(vm);
@@ -775,12 +783,9 @@ handle_remove_vm(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const cha
   HelperDaemon *d = data;
   if (refuse_bad_name(inv, name) || refuse_unless_zero(inv, flags, 0))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  Vm *vm = vm_lookup(d->vms, name);
-  if (vm != NULL && lcvm_vm_state_is_live(vm_state(vm))) {
-    g_autofree char *hint = g_strdup_printf("stop it first (`lium-cvm stop %s`)", name);
-    return_busy(inv, vm, hint);
+  g_autofree char *hint = g_strdup_printf("stop it first (`lium-cvm stop %s`)", name);
+  if (refuse_if_live(inv, d->vms, name, hint))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   RemoveCall *c = g_new0(RemoveCall, 1);
   c->daemon = d;
   c->name = g_strdup(name);
