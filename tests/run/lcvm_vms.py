@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 
 COMPOSE = json.dumps({"manifest_version": 1, "name": "e2e", "runner": "docker-compose"},
                      indent=4)
@@ -55,3 +56,29 @@ def write_vm(h, name, image, ports, memory=512 << 20):
     for p in [d, *d.iterdir()]:
         os.chown(p, 0, h.users.group_gid)
         p.chmod(0o2770 if p.is_dir() else 0o640)
+
+
+# ---- reading a running VM (shared by the test modules) -----------------------------------
+
+def vm_path(name):
+    """The VM's D-Bus object path (the helper escapes '-' as '_2d')."""
+    return "/io/lium/Cvm1/vms/" + name.replace("-", "_2d")
+
+
+def props(harness, name):
+    """The VM's live properties as `lium-cvm status --json` prints them."""
+    r = harness.run_frontend(harness.users.op, "status", name, "--json")
+    assert r.rc == 0, r
+    return r.json
+
+
+def serial(harness, name):
+    path = harness.state_dir / "instances" / name / "serial.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_serial(harness, name, marker, timeout):
+    deadline = time.monotonic() + timeout
+    while marker not in serial(harness, name):
+        assert time.monotonic() < deadline, f"no {marker!r}:\n{serial(harness, name)[-3000:]}"
+        time.sleep(0.5)

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 import lcvm_harness as lh
-from lcvm_vms import write_image, write_vm
+from lcvm_vms import props, serial, vm_path, write_image, write_vm
+from lcvm_vms import wait_serial as wait_serial_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import fake_key_provider as fkp  # noqa: E402
@@ -55,16 +56,6 @@ def provider_stops():
 
 # ---- helpers ------------------------------------------------------------------------------
 
-def vm_path(name):
-    return "/io/lium/Cvm1/vms/" + name
-
-
-def props(harness, name):
-    r = harness.run_frontend(harness.users.op, "status", name, "--json")
-    assert r.rc == 0, r
-    return r.json
-
-
 def wait_props(harness, name, predicate, what, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
@@ -75,16 +66,8 @@ def wait_props(harness, name, predicate, what, timeout=60):
         time.sleep(0.2)
 
 
-def serial(harness, name):
-    path = harness.state_dir / "instances" / name / "serial.log"
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
 def wait_serial(harness, name, marker, timeout=BOOT_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while marker not in serial(harness, name):
-        assert time.monotonic() < deadline, f"no {marker!r}:\n{serial(harness, name)[-3000:]}"
-        time.sleep(0.5)
+    wait_serial_for(harness, name, marker, timeout)
 
 
 def record(harness, name):

@@ -16,7 +16,8 @@ import time
 import pytest
 
 import lcvm_harness as lh
-from lcvm_vms import write_image, write_vm, IMAGES
+from lcvm_vms import IMAGES, props, serial, vm_path, write_image, write_vm
+from lcvm_vms import wait_serial as wait_serial_for
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 READY = "LCVM-GUEST-READY"
@@ -42,16 +43,6 @@ def prepare_harness(h, guest):
 
 # ---- helpers ------------------------------------------------------------------------------
 
-def vm_path(name):
-    return "/io/lium/Cvm1/vms/" + name.replace("-", "_2d")
-
-
-def props(harness, name):
-    r = harness.run_frontend(harness.users.op, "status", name, "--json")
-    assert r.rc == 0, r
-    return r.json
-
-
 def wait_state(harness, name, states, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
@@ -62,16 +53,8 @@ def wait_state(harness, name, states, timeout=60):
         time.sleep(0.2)
 
 
-def serial(harness, name):
-    path = harness.state_dir / "instances" / name / "serial.log"
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
 def wait_serial(harness, name, marker, timeout=BOOT_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while marker not in serial(harness, name):
-        assert time.monotonic() < deadline, f"no {marker!r}:\n{serial(harness, name)[-2000:]}"
-        time.sleep(0.5)
+    wait_serial_for(harness, name, marker, timeout)
 
 
 def status_of(pid):
