@@ -58,6 +58,7 @@ static const KeySpec key_specs[] = {
   { "tools", "taskset", KEY_OPTPATH, F(taskset), "/usr/bin/taskset" },
   { "tools", "qemu_img", KEY_OPTPATH, F(qemu_img), "/usr/bin/qemu-img" },
   { "tools", "hostapi", KEY_PATH, F(hostapi), LCVM_LIBEXECDIR "/lium-cvm-hostapi" },
+  { "gpu", "sanitize_on_attach", KEY_BOOL, F(sanitize_on_attach), "true" },
   { "key-provider", "address", KEY_ADDRESS, F(key_provider_address), "127.0.0.1:3443" },
   { "key-provider", "compose_dir", KEY_PATH, F(key_provider_compose_dir),
     "/etc/lium-cvm/key-provider" },

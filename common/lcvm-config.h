@@ -41,6 +41,8 @@ typedef struct {
   char *taskset;  /* prefixes QEMU when a definition asks for pin_numa */
   char *qemu_img; /* creates a VM's data disk, confined as the VM's uid */
   char *hostapi;  /* lium-cvm-hostapi, spawned confined per VM as its bridge uid */
+  /* [gpu] */
+  gboolean sanitize_on_attach; /* bus-reset each passed GPU before every start */
   /* [key-provider] */
   char *key_provider_address; /* host:port */
   char *key_provider_compose_dir;

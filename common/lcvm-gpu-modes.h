@@ -7,6 +7,10 @@
 
 #define LCVM_GPU_MODES_FILE "gpu-modes.json"
 
+/* Host.ResetGpu flags: a secondary bus reset of the GPU's own bridge (the start path's
+ * sanitize, reference/field-2026.md §1) instead of the kernel's choice of method. */
+#define LCVM_RESET_GPU_BUS (1u << 0)
+
 typedef struct {
   char *slot;
   char *kind;        /* "gpu" or "nvswitch" */

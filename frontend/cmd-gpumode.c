@@ -281,9 +281,18 @@ gpu_cc(LcvmCli *cli, int argc, char **argv)
 int
 gpu_reset(LcvmCli *cli, int argc, char **argv)
 {
-  if (!cli_parse(cli, &argc, &argv, NULL, "SLOT",
+  gboolean bus = FALSE;
+  const GOptionEntry entries[] = {
+    { "bus", 0, 0, G_OPTION_ARG_NONE, &bus,
+      "Secondary bus reset of the GPU's own bridge (what every VM start does)", NULL },
+    { NULL },
+  };
+  if (!cli_parse(cli, &argc, &argv, entries, "SLOT",
                  "Resets one GPU or NVSwitch through sysfs (the kernel picks the method), which\n"
-                 "makes a pending CC or PPCIe setting active. Refused while a VM uses it."))
+                 "makes a pending CC or PPCIe setting active. With --bus, a GPU gets a secondary\n"
+                 "bus reset of its own upstream bridge instead, as before every VM start: it\n"
+                 "clears firmware state an FLR leaves (refused for an NVSwitch, a shared bridge\n"
+                 "or a reset reaching outside the GPU's IOMMU group). Refused while a VM uses it."))
     return CLI_EXIT_USAGE;
   if (argc != 2)
     return cli_failf(cli, CLI_EXIT_USAGE, "name one slot (see 'lium-cvm lsgpu')");
@@ -291,8 +300,9 @@ gpu_reset(LcvmCli *cli, int argc, char **argv)
   g_autofree char *slot = lcvm_slot_normalize(argv[1], &error);
   if (slot == NULL)
     return cli_fail(cli, CLI_EXIT_USAGE, error);
+  guint64 flags = bus ? LCVM_RESET_GPU_BUS : 0;
   g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "ResetGpu", g_variant_new("(st)", slot, (guint64)0),
+      cli_call(cli, LCVM_IFACE_HOST, "ResetGpu", g_variant_new("(st)", slot, flags),
                G_VARIANT_TYPE("(o)"), &error);
   const char *job = NULL;
   if (reply != NULL)
@@ -304,11 +314,13 @@ gpu_reset(LcvmCli *cli, int argc, char **argv)
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "reset");
     json_builder_add_string_value(b, slot);
+    json_builder_set_member_name(b, "method");
+    json_builder_add_string_value(b, bus ? "bus" : "kernel");
     json_builder_end_object(b);
     g_autoptr(JsonNode) root = json_builder_get_root(b);
     cli_print_json(root);
   } else {
-    printf("%s reset\n", slot);
+    printf("%s reset%s\n", slot, bus ? " (bus reset)" : "");
   }
   return CLI_EXIT_OK;
 }

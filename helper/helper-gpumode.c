@@ -10,6 +10,7 @@
 #include "helper-gpumode.h"
 #include "helper-authorizer.h"
 #include "helper-job.h"
+#include "helper-sanitize.h"
 #include "helper-vfio.h"
 #include "lcvm-error.h"
 #include "lcvm-gpu-admin.h"
@@ -35,6 +36,7 @@ typedef struct {
   char *cc;             /* SetGpuMode: NULL leaves the CC mode alone */
   char *ppcie;          /* SetGpuMode: NULL leaves the PPCIe mode alone */
   gboolean setting;     /* SetGpuMode (else ResetGpu or a query) */
+  gboolean bus_reset;   /* ResetGpu with LCVM_RESET_GPU_BUS */
   HelperJob *job;       /* while a job runs */
   gboolean no_fw_ppcie; /* the firmware has no PPCIe setting */
   char *result;         /* "CC on, PPCIe off" once verified */
@@ -368,6 +370,12 @@ preflight(GpuCall *c, gboolean with_tool, GError **error)
                 c->slot, c->model);
     return FALSE;
   }
+  if (c->kind == LCVM_PCI_NVSWITCH && c->bus_reset) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                "%s is an NVSwitch: NVSwitches are never bus-reset (only the GPUs of a VM are)",
+                c->slot);
+    return FALSE;
+  }
   if (c->kind == LCVM_PCI_NVSWITCH && c->cc != NULL) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "%s is an NVSwitch: it has no CC mode, only PPCIe (send an empty cc)", c->slot);
@@ -619,6 +627,12 @@ set_mode_job(HelperJob *job, gpointer data, GError **error)
 
 /* ---- ResetGpu ---- */
 
+static void
+sanitize_step(gpointer data, const char *message)
+{
+  step(data, TRUE, "%s", message);
+}
+
 static gboolean
 reset_job(HelperJob *job, gpointer data, GError **error)
 {
@@ -626,11 +640,17 @@ reset_job(HelperJob *job, gpointer data, GError **error)
   c->job = job;
   if (!check_not_held(c, error))
     return FALSE;
-  g_autofree char *dir = lcvm_pci_device_dir(c->config->sysfs_root, c->slot);
-  step(c, TRUE, "resetting %s (sysfs reset: the kernel picks the method)", c->slot);
-  if (!lcvm_sysfs_write(dir, "reset", "1", error)) {
-    append_to_error(error, " (a device without a usable reset method has no 'reset' file)");
-    return FALSE;
+  if (c->bus_reset) {
+    const char *const slots[] = { c->slot, NULL };
+    if (!helper_sanitize_gpus(c->config, slots, sanitize_step, c, error))
+      return FALSE;
+  } else {
+    g_autofree char *dir = lcvm_pci_device_dir(c->config->sysfs_root, c->slot);
+    step(c, TRUE, "resetting %s (sysfs reset: the kernel picks the method)", c->slot);
+    if (!lcvm_sysfs_write(dir, "reset", "1", error)) {
+      append_to_error(error, " (a device without a usable reset method has no 'reset' file)");
+      return FALSE;
+    }
   }
   cache_drop(c->config, c->slot);
   step(c, FALSE,
@@ -770,12 +790,14 @@ start_preflight(HelperDaemon *d, GpuCall *c)
 }
 
 static gboolean
-check_flags(guint64 flags, GError **error)
+check_flags(guint64 flags, guint64 allowed, GError **error)
 {
-  if (flags == 0)
+  if ((flags & ~allowed) == 0)
     return TRUE;
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-              "unknown flags 0x%" G_GINT64_MODIFIER "x (none are defined; send 0)", flags);
+              "unknown flags 0x%" G_GINT64_MODIFIER "x (defined: 0x%" G_GINT64_MODIFIER
+              "x; send 0 for none)",
+              flags & ~allowed, allowed);
   return FALSE;
 }
 
@@ -815,7 +837,7 @@ handle_set_gpu_mode(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *
 {
   HelperDaemon *d = data;
   g_autoptr(GError) error = NULL;
-  if (!check_flags(flags, &error) || !check_modes(cc, ppcie, &error)) {
+  if (!check_flags(flags, 0, &error) || !check_modes(cc, ppcie, &error)) {
     helper_return_error(inv, error);
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
@@ -833,11 +855,13 @@ handle_reset_gpu(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *slo
 {
   HelperDaemon *d = data;
   g_autoptr(GError) error = NULL;
-  if (!check_flags(flags, &error)) {
+  if (!check_flags(flags, LCVM_RESET_GPU_BUS, &error)) {
     helper_return_error(inv, error);
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
-  start_preflight(d, gpu_call_new(d, inv, slot));
+  GpuCall *c = gpu_call_new(d, inv, slot);
+  c->bus_reset = (flags & LCVM_RESET_GPU_BUS) != 0;
+  start_preflight(d, c);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

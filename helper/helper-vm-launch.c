@@ -7,6 +7,7 @@
 #include "helper-bridge.h"
 #include "helper-instance.h"
 #include "helper-nft.h"
+#include "helper-sanitize.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
@@ -415,7 +416,8 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
   gint64 t0 = g_get_monotonic_time();
   l->def = helper_instance_validate(l->config, l->name, error);
   l->res = l->def ? helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error) : NULL;
-  if (l->res == NULL || !build_spec(l, error))
+  if (l->res == NULL || !build_spec(l, error) ||
+      !helper_sanitize_before_start(l->config, l->name, l->spec, error))
     return NULL;
   l->prepared = helper_instance_prepare(l->config, l->def, l->spec, l->res->qemu_uid,
                                         l->res->hostapi_port, error);

@@ -3,7 +3,8 @@
 
 ROOT/sys   sysfs: bus/pci/{devices,drivers,drivers_probe}, devices/pci0000:XX/…, kernel/iommu_groups,
            class/iommu, module/{vfio,vfio_pci,vfio_iommu_type1}
-ROOT/dev   vfio/vfio, vfio/devices/, vfio/GROUP and vfio/devices/vfioN while bound, nvidiaN
+ROOT/dev   vfio/vfio, iommu (with an IOMMU), vfio/devices/, vfio/GROUP and vfio/devices/vfioN
+           while bound, nvidiaN
 ROOT/proc  cmdline, driver/nvidia/gpus/SLOT/information
 ROOT/fake-kernel.json   what the simulator needs to know (native drivers, dynamic ids)
 
@@ -21,6 +22,19 @@ It also acts on a device's `reset` (at once, as the kernel's write returns only 
 `remove` (the device leaves the bus, its driver released) and bus/pci/rescan (removed devices
 come back with driver_override cleared and a driver probed).
 
+Resets follow the kernel (drivers/pci/pci.c, pci-sysfs.c, quirks.c): every endpoint has a
+`reset_method` listing its methods ("flr bus\n" when a bus reset is possible, else "flr\n").
+Writing names selects them, but only if each one's probe passes: `bus` is refused (the list
+stays as it was) for a device on a root bus, one flagged NO_BUS_RESET (NVIDIA 0x2340-0x237f
+and 0x1eb8) and one that is not the only device on its bus; `default` restores the kernel's
+list; an empty write disables reset. The simulator shows the new list with a newline when it
+has acted (a writer that writes without one can wait for that). A `reset` tries the methods
+in order: `flr` is a function reset, `bus` sets the Bridge Control SBR bit (0x40 at 0x3e) of
+the device's bridge, clears it again and resets the device (this alone clears a stale SPDM
+session, fw `spdm_stale`). Root ports carry their bus numbers and a Bridge Control word in
+their config space. Every reset_method request, refusal and reset is appended to
+ROOT/fake-kernel.log (JSON lines; kernel_log() reads it).
+
 GPU firmware state (CC/PPCIe modes, read and set by tests/fakes/fake-gpu-admin-tools) lives in
 DEVICE/.fake-fw.json (fw_load/fw_save): a reset makes pending modes active and, while
 `break_on_reset` > 0, leaves the device broken; a remove + rescan repairs it.
@@ -34,6 +48,7 @@ import ctypes
 import heapq
 import json
 import os
+import re
 import select
 import signal
 import struct
@@ -57,6 +72,11 @@ NVSWITCHES = [
 NIC = ("0000:2a:00.0", 0x15B3, 0x1021, 0)          # ConnectX-7, own group
 NIC_SIBLING = ("0000:cb:00.1", 0x15B3, 0x1021, 1)  # shares GPU 0000:cb:00.0's group
 SHARED_BRIDGE_GPU = "0000:bb:00.0"                 # its bridge is in its group
+BRIDGE_CONTROL = 0x3E
+BRIDGE_CTL_BUS_RESET = 0x40
+ROOT_PORT_BRIDGE_CONTROL = 0x0012                  # SERR# enable, VGA 16-bit decode
+SLOT_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+KERNEL_LOG = "fake-kernel.log"
 
 
 def _write(path, text, mode=0o644):
@@ -83,8 +103,9 @@ def _config_space(vendor, device, cls, rev, sub_vendor, sub_device, header, comm
 
 
 class Builder:
-    def __init__(self, root, iommu=True, nic_sibling_driver="mlx5_core"):
+    def __init__(self, root, iommu=True, nic_sibling_driver="mlx5_core", device_ids=None):
         self.root = os.path.abspath(root)
+        self.device_ids = device_ids or {}
         self.sys = os.path.join(self.root, "sys")
         self.dev = os.path.join(self.root, "dev")
         self.proc = os.path.join(self.root, "proc")
@@ -133,6 +154,7 @@ class Builder:
         if header == 0:
             for name in ("reset", "remove"):
                 _write(os.path.join(d, name), "", 0o200)
+            _write(os.path.join(d, "reset_method"), "")  # rendered once the bus is complete
         with open(os.path.join(d, "config"), "wb") as f:
             f.write(_config_space(vendor, device, cls, 0xA1, sub_vendor, sub_device, header,
                                   command))
@@ -177,17 +199,23 @@ class Builder:
         self.driver_dir("nvidia")
         os.makedirs(os.path.join(self.dev, "vfio", "devices"))
         _write(os.path.join(self.dev, "vfio", "vfio"), "", 0o666)
+        if self.iommu:
+            _write(os.path.join(self.dev, "iommu"), "", 0o600)
         _write(os.path.join(self.dev, "nvidiactl"), "", 0o666)
         os.makedirs(os.path.join(self.proc, "driver", "nvidia", "gpus"))
         _write(os.path.join(self.proc, "cmdline"),
                "BOOT_IMAGE=/vmlinuz-6.14.0-1009-intel root=/dev/sda2 ro quiet\n")
 
         for slot, device, numa, driver in GPUS:
-            self.gpu(slot, device, numa, driver)
+            self.gpu(slot, self.device_ids.get(slot, device), numa, driver)
         for slot, numa, driver in NVSWITCHES:
             self.endpoint_behind_port(slot, NVIDIA, NVSWITCH, 0x068000, numa, driver, 0x1796)
         nic_slot, vendor, device, numa = NIC
         self.endpoint_behind_port(nic_slot, vendor, device, 0x020000, numa, "mlx5_core", 0x0021)
+        for slot in os.listdir(self.path("bus", "pci", "devices")):
+            d = os.path.realpath(self.path("bus", "pci", "devices", slot))
+            if os.path.exists(os.path.join(d, "reset_method")):
+                _write(os.path.join(d, "reset_method"), render_methods(default_methods(d)))
         self.write_state()
 
     def endpoint_behind_port(self, slot, vendor, device, cls, numa, driver, sub_device,
@@ -195,6 +223,8 @@ class Builder:
         bus = int(slot[5:7], 16)
         port_slot = "0000:%02x:01.0" % (bus - 1)
         port_dir, port_group = self.root_port("0000:%02x" % (bus - 1), port_slot, numa)
+        config_write(port_dir, 0x18, bytes([bus - 1, bus, bus]))
+        config_write16(port_dir, BRIDGE_CONTROL, ROOT_PORT_BRIDGE_CONTROL)
         group = port_group if bridge_in_group else self.new_group()
         native = "nvidia" if vendor == NVIDIA else driver
         self.device(port_dir, slot, vendor, device, cls, numa, driver, group, sub_device,
@@ -227,9 +257,10 @@ class Builder:
             json.dump(state, f, indent=1, sort_keys=True)
 
 
-def build(root, iommu=True, nic_sibling_unbound=False):
-    """Creates the fake host under root (which must not exist or be empty)."""
-    Builder(root, iommu, "" if nic_sibling_unbound else "mlx5_core").build()
+def build(root, iommu=True, nic_sibling_unbound=False, device_ids=None):
+    """Creates the fake host under root (which must not exist or be empty); device_ids
+    {slot: id} gives GPUs another PCI device id (0x2342, GH200: the kernel's bus-reset quirk)."""
+    Builder(root, iommu, "" if nic_sibling_unbound else "mlx5_core", device_ids).build()
     return os.path.abspath(root)
 
 
@@ -265,6 +296,10 @@ FW_DEFAULTS = {
     "hang": None,                 # "query", "set-cc" or "set-ppcie": the tool never ends there
     "malformed": None,            # a line the tool prints instead of its CC mode line
     "resets": 0,
+    "bus_resets": 0,
+    "spdm_stale": False,          # stale FSP/SPDM session: only a bus reset clears it
+    "link_down_on_bus_reset": 0,  # the next N bus resets leave the link down (config 0xffff)
+    "bridge_ctl_after": None,     # Bridge Control a bus reset leaves (None: as it was)
 }
 
 
@@ -285,17 +320,85 @@ def fw_save(devdir, st):
     os.rename(tmp, os.path.join(devdir, FW_STATE))
 
 
-def fw_reset(devdir):
+def fw_reset(devdir, kind="flr"):
     st = fw_load(devdir)
     for knob, mode in st["pending"].items():
         if not st["stuck"]:
             st[knob] = mode
     st["pending"] = {}
     st["resets"] += 1
+    if kind == "bus":
+        st["bus_resets"] += 1
+        st["spdm_stale"] = False
     if st["break_on_reset"] > 0:
         st["break_on_reset"] -= 1
         st["broken"] = True
     fw_save(devdir, st)
+
+
+# ---- config space and reset rules ----
+
+def config_write(devdir, offset, data):
+    with open(os.path.join(devdir, "config"), "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def config_write16(devdir, offset, value):
+    config_write(devdir, offset, struct.pack("<H", value))
+
+
+def config_read16(devdir, offset):
+    with open(os.path.join(devdir, "config"), "rb") as f:
+        f.seek(offset)
+        return struct.unpack("<H", f.read(2))[0]
+
+
+def functions_in(d):
+    """The PCI devices directly below directory d."""
+    return sorted(n for n in os.listdir(d) if SLOT_RE.match(n)
+                  and os.path.isdir(os.path.join(d, n)) and not os.path.islink(os.path.join(d, n)))
+
+
+def no_bus_reset_quirk(devdir):
+    """quirks.c: quirk_nvidia_no_bus_reset ((device & 0xffc0) == 0x2340) and the T4 (0x1eb8)."""
+    with open(os.path.join(devdir, "vendor")) as f:
+        vendor = int(f.read(), 16)
+    with open(os.path.join(devdir, "device")) as f:
+        device = int(f.read(), 16)
+    return vendor == NVIDIA and ((device & 0xFFC0) == 0x2340 or device == 0x1EB8)
+
+
+def bus_reset_refusal(devdir):
+    """Why pci_parent_bus_reset would refuse the device (None: it would not)."""
+    parent = os.path.dirname(devdir)
+    if not SLOT_RE.match(os.path.basename(parent)):
+        return "on a root bus"
+    if functions_in(devdir):
+        return "has a subordinate bus"
+    if no_bus_reset_quirk(devdir):
+        return "PCI_DEV_FLAGS_NO_BUS_RESET"
+    if functions_in(parent) != [os.path.basename(devdir)]:
+        return "not the only device on its bus"
+    return None
+
+
+def default_methods(devdir):
+    """pci_init_reset_methods: every method whose probe passes, in the kernel's order."""
+    return ["flr"] + ([] if bus_reset_refusal(devdir) else ["bus"])
+
+
+def render_methods(methods):
+    return " ".join(methods) + "\n"
+
+
+def kernel_log(root):
+    """The simulator's log: one dict per reset_method request, refusal or reset, in order."""
+    try:
+        with open(os.path.join(root, KERNEL_LOG)) as f:
+            return [json.loads(line) for line in f]
+    except FileNotFoundError:
+        return []
 
 
 # ---- the kernel simulator ----
@@ -325,6 +428,8 @@ class Kernel:
         self.removed = {}  # slot -> (device dir, iommu group)
         self.arriving = {}  # slot -> device dir: rescanned, probed before it shows on the bus
         self.seq = 0
+        self.methods = {}  # device dir -> selected reset methods (the kernel's pdev->reset_methods)
+        self.own_writes = {}  # path -> close-write events of our own that are still to come
 
     # paths
     def pci(self, *parts):
@@ -347,6 +452,8 @@ class Kernel:
             self.watch(self.pci("drivers", drv))
         for slot in os.listdir(self.pci("devices")):
             self.watch(self.devdir(slot))
+            text = self.read(os.path.join(self.devdir(slot), "reset_method"))
+            self.methods[self.devdir(slot)] = text.split()
 
     # attribute helpers
     @staticmethod
@@ -389,9 +496,15 @@ class Kernel:
                 with open(path, "w") as f:
                     f.write(normal)
             return
+        if self.own_writes.get(path):
+            self.own_writes[path] -= 1
+            return
+        if name == "reset_method":
+            self.select_methods(dirpath, self.read(path))
+            return
         if name == "reset":
             if self.read(path).strip():
-                fw_reset(dirpath)
+                self.reset(dirpath)
                 self.clear(path)
             return
         if name not in ("bind", "unbind", "new_id", "remove_id", "drivers_probe", "remove",
@@ -404,6 +517,67 @@ class Kernel:
         drv = os.path.basename(dirpath)
         self.seq += 1
         heapq.heappush(self.pending, (time.monotonic() + self.delay, self.seq, name, drv, value))
+
+    # resets
+    def log(self, **event):
+        with open(os.path.join(self.root, KERNEL_LOG), "a") as f:
+            f.write(json.dumps(event, sort_keys=True) + "\n")
+
+    def show_methods(self, devdir):
+        path = os.path.join(devdir, "reset_method")
+        self.own_writes[path] = self.own_writes.get(path, 0) + 1
+        _write(path, render_methods(self.methods[devdir]))
+
+    def select_methods(self, devdir, text):
+        """reset_method_store: all names or nothing; a refusal leaves the list unchanged."""
+        slot = os.path.basename(devdir)
+        value = text.strip()
+        if value == "default":
+            wanted = default_methods(devdir)
+        else:
+            wanted = value.split()
+            for m in wanted:
+                why = None if m == "flr" else bus_reset_refusal(devdir) if m == "bus" else "unknown"
+                if why:
+                    self.log(event="reset_method", slot=slot, value=value, refused=why)
+                    self.show_methods(devdir)
+                    return
+        self.methods[devdir] = wanted
+        self.log(event="reset_method", slot=slot, value=value, methods=wanted)
+        self.show_methods(devdir)
+
+    def reset(self, devdir):
+        """pci_reset_function: the selected methods in order, the first that works."""
+        slot = os.path.basename(devdir)
+        for m in self.methods.get(devdir, default_methods(devdir)):
+            if m == "flr":
+                fw_reset(devdir, "flr")
+                self.log(event="reset", slot=slot, method="flr")
+                return
+            if m == "bus" and bus_reset_refusal(devdir) is None:
+                self.bus_reset(devdir)
+                return
+        self.log(event="reset", slot=slot, refused="no usable reset method")
+
+    def bus_reset(self, devdir):
+        """pci_reset_secondary_bus on the parent bridge, then the device is as after a reset."""
+        bridge = os.path.dirname(devdir)
+        ctl = config_read16(bridge, BRIDGE_CONTROL)
+        config_write16(bridge, BRIDGE_CONTROL, ctl | BRIDGE_CTL_BUS_RESET)
+        during = config_read16(bridge, BRIDGE_CONTROL)
+        st = fw_load(devdir)
+        after = ctl if st["bridge_ctl_after"] is None else st["bridge_ctl_after"]
+        config_write16(bridge, BRIDGE_CONTROL, after)
+        fw_reset(devdir, "bus")
+        st = fw_load(devdir)
+        if st["link_down_on_bus_reset"] > 0:
+            st["link_down_on_bus_reset"] -= 1
+            st["broken"] = True
+            fw_save(devdir, st)
+            config_write(devdir, 0, b"\xff\xff\xff\xff")
+        self.log(event="reset", slot=os.path.basename(devdir), method="bus",
+                 bridge=os.path.basename(bridge), bridge_control_during=during,
+                 bridge_control_after=after)
 
     def act(self, name, drv, value):
         if name == "drivers_probe":
@@ -454,6 +628,9 @@ class Kernel:
                 st = fw_load(d)
                 st["broken"] = False
                 fw_save(d, st)
+            ids = (int(self.read(os.path.join(d, "vendor")), 16),
+                   int(self.read(os.path.join(d, "device")), 16))
+            config_write(d, 0, struct.pack("<HH", *ids))
             self.arriving[slot] = d
             self.probe(slot)  # the kernel's rescan write returns after the probe
             del self.arriving[slot]

@@ -60,7 +60,7 @@ class FakeHost:
     def build(self, **variant):
         self.stop()
         for top in (self.h.sysfs, self.h.dev, self.h.proc, self.h.runtime_dir / "vfio",
-                    self.h.root / "removed"):
+                    self.h.root / "removed", self.h.root / fakepci.KERNEL_LOG):
             subprocess.run(["rm", "-rf", str(top)], check=True)
         for top in (self.h.sysfs, self.h.dev, self.h.proc):
             top.mkdir()
@@ -174,17 +174,22 @@ def test_others_may_not_query_set_or_reset(harness, users, host, who, error):
     mark = harness.audit_mark()
     calls = [("QueryGpuMode", f"'{GPU}'"),
              ("SetGpuMode", f"'{GPU}'", "'on'", "'off'", "uint64 0"),
-             ("ResetGpu", f"'{GPU}'", "uint64 0")]
+             ("ResetGpu", f"'{GPU}'", "uint64 0"),
+             ("ResetGpu", f"'{GPU}'", "uint64 1")]
+    log = fakepci.kernel_log(host.root)
     for method, *args in calls:
         r = harness.gdbus_call(user, method, *args)
         assert r.rc != 0 and r.error_name == ERR + error, r
     r = cc(harness, user, "19:00.0", "--mode", "on", "--json")
     assert r.rc == 1 and r.error_name == ERR + error, r
+    r = harness.run_frontend(user, "gpu", "reset", "19:00.0", "--bus", "--json")
+    assert r.rc == 1 and r.error_name == ERR + error, r
     assert host.fw(GPU) == before and host.cached() == {}
+    assert fakepci.kernel_log(host.root) == log
     records = harness.audit_records(since=mark)
-    assert len(records) == 4 and all(rec.refused and rec.uid == user.uid for rec in records)
+    assert len(records) == 6 and all(rec.refused and rec.uid == user.uid for rec in records)
     assert [rec.action for rec in records] == [INSPECT, CONFIGURE_GPU, CONFIGURE_GPU,
-                                              CONFIGURE_GPU]
+                                              CONFIGURE_GPU, CONFIGURE_GPU, CONFIGURE_GPU]
 
 
 # ---- the flip ------------------------------------------------------------------------------------
@@ -423,7 +428,91 @@ def test_reset_applies_a_pending_mode_and_drops_the_cached_one(harness, users, h
     assert records[0].action == CONFIGURE_GPU and records[-1].result.startswith("ok: ")
 
 
+def methods(host, slot):
+    with open(os.path.join(host.devdir(slot), "reset_method")) as f:
+        return f.read()
+
+
+def test_bus_reset_goes_through_the_bridge_and_writes_the_default_methods_back(harness, users,
+                                                                               host):
+    host.set_fw(GPU, spdm_stale=True, pending={"cc": "on"})
+    mark = harness.audit_mark()
+    r = harness.run_frontend(users.op, "gpu", "reset", "19:00.0", "--bus")
+    assert r.rc == 0, r
+    assert r.stdout == f"{GPU} reset (bus reset)\n"
+    log = fakepci.kernel_log(host.root)
+    assert [(e["event"], e.get("value"), e.get("method")) for e in log] == [
+        ("reset_method", "bus", None), ("reset", None, "bus"), ("reset_method", "default", None)]
+    assert log[1]["bridge"] == "0000:18:01.0" and log[1]["bridge_control_during"] & 0x40
+    fw = host.fw(GPU)
+    assert (fw["spdm_stale"], fw["cc"], fw["bus_resets"]) == (False, "on", 1)
+    assert methods(host, GPU) == "flr bus\n"
+    records = harness.audit_records(since=mark)
+    assert records[0].args == f"('{GPU}', 1)" and records[0].action == CONFIGURE_GPU
+    assert any(f"bus reset of GPU {GPU} through its bridge 0000:18:01.0" in rec.result
+               for rec in records[1:]), records
+
+
+def test_a_plain_reset_is_an_flr_and_leaves_stale_spdm_state(harness, users, host):
+    host.set_fw(GPU, spdm_stale=True)
+    r = harness.run_frontend(users.op, "gpu", "reset", "19:00.0")
+    assert r.rc == 0, r
+    assert [(e["event"], e["method"]) for e in fakepci.kernel_log(host.root)] == [("reset", "flr")]
+    assert host.fw(GPU)["spdm_stale"] is True
+
+
+def test_bus_reset_of_an_nvswitch_is_refused(harness, users, host):
+    r = harness.run_frontend(users.op, "--json", "gpu", "reset", SWITCH, "--bus")
+    assert r.rc == 1 and r.error_name == ERR + "InvalidArgument", r
+    assert "NVSwitches are never bus-reset" in r.json["error"]
+    assert fakepci.kernel_log(host.root) == [] and host.fw(SWITCH)["resets"] == 0
+
+
+def test_bus_reset_refuses_a_gpu_that_shares_its_bridge(harness, users, host):
+    shared = "0000:cb:00.0"
+    host.build(nic_sibling_unbound=True)
+    r = harness.run_frontend(users.op, "gpu", "reset", shared, "--bus")
+    assert r.rc == 1, r
+    assert f"GPU {shared} shares its bridge 0000:ca:01.0 with 0000:cb:00.1" in r.stderr
+    assert fakepci.kernel_log(host.root) == [] and methods(host, shared) == "flr\n"
+
+
+def test_bus_reset_refuses_a_reset_reaching_outside_the_gpus_iommu_group(harness, users, host):
+    """A device below the GPU (as behind a switch it might hide) in another group."""
+    below = os.path.join(host.devdir(FREE_GPU), "0000:dc:00.0")
+    os.makedirs(below)
+    os.symlink(os.path.relpath(harness.sysfs / "kernel/iommu_groups/0", below),
+               os.path.join(below, "iommu_group"))
+    r = harness.run_frontend(users.op, "gpu", "reset", FREE_GPU, "--bus")
+    assert r.rc == 1, r
+    assert ("a bus reset of bridge 0000:da:01.0 would also reset 0000:dc:00.0, which is in "
+            "IOMMU group 0, not in IOMMU group") in r.stderr
+    assert fakepci.kernel_log(host.root) == []
+
+
+def test_reset_gpu_refuses_unknown_flags(harness, users, host):
+    r = harness.gdbus_call(users.op, "ResetGpu", f"'{GPU}'", "uint64 2")
+    assert r.rc != 0 and r.error_name == ERR + "InvalidArgument", r
+    assert "unknown flags 0x2 (defined: 0x1" in r.stderr
+    assert host.fw(GPU)["resets"] == 0
+
+
 # ---- the fake itself -----------------------------------------------------------------------------
+
+
+def test_the_fake_kernel_refuses_bus_for_a_device_not_alone_on_its_bus(harness, users, host):
+    """pci_parent_bus_reset's rule, enforced by the simulator itself (the helper refuses such a
+    GPU before ever writing): the method list stays, the refusal is logged."""
+    slot = "0000:cb:00.0"
+    path = os.path.join(host.devdir(slot), "reset_method")
+    with open(path, "w") as f:
+        f.write("bus")
+    deadline = time.monotonic() + 5
+    while methods(host, slot) != "flr\n":
+        assert time.monotonic() < deadline, methods(host, slot)
+        time.sleep(0.01)
+    [event] = fakepci.kernel_log(host.root)
+    assert event["refused"] == "not the only device on its bus"
 
 
 def test_the_fake_tool_changes_nothing_while_vfio_pci_holds_the_gpu(harness, users, host):

@@ -13,6 +13,7 @@ test_defaults_match_design(void)
   g_assert_cmpuint(c->uid_range.min, ==, 61000);
   g_assert_cmpuint(c->uid_range.max, ==, 61999);
   g_assert_false(c->allow_no_tee);
+  g_assert_true(c->sanitize_on_attach);
   g_assert_cmpstr(c->accel, ==, "kvm");
   g_assert_cmpuint(c->hostapi_port_range.min, ==, 40000);
   g_assert_cmpuint(c->cid_range.max, ==, 1999);
@@ -81,6 +82,7 @@ test_malformed_values_name_the_key(void)
     { "[qemu]\nuid_range=200-100\n", "qemu.uid_range" },
     { "[qemu]\nuid_range=abc\n", "qemu.uid_range" },
     { "[qemu]\nallow_no_tee=yes\n", "qemu.allow_no_tee" },
+    { "[gpu]\nsanitize_on_attach=off\n", "gpu.sanitize_on_attach" },
     { "[qemu]\naccel=hvf\n", "qemu.accel" },
     { "[qemu]\naccel=tcg\n", "qemu.accel" },
     { "[limits]\nmax_vcpus=-1\n", "limits.max_vcpus" },
