@@ -200,11 +200,27 @@ check_forwards(const LcvmQemuSpec *spec, GError **error)
 }
 
 static gboolean
-check_devices(const LcvmQemuDevice *devices, guint n, GError **error)
+check_devices(const LcvmQemuSpec *spec, const LcvmQemuDevice *devices, guint n, GError **error)
 {
-  for (guint i = 0; i < n; i++)
+  gboolean iommufd = lcvm_qemu_spec_uses_iommufd(spec);
+  for (guint i = 0; i < n; i++) {
     if (!devices[i].slot || !devices[i].slot[0] || strpbrk(devices[i].slot, ",="))
       return fail(error, "passthrough device %u has no valid PCI slot", i + 1);
+    if (devices[i].vfio_fd != 0 && (!iommufd || devices[i].vfio_fd < 3))
+      return fail(error, "a vfio cdev fd (%d) needs QEMU >= 10 (iommufd) and must be 3 or above",
+                  devices[i].vfio_fd);
+  }
+  return TRUE;
+}
+
+static gboolean
+check_iommufd(const LcvmQemuSpec *spec, GError **error)
+{
+  if (spec->n_gpus + spec->n_nvswitches > LCVM_QEMU_DEVICES_MAX)
+    return fail(error, "at most %d passthrough devices", LCVM_QEMU_DEVICES_MAX);
+  if (spec->iommufd_fd != 0 && (!lcvm_qemu_spec_uses_iommufd(spec) || spec->iommufd_fd < 3))
+    return fail(error, "an iommufd fd (%d) needs QEMU >= 10 and must be 3 or above",
+                spec->iommufd_fd);
   return TRUE;
 }
 
@@ -212,8 +228,8 @@ static gboolean
 check_spec(const LcvmQemuSpec *spec, GError **error)
 {
   return check_machine(spec, error) && check_files(spec, error) && check_forwards(spec, error) &&
-         check_devices(spec->gpus, spec->n_gpus, error) &&
-         check_devices(spec->nvswitches, spec->n_nvswitches, error);
+         check_iommufd(spec, error) && check_devices(spec, spec->gpus, spec->n_gpus, error) &&
+         check_devices(spec, spec->nvswitches, spec->n_nvswitches, error);
 }
 
 /* --- emission, in the reference launcher's order --- */
@@ -351,13 +367,18 @@ emit_hugepages(GPtrArray *argv, const LcvmQemuSpec *spec)
   }
 }
 
+/* With iommufd, `fd=` hands QEMU the vfio cdev the helper opened (host= still names the
+ * device for people and logs; QEMU does not open it when fd= is given). */
 static void
-emit_device(GPtrArray *argv, guint n, const char *bus, const char *slot, gboolean iommufd)
+emit_device(GPtrArray *argv, guint n, const char *bus, const LcvmQemuDevice *device,
+            gboolean iommufd)
 {
   g_ptr_array_add(argv, g_strdup("-device"));
   add(argv, "pcie-root-port,id=pci.%u,bus=%s,chassis=%u", n, bus, n);
+  g_autofree char *fd = device->vfio_fd > 0 ? g_strdup_printf(",fd=%d", device->vfio_fd) : NULL;
   g_ptr_array_add(argv, g_strdup("-device"));
-  add(argv, "vfio-pci,host=%s,bus=pci.%u%s", slot, n, iommufd ? ",iommufd=iommufd0" : "");
+  add(argv, "vfio-pci,host=%s,bus=pci.%u%s%s", device->slot, n, iommufd ? ",iommufd=iommufd0" : "",
+      fd ? fd : "");
 }
 
 static void
@@ -365,15 +386,20 @@ emit_passthrough(GPtrArray *argv, const LcvmQemuSpec *spec)
 {
   gboolean iommufd = lcvm_qemu_spec_uses_iommufd(spec);
   guint n = 1;
-  if (spec->n_gpus + spec->n_nvswitches > 0 && iommufd)
-    add2(argv, "-object", "iommufd,id=iommufd0");
+  if (spec->n_gpus + spec->n_nvswitches > 0 && iommufd) {
+    g_ptr_array_add(argv, g_strdup("-object"));
+    if (spec->iommufd_fd > 0)
+      add(argv, "iommufd,id=iommufd0,fd=%d", spec->iommufd_fd);
+    else
+      g_ptr_array_add(argv, g_strdup("iommufd,id=iommufd0"));
+  }
   for (guint i = 0; i < spec->n_gpus; i++, n++) {
     g_autofree char *bus = spec->hugepages ? g_strdup_printf("pcie.node%u", spec->gpus[i].numa_node)
                                            : g_strdup("pcie.0");
-    emit_device(argv, n, bus, spec->gpus[i].slot, iommufd);
+    emit_device(argv, n, bus, &spec->gpus[i], iommufd);
   }
   for (guint i = 0; i < spec->n_nvswitches; i++, n++)
-    emit_device(argv, n, "pcie.0", spec->nvswitches[i].slot, iommufd);
+    emit_device(argv, n, "pcie.0", &spec->nvswitches[i], iommufd);
 }
 
 GStrv

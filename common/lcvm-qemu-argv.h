@@ -25,6 +25,14 @@
 #define LCVM_QEMU_FD_ROOTFS       5
 #define LCVM_QEMU_FD_DATA_DISK    6
 #define LCVM_QEMU_FD_DATA_DISK_RO 7
+/* iommufd (QEMU >= 10, reference/field-2026.md §7.2): QEMU runs as the VM's uid and cannot
+ * open /dev/iommu or the vfio cdevs, so the helper passes them: /dev/iommu at FD_IOMMUFD, the
+ * k-th passed device's /dev/vfio/devices/vfioN (GPUs first, then NVSwitches) at
+ * FD_VFIO_FIRST + k. */
+#define LCVM_QEMU_FD_IOMMUFD    8
+#define LCVM_QEMU_FD_VFIO_FIRST 9
+#define LCVM_QEMU_DEVICES_MAX   64
+#define LCVM_QEMU_FD_LIMIT      (LCVM_QEMU_FD_VFIO_FIRST + LCVM_QEMU_DEVICES_MAX)
 
 typedef struct {
   const char *protocol; /* "tcp" or "udp" */
@@ -36,6 +44,7 @@ typedef struct {
 typedef struct {
   const char *slot; /* host PCI slot, DDDD:BB:DD.F */
   guint numa_node;  /* host NUMA node of the device (a kernel -1 is passed as 0) */
+  int vfio_fd;      /* iommufd: child fd of its vfio cdev; 0: QEMU opens the device itself */
 } LcvmQemuDevice;
 
 typedef struct {
@@ -74,6 +83,7 @@ typedef struct {
   guint n_gpus;
   const LcvmQemuDevice *nvswitches;
   guint n_nvswitches;
+  int iommufd_fd;            /* iommufd: child fd of /dev/iommu; 0: QEMU opens it itself */
   gboolean hugepages;        /* one hugepage-backed NUMA node per GPU NUMA node */
   const char *hugepages_dir; /* mem-path of the hugepage backends */
 } LcvmQemuSpec;

@@ -74,12 +74,28 @@ static gboolean
 add_devices(GArray *out, GStrv slots, gboolean numa, const LcvmConfig *config, GError **error)
 {
   for (guint i = 0; slots && slots[i]; i++) {
-    LcvmQemuDevice device = { slots[i], 0 };
+    LcvmQemuDevice device = { slots[i], 0, 0 };
     if (numa && !device_numa_node(config, slots[i], &device.numa_node, error))
       return FALSE;
     g_array_append_val(out, device);
   }
   return TRUE;
+}
+
+/* With QEMU >= 10 the helper passes /dev/iommu and each device's vfio cdev at the child fds
+ * lcvm-qemu-argv.h fixes, so a dry run prints the numbers a start uses. */
+static void
+number_vfio_fds(LcvmQemuSpec *s, OwnedSpec *o)
+{
+  guint n = o->gpus->len + o->nvswitches->len;
+  if (n == 0 || n > LCVM_QEMU_DEVICES_MAX || !lcvm_qemu_spec_uses_iommufd(s))
+    return;
+  s->iommufd_fd = LCVM_QEMU_FD_IOMMUFD;
+  int fd = LCVM_QEMU_FD_VFIO_FIRST;
+  for (guint i = 0; i < o->gpus->len; i++)
+    g_array_index(o->gpus, LcvmQemuDevice, i).vfio_fd = fd++;
+  for (guint i = 0; i < o->nvswitches->len; i++)
+    g_array_index(o->nvswitches, LcvmQemuDevice, i).vfio_fd = fd++;
 }
 
 static void
@@ -171,6 +187,7 @@ fill_devices(OwnedSpec *o, const LcvmManifest *manifest, const LcvmConfig *confi
   if (!add_devices(o->gpus, manifest->gpus, numa, config, error) ||
       !add_devices(o->nvswitches, manifest->nvswitches, FALSE, config, error))
     return FALSE;
+  number_vfio_fds(s, o);
   s->gpus = (const LcvmQemuDevice *)(gpointer)o->gpus->data;
   s->n_gpus = o->gpus->len;
   s->nvswitches = (const LcvmQemuDevice *)(gpointer)o->nvswitches->data;

@@ -49,7 +49,7 @@ typedef struct {
   GPtrArray *dev_nodes;
   int instance_fd;
   int runtime_fd;
-  int fds[8]; /* parent fds by child fd number (LCVM_QEMU_FD_*, 1 and 2) */
+  int fds[LCVM_QEMU_FD_LIMIT]; /* parent fds by child fd number (LCVM_QEMU_FD_*, 1 and 2) */
   HelperBridge bridge;
 } Launch;
 
@@ -229,21 +229,69 @@ open_fds(Launch *l, GError **error)
 
 /* ---- device nodes ---- */
 
-/* The nodes QEMU opens for the VM's devices: the IOMMU group (legacy VFIO) or the device's
- * vfio cdev (iommufd, QEMU >= 10). */
+/* iommufd (QEMU >= 10): /dev/iommu and each device's vfio cdev, opened here as root and passed
+ * at the child fds the spec names (reference/field-2026.md §7.2); QEMU binds and attaches
+ * them. Opened after the sanitize reset, which must run while nobody holds the cdev. */
+static gboolean
+open_node(Launch *l, const char *path, int child_fd, GError **error)
+{
+  l->fds[child_fd] = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  return l->fds[child_fd] >= 0 || errno_error(error, l->name, "cannot open", path);
+}
+
+static gboolean
+open_vfio_cdevs(Launch *l, const LcvmQemuDevice *devices, guint n, GError **error)
+{
+  for (guint i = 0; i < n; i++) {
+    if (devices[i].vfio_fd <= 0)
+      continue;
+    g_auto(LcvmPciState) st = { 0 };
+    lcvm_pci_state_read(l->config->sysfs_root, devices[i].slot, &st);
+    if (st.vfio_dev == NULL) {
+      g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                  "VM %s: %s has no vfio-dev node, which QEMU >= 10 (iommufd) needs: the kernel "
+                  "needs CONFIG_VFIO_DEVICE_CDEV, and the device must be on vfio-pci "
+                  "('lium-cvm gpu bind %s')",
+                  l->name, devices[i].slot, devices[i].slot);
+      return FALSE;
+    }
+    g_autofree char *path =
+        g_build_filename(l->config->dev_root, "vfio", "devices", st.vfio_dev, NULL);
+    if (!open_node(l, path, devices[i].vfio_fd, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+open_iommufd(Launch *l, GError **error)
+{
+  if (l->spec->iommufd_fd <= 0)
+    return TRUE;
+  g_autofree char *iommu = lcvm_config_path(l->config->dev_root, "iommu");
+  if (!open_node(l, iommu, l->spec->iommufd_fd, error)) {
+    g_prefix_error(error, "(QEMU >= 10 attaches devices through iommufd; the kernel needs "
+                          "CONFIG_IOMMUFD) ");
+    return FALSE;
+  }
+  return open_vfio_cdevs(l, l->spec->gpus, l->spec->n_gpus, error) &&
+         open_vfio_cdevs(l, l->spec->nvswitches, l->spec->n_nvswitches, error);
+}
+
+/* Legacy VFIO (QEMU < 10): QEMU opens the IOMMU group node itself, so it is handed to the
+ * VM's uid for the VM's life. */
 static void
 collect_dev_nodes(Launch *l, const LcvmQemuDevice *devices, guint n)
 {
-  gboolean iommufd = lcvm_qemu_spec_uses_iommufd(l->spec);
+  if (lcvm_qemu_spec_uses_iommufd(l->spec))
+    return;
   for (guint i = 0; i < n; i++) {
     g_auto(LcvmPciState) st = { 0 };
     lcvm_pci_state_read(l->config->sysfs_root, devices[i].slot, &st);
-    g_autofree char *node = NULL;
-    if (iommufd && st.vfio_dev != NULL)
-      node = g_build_filename(l->config->dev_root, "vfio", "devices", st.vfio_dev, NULL);
-    else if (!iommufd && st.iommu_group >= 0)
-      node = g_strdup_printf("%s/vfio/%d", l->config->dev_root, st.iommu_group);
-    if (node != NULL && !g_ptr_array_find_with_equal_func(l->dev_nodes, node, g_str_equal, NULL))
+    if (st.iommu_group < 0)
+      continue;
+    g_autofree char *node = g_strdup_printf("%s/vfio/%d", l->config->dev_root, st.iommu_group);
+    if (!g_ptr_array_find_with_equal_func(l->dev_nodes, node, g_str_equal, NULL))
       g_ptr_array_add(l->dev_nodes, g_steal_pointer(&node));
   }
 }
@@ -421,7 +469,7 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
     return NULL;
   l->prepared = helper_instance_prepare(l->config, l->def, l->spec, l->res->qemu_uid,
                                         l->res->hostapi_port, error);
-  if (!l->prepared || !open_fds(l, error))
+  if (!l->prepared || !open_fds(l, error) || !open_iommufd(l, error))
     return NULL;
   g_auto(GStrv) argv = lcvm_qemu_argv_build(l->spec, error);
   if (argv == NULL)

@@ -39,12 +39,13 @@ def write_image(h, guest, name):
         p.chmod(0o644)
 
 
-def write_vm(h, name, image, ports, memory=512 << 20):
+def write_vm(h, name, image, ports, memory=512 << 20, gpus=(), nvswitches=()):
     d = h.state_dir / "vms" / name
     d.mkdir()
     manifest = {
         "manifest_version": 1, "name": name, "image": image, "vcpus": 1, "memory": memory,
-        "disk": 1 << 30, "gpu_attach": "listed", "gpus": [], "nvswitches": [],
+        "disk": 1 << 30, "gpu_attach": "listed", "gpus": list(gpus),
+        "nvswitches": list(nvswitches),
         "ports": [{"protocol": "tcp", "address": "127.0.0.1", "host_port": p, "guest_port": 22}
                   for p in ports],
         "hugepages": False, "pin_numa": False,

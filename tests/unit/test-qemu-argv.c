@@ -230,6 +230,64 @@ test_qemu_10_attaches_every_device_through_iommufd(void)
 }
 
 static void
+assert_refused(const LcvmQemuSpec *spec, const char *fragment)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) argv = lcvm_qemu_argv_build(spec, &error);
+  g_assert_null(argv);
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
+  if (!strstr(error->message, fragment))
+    g_error("message '%s' lacks '%s'", error->message, fragment);
+}
+
+/* What a start and a dry run build for QEMU >= 10: the helper's /dev/iommu and vfio cdev fds,
+ * numbered as lcvm-qemu-spec assigns them (GPUs first, then NVSwitches). */
+static void
+test_qemu_10_passes_iommu_and_vfio_cdev_fds(void)
+{
+  const LcvmQemuDevice gpus[] = { { "0000:18:00.0", 0, LCVM_QEMU_FD_VFIO_FIRST },
+                                  { "0000:2a:00.0", 0, LCVM_QEMU_FD_VFIO_FIRST + 1 } };
+  const LcvmQemuDevice switches[] = { { "0000:05:00.0", 0, LCVM_QEMU_FD_VFIO_FIRST + 2 } };
+  LcvmQemuSpec spec = base_spec();
+  spec.qemu_version = version(10, 0, 2);
+  spec.iommufd_fd = LCVM_QEMU_FD_IOMMUFD;
+  spec.gpus = gpus;
+  spec.n_gpus = 2;
+  spec.nvswitches = switches;
+  spec.n_nvswitches = 1;
+  g_auto(GStrv) argv = build_ok(&spec);
+  const char *tail[] = { "-object", "iommufd,id=iommufd0,fd=8",
+                         "-device", "pcie-root-port,id=pci.1,bus=pcie.0,chassis=1",
+                         "-device", "vfio-pci,host=0000:18:00.0,bus=pci.1,iommufd=iommufd0,fd=9",
+                         "-device", "pcie-root-port,id=pci.2,bus=pcie.0,chassis=2",
+                         "-device", "vfio-pci,host=0000:2a:00.0,bus=pci.2,iommufd=iommufd0,fd=10",
+                         "-device", "pcie-root-port,id=pci.3,bus=pcie.0,chassis=3",
+                         "-device", "vfio-pci,host=0000:05:00.0,bus=pci.3,iommufd=iommufd0,fd=11",
+                         "-append", CMDLINE,
+                         NULL };
+  assert_argv(after((const char *const *)argv, "-netdev"), tail);
+}
+
+/* QEMU refuses fd= without an iommufd backend; the builder refuses it first. */
+static void
+test_vfio_fds_before_qemu_10_are_refused(void)
+{
+  LcvmQemuSpec spec = base_spec();
+  spec.gpus = (const LcvmQemuDevice[]){ { "0000:18:00.0", 0, LCVM_QEMU_FD_VFIO_FIRST } };
+  spec.n_gpus = 1;
+  assert_refused(&spec, "needs QEMU >= 10 (iommufd)");
+  spec.gpus = (const LcvmQemuDevice[]){ { "0000:18:00.0", 0, 0 } };
+  spec.iommufd_fd = LCVM_QEMU_FD_IOMMUFD;
+  assert_refused(&spec, "an iommufd fd (8) needs QEMU >= 10");
+  spec.qemu_version = version(10, 0, 0);
+  spec.iommufd_fd = 2;
+  assert_refused(&spec, "must be 3 or above");
+  spec.iommufd_fd = LCVM_QEMU_FD_IOMMUFD;
+  spec.gpus = (const LcvmQemuDevice[]){ { "0000:18:00.0", 0, 1 } };
+  assert_refused(&spec, "must be 3 or above");
+}
+
+static void
 test_qemu_10_without_devices_has_no_iommufd_object(void)
 {
   LcvmQemuSpec spec = base_spec();
@@ -480,17 +538,6 @@ test_img_rootfs_is_a_cdrom(void)
 }
 
 static void
-assert_refused(const LcvmQemuSpec *spec, const char *fragment)
-{
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) argv = lcvm_qemu_argv_build(spec, &error);
-  g_assert_null(argv);
-  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
-  if (!strstr(error->message, fragment))
-    g_error("message '%s' lacks '%s'", error->message, fragment);
-}
-
-static void
 test_inconsistent_specs_are_refused(void)
 {
   LcvmQemuSpec spec = base_spec();
@@ -561,6 +608,10 @@ main(int argc, char **argv)
                   test_eight_gpus_then_four_nvswitches_on_qemu_9_2_1);
   g_test_add_func("/qemu-argv/qemu-10-attaches-every-device-through-iommufd",
                   test_qemu_10_attaches_every_device_through_iommufd);
+  g_test_add_func("/qemu-argv/qemu-10-passes-iommu-and-vfio-cdev-fds",
+                  test_qemu_10_passes_iommu_and_vfio_cdev_fds);
+  g_test_add_func("/qemu-argv/vfio-fds-before-qemu-10-are-refused",
+                  test_vfio_fds_before_qemu_10_are_refused);
   g_test_add_func("/qemu-argv/qemu-10-without-devices-has-no-iommufd-object",
                   test_qemu_10_without_devices_has_no_iommufd_object);
   g_test_add_func("/qemu-argv/iommufd-starts-at-qemu-10", test_iommufd_starts_at_qemu_10);
