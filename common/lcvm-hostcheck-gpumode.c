@@ -1,10 +1,22 @@
 /* Host check, GPU mode area: every CC-capable GPU must be in CC mode "on" by the helper's cache
  * (state_dir/gpu-modes.json; a guest's driver fails with RmInitAdapter 0x22:0x56:894 otherwise,
  * reference/lium.md §8.12), except on a board deliberately in Protected PCIe mode (every GPU and
- * NVSwitch PPCIe on). Reads the cache only: asking the tool would wake and write the devices. */
+ * NVSwitch PPCIe on); and Lium's mode policy (lcvm-board-policy.h) for the board and for every
+ * VM defined in state_dir/vms. Reads the cache only: asking the tool would wake and write the
+ * devices. */
+#include "lcvm-board-policy.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-hostcheck-private.h"
+#include "lcvm-manifest.h"
 #include "lcvm-pci.h"
+#include "lcvm-sysfs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#define POLICY_EXPECTED                                                                            \
+  "one GPU per VM: CC on; several Hopper GPUs of an NVSwitch board in one VM: PPCIe on the "       \
+  "whole board, every GPU and NVSwitch in that VM; Blackwell: CC only"
 
 static GStrv
 board_slots(LcvmPciInventory *inv)
@@ -54,6 +66,58 @@ check_one(HostCtx *ctx, const LcvmPciDevice *d, GHashTable *modes, gboolean boar
             d->slot);
 }
 
+/* Issues → one check: OK, or FAIL with the problems observed and the fixes as remedy. */
+static void
+set_policy(LcvmCheck *c, GPtrArray *issues, const char *ok_text)
+{
+  if (issues->len == 0) {
+    hc_set(c, LCVM_CHECK_OK, "%s", ok_text);
+    return;
+  }
+  GString *problems = g_string_new(""), *fixes = g_string_new("");
+  for (guint i = 0; i < issues->len; i++) {
+    const LcvmPolicyIssue *issue = issues->pdata[i];
+    g_string_append_printf(problems, "%s%s", i ? "; " : "", issue->problem);
+    g_string_append_printf(fixes, "%s%s", i ? "; then " : "", issue->fix);
+  }
+  hc_set(c, LCVM_CHECK_FAIL, "%s", problems->str);
+  hc_remedy(c, "%s", fixes->str);
+  g_string_free(problems, TRUE);
+  g_string_free(fixes, TRUE);
+}
+
+static void
+check_vm_policy(HostCtx *ctx, LcvmPciInventory *inv, GHashTable *modes, int vms_fd,
+                const char *name)
+{
+  g_autoptr(LcvmManifest) m = lcvm_manifest_load_vm(vms_fd, name, NULL, NULL);
+  if (m == NULL || (m->gpus[0] == NULL && m->nvswitches[0] == NULL))
+    return; /* an unreadable definition is `run`'s to report; no GPU, no policy */
+  g_autofree char *id = g_strdup_printf("vm.%s.gpu_mode_policy", name);
+  g_autofree char *title = g_strdup_printf("VM %s GPU modes", name);
+  LcvmCheck *c = hc_add(ctx, id, title, POLICY_EXPECTED);
+  g_autoptr(GPtrArray) issues = lcvm_board_policy_vm(inv, modes, (const char *const *)m->gpus,
+                                                     (const char *const *)m->nvswitches);
+  set_policy(c, issues, "its GPUs are in the modes it needs");
+}
+
+/* Lium's mode policy for the board and for every VM defined on this host. */
+static void
+check_policy(HostCtx *ctx, LcvmPciInventory *inv, GHashTable *modes)
+{
+  LcvmCheck *c = hc_add(ctx, "gpu.board_mode_policy", "GPU board modes", POLICY_EXPECTED);
+  g_autoptr(GPtrArray) issues = lcvm_board_policy_board(inv, modes);
+  set_policy(c, issues, "no Blackwell GPU in PPCIe, no NVSwitch board partly in PPCIe");
+  g_autofree char *vms = g_build_filename(ctx->config->state_dir, "vms", NULL);
+  int vms_fd = open(vms, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (vms_fd < 0)
+    return;
+  g_auto(GStrv) names = lcvm_sysfs_list(vms);
+  for (guint i = 0; names != NULL && names[i] != NULL; i++)
+    check_vm_policy(ctx, inv, modes, vms_fd, names[i]);
+  close(vms_fd);
+}
+
 void
 hc_check_gpu_modes(HostCtx *ctx)
 {
@@ -79,4 +143,6 @@ hc_check_gpu_modes(HostCtx *ctx)
     }
     check_one(ctx, d, modes, board_ppcie, now);
   }
+  if (modes != NULL && board[0] != NULL)
+    check_policy(ctx, inv, modes);
 }

@@ -2,6 +2,7 @@
  * and lsgpu's mode columns. The frontend never runs gpu-admin-tools (a query wakes the device
  * and writes its registers): it asks the helper, and reads the helper's cache for display. */
 #include "cmd-gpumode.h"
+#include "lcvm-board-policy.h"
 #include "lcvm-gpu-admin.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-names.h"
@@ -218,6 +219,22 @@ print_modes(LcvmCli *cli, GPtrArray *done)
   }
 }
 
+/* Lium's mode policy for the board as the cache now stands: PPCIe is all or nothing per
+ * NVSwitch board, and Blackwell has none. A warning: the switch was asked for, and `run`
+ * refuses a VM that the resulting modes do not fit. */
+static void
+warn_board_policy(LcvmCli *cli, LcvmPciInventory *inv)
+{
+  g_autoptr(GHashTable) modes = lcvm_gpu_modes_load(cli->config->state_dir, NULL);
+  if (modes == NULL)
+    return;
+  g_autoptr(GPtrArray) issues = lcvm_board_policy_board(inv, modes);
+  for (guint i = 0; i < issues->len; i++) {
+    const LcvmPolicyIssue *issue = issues->pdata[i];
+    g_printerr("warning: GPU modes: %s; fix: %s\n", issue->problem, issue->fix);
+  }
+}
+
 int
 gpu_cc(LcvmCli *cli, int argc, char **argv)
 {
@@ -273,6 +290,7 @@ gpu_cc(LcvmCli *cli, int argc, char **argv)
     g_ptr_array_add(done, (gpointer)d);
   }
   print_modes(cli, done);
+  warn_board_policy(cli, inv);
   return CLI_EXIT_OK;
 }
 

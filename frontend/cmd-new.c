@@ -4,9 +4,11 @@
  * sourced; the measured app-compose.json is what lium-cvm.sh + dstack.py write, byte for
  * byte (lcvm-compose). */
 #include "cli-vm.h"
+#include "lcvm-board-policy.h"
 #include "lcvm-compose.h"
 #include "lcvm-env.h"
 #include "lcvm-error.h"
+#include "lcvm-gpu-modes.h"
 #include "lcvm-image.h"
 #include "lcvm-pci.h"
 #include "lcvm-safe-io.h"
@@ -180,6 +182,23 @@ add_device(const LcvmPciDevice *dev, GStrvBuilder *gpus, GStrvBuilder *switches)
   g_strv_builder_add(dev->kind == LCVM_PCI_NVSWITCH ? switches : gpus, dev->slot);
 }
 
+/* Lium's mode policy by the helper's cached modes: a definition may be written before the
+ * modes are switched, so a violation is a warning here (`run` refuses it). */
+static void
+warn_mode_policy(const LcvmCli *cli, LcvmPciInventory *inv, const LcvmManifest *m)
+{
+  g_autoptr(GHashTable) modes = lcvm_gpu_modes_load(cli->config->state_dir, NULL);
+  if (modes == NULL)
+    return;
+  g_autoptr(GPtrArray) issues = lcvm_board_policy_vm(inv, modes, (const char *const *)m->gpus,
+                                                     (const char *const *)m->nvswitches);
+  for (guint i = 0; i < issues->len; i++) {
+    const LcvmPolicyIssue *issue = issues->pdata[i];
+    g_printerr("warning: GPU modes: %s; fix: %s ('lium-cvm run %s' refuses the VM until then)\n",
+               issue->problem, issue->fix, m->name);
+  }
+}
+
 /* CVM_GPUS=all → every NVIDIA GPU and NVSwitch of the host (in slot order); a listed set →
  * each slot must be one of them, sorted into GPUs and NVSwitches in the listed order. */
 static gboolean
@@ -217,6 +236,7 @@ resolve_gpus(const LcvmCli *cli, LcvmManifest *m, GError **error)
   g_strfreev(m->nvswitches);
   m->gpus = g_strv_builder_end(gpus);
   m->nvswitches = g_strv_builder_end(switches);
+  warn_mode_policy(cli, inv, m);
   return TRUE;
 }
 

@@ -1,11 +1,14 @@
 /* The check of a definition before it may start (see helper-instance.h), shared by DryRun and
  * StartVm. Reads the operator-writable definition without following a symlink and asks the
- * kernel about the host (PCI devices, CPUs, ports); it never writes, reserves or spawns
- * anything except the confined QEMU version probe. */
+ * kernel about the host (PCI devices, CPUs, ports) and the helper's GPU mode cache (Lium's
+ * mode policy); it never writes, reserves or spawns anything except the confined QEMU version
+ * probe. */
 #include "helper-instance.h"
 #include "helper-instance-private.h"
 #include "helper-qemu.h"
+#include "lcvm-board-policy.h"
 #include "lcvm-error.h"
+#include "lcvm-gpu-modes.h"
 #include "lcvm-pci.h"
 #include "lcvm-resources.h"
 #include "lcvm-safe-io.h"
@@ -227,6 +230,27 @@ check_device(const LcvmConfig *config, LcvmPciInventory *inv, const char *vm, co
   return TRUE;
 }
 
+/* Lium's GPU mode policy (lcvm-board-policy.h) by the modes the helper cached. */
+static gboolean
+check_mode_policy(const LcvmConfig *config, LcvmPciInventory *inv, const LcvmManifest *manifest,
+                  GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GHashTable) modes = lcvm_gpu_modes_load(config->state_dir, &local);
+  if (modes == NULL) {
+    g_warning("VM %s: GPU modes not judged: %s", manifest->name, local->message);
+    return TRUE;
+  }
+  g_autoptr(GPtrArray) issues = lcvm_board_policy_vm(
+      inv, modes, (const char *const *)manifest->gpus, (const char *const *)manifest->nvswitches);
+  if (issues->len == 0)
+    return TRUE;
+  g_autofree char *text = lcvm_board_policy_text(issues);
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "VM %s breaks the GPU mode policy: %s",
+              manifest->name, text);
+  return FALSE;
+}
+
 static gboolean
 check_devices(const LcvmConfig *config, const LcvmManifest *manifest, GError **error)
 {
@@ -243,7 +267,7 @@ check_devices(const LcvmConfig *config, const LcvmManifest *manifest, GError **e
     if (!check_device(config, inv, manifest->name, manifest->nvswitches[i], LCVM_PCI_NVSWITCH,
                       error))
       return FALSE;
-  return TRUE;
+  return check_mode_policy(config, inv, manifest, error);
 }
 
 /* ---- the forwarded ports ---- */

@@ -124,7 +124,7 @@ def test_ready_host_human_output_is_a_plain_table_when_not_a_tty(root, key_provi
     assert r.rc == 0
     assert "\033[" not in r.out
     assert "ok       cpu.tdx_host_platform" in r.out
-    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 60 ok.")
+    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 61 ok.")
 
 
 # ---- a bare VM like the machine the tests run on ----
@@ -575,3 +575,63 @@ def test_schema_rejects_a_failure_without_remedy():
                        "expected": "y", "remedy": None, "fix": None}]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, SCHEMA)
+
+
+# ---- Lium's mode policy (common/lcvm-board-policy.c) --------------------------------------
+
+def define_vm(root, name, gpus, nvswitches=()):
+    """A VM definition as `lium-cvm new` writes it (only its manifest matters here)."""
+    d = os.path.join(root, "ready", "state", "vms", name)
+    os.makedirs(d)
+    manifest = {
+        "manifest_version": 1, "name": name, "image": fakehost.IMAGE, "vcpus": 4,
+        "memory": 8 << 30, "disk": 20 << 30, "gpu_attach": "listed", "gpus": list(gpus),
+        "nvswitches": list(nvswitches), "ports": [], "hugepages": False, "pin_numa": False,
+        "compose_hash": "ab" * 32, "os_image_hash": "cd" * 32, "created_at_ms": 1764230037000,
+    }
+    with open(os.path.join(d, "vm-manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=4)
+
+
+def test_ready_board_and_a_one_gpu_vm_follow_the_mode_policy(root, key_provider):
+    config = host(root, "ready", key_provider)
+    define_vm(root, "one", ["0000:19:00.0"])
+    r = run(root, config, "--json")
+    assert r.rc == 0, r.out
+    assert r.status("gpu.board_mode_policy") == "ok"
+    assert r.status("vm.one.gpu_mode_policy") == "ok"
+
+
+def test_a_two_gpu_vm_in_per_gpu_cc_on_an_nvswitch_board_fails_with_the_fix(root, key_provider):
+    config = host(root, "ready", key_provider)
+    define_vm(root, "pair", ["0000:19:00.0", "0000:3b:00.0"])
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    c = r["vm.pair.gpu_mode_policy"]
+    assert c["status"] == "fail"
+    assert "the VM passes 2 Hopper GPUs of an NVSwitch board but not 0000:4c:00.0" in \
+        c["observed"]
+    assert "not in Protected PCIe mode" in c["observed"]
+    assert c["remedy"] == ("set CVM_GPUS=all in the VM's .env and run 'lium-cvm new' again (the "
+                           "whole board: every GPU and NVSwitch); then lium-cvm gpu cc all "
+                           "--mode off --ppcie on")
+    assert r.status("gpu.board_mode_policy") == "ok"
+
+
+def test_a_whole_board_vm_in_ppcie_passes_and_a_partial_board_fails(root, key_provider):
+    config = host(root, "ready", key_provider)
+    state = os.path.join(root, "ready", "state")
+    define_vm(root, "board", [g[0] for g in fakehost.fakepci.GPUS],
+              [s[0] for s in fakehost.fakepci.NVSWITCHES])
+    fakehost.write_gpu_modes(state, cc="off", ppcie="on", switch_ppcie="on")
+    r = run(root, config, "--json")
+    assert r.status("vm.board.gpu_mode_policy") == "ok", r["vm.board.gpu_mode_policy"]
+    assert r.status("gpu.board_mode_policy") == "ok"
+    fakehost.write_gpu_modes(state, cc="off", ppcie="on", switch_ppcie="off")
+    r = run(root, config, "--json")
+    c = r["gpu.board_mode_policy"]
+    assert c["status"] == "fail" and "partly in Protected PCIe mode" in c["observed"]
+    assert c["remedy"] == ("lium-cvm gpu cc all --mode off --ppcie on (the whole board for one "
+                           "VM), or lium-cvm gpu cc all --mode on --ppcie off (one-GPU VMs)")
+    assert "0000:08:00.0 (PPCIe off) are not in Protected PCIe mode" in \
+        r["vm.board.gpu_mode_policy"]["observed"]

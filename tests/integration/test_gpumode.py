@@ -278,6 +278,23 @@ def test_board_into_protected_pcie_mode(harness, users, host):
     assert all(d["vfio_ready"] for d in listed)
 
 
+def test_switching_part_of_an_nvswitch_board_to_ppcie_warns_with_the_fix(harness, users, host):
+    """(The helper's in-memory cache still holds what earlier tests queried: the warning's
+    lists are checked for the two devices this test switched.)"""
+    r = cc(harness, users.op, "bb:00.0", FREE_GPU, "--mode", "on")
+    assert r.rc == 0, r
+    r = cc(harness, users.op, FREE_GPU, "--mode", "off", "--ppcie", "on")
+    assert r.rc == 0, r
+    [warning] = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    on, _, off = warning.partition("; off: ")
+    assert on.startswith("warning: GPU modes: the NVSwitch board is partly in Protected PCIe "
+                         "mode (on: ") and FREE_GPU in on and "0000:bb:00.0" not in on
+    assert "0000:bb:00.0" in off.split(")")[0]
+    assert warning.endswith("PPCIe is all or nothing per board; fix: lium-cvm gpu cc all --mode "
+                            "off --ppcie on (the whole board for one VM), or lium-cvm gpu cc all "
+                            "--mode on --ppcie off (one-GPU VMs)")
+
+
 def test_cc_and_ppcie_on_together_are_refused(harness, users, host):
     r = cc(harness, users.op, GPU, "--mode", "on", "--ppcie", "on")
     assert r.rc == 2 and "exclude each other" in r.stderr, r

@@ -26,6 +26,7 @@ import lcvm_harness as lh
 from lcvm_vms import write_image, write_vm
 
 sys.path.insert(0, str(lh.SOURCE_ROOT / "tests" / "fakes"))
+import fakehost  # noqa: E402
 import fakepci  # noqa: E402
 
 GPU = "0000:db:00.0"             # alone below bridge 0000:da:01.0
@@ -94,6 +95,7 @@ def prepare_harness(h, guest):
     write_vm(h, "gpu-vm", "guest", [2500], gpus=[GPU], nvswitches=[SWITCH])
     write_vm(h, "shared-vm", "guest", [2501], gpus=[SHARED_GPU])
     write_vm(h, "quirk-vm", "guest", [2502], gpus=[QUIRKED_GPU])
+    write_vm(h, "two-gpu-vm", "guest", [2503], gpus=[GPU, SHARED_GPU], nvswitches=[SWITCH])
     h.simulator = subprocess.Popen(
         [sys.executable, fakepci.__file__, "simulate", str(h.root), "--delay", "0.02",
          "--ready-file", str(h.root / "kernel.ready")])
@@ -345,3 +347,45 @@ def test_qemu_before_10_opens_the_group_itself_which_the_vm_uid_owns_meanwhile(h
             assert os.stat(harness.dev / "vfio" / g).st_uid == 0
     finally:
         _with_qemu(harness, "10.0.2")
+
+
+# ---- Lium's GPU mode policy (common/lcvm-board-policy.c) at the start -----------------------
+
+@pytest.fixture
+def cached_modes(harness):
+    """Writes the helper's mode cache as a query would have; removes it afterwards."""
+    def write(**modes):
+        fakehost.write_gpu_modes(str(harness.state_dir), **modes)
+    yield write
+    (harness.state_dir / "gpu-modes.json").unlink()
+
+
+def test_two_hopper_gpus_in_per_gpu_cc_on_an_nvswitch_board_are_refused(harness, users,
+                                                                         cached_modes):
+    cached_modes(cc="on", ppcie="off", switch_ppcie="off")
+    mark = len(fakepci.kernel_log(str(harness.root)))
+    for args in (["run", "two-gpu-vm"], ["run", "two-gpu-vm", "--dry-run"]):
+        r = harness.run_frontend(users.op, *args, timeout=120)
+        assert r.rc == 1, r
+        assert "VM two-gpu-vm breaks the GPU mode policy: the VM passes 2 Hopper GPUs of an " \
+               "NVSwitch board but not 0000:19:00.0" in r.stderr
+        assert "(fix: set CVM_GPUS=all in the VM's .env" in r.stderr
+        assert "not in Protected PCIe mode" in r.stderr
+        assert "(fix: lium-cvm gpu cc all --mode off --ppcie on)" in r.stderr
+    assert log_since(harness, mark) == []  # refused before the sanitize reset
+    assert not (harness.runtime_dir / "two-gpu-vm").exists()
+
+
+def test_a_one_gpu_vm_in_ppcie_mode_is_refused_naming_gpu_cc(harness, users, cached_modes):
+    cached_modes(cc="off", ppcie="on", switch_ppcie="on")
+    r = harness.run_frontend(users.op, "run", "gpu-vm", timeout=120)
+    assert r.rc == 1, r
+    assert f"GPU {GPU} (CC off, PPCIe on) not in CC mode: a VM with one GPU needs CC on and " \
+           f"PPCIe off (fix: lium-cvm gpu cc {GPU} --mode on)" in r.stderr
+
+
+def test_a_one_gpu_vm_in_cc_mode_passes_the_policy(harness, users, cached_modes):
+    cached_modes(cc="on", ppcie="off", switch_ppcie="off")
+    r = run_vm(harness, "gpu-vm")
+    assert start_got_past_the_checks(r, "gpu-vm"), r
+    assert "policy" not in r.stderr

@@ -98,6 +98,26 @@ class New(vmtest.Host):
         self.assertEqual((m["gpu_attach"], m["gpus"], m["nvswitches"]),
                          ("listed", ["0000:3b:00.0", "0000:19:00.0"], ["0000:06:00.0"]))
 
+    def test_new_warns_of_a_mode_policy_violation_and_writes_the_definition(self):
+        subprocess.run([sys.executable, os.path.join(vmtest.SOURCE_ROOT, "tests/fakes/fakepci.py"),
+                        "build", os.path.dirname(self.sysfs)], check=True, capture_output=True)
+        sys.path.insert(0, os.path.join(vmtest.SOURCE_ROOT, "tests", "fakes"))
+        import fakehost
+        fakehost.write_gpu_modes(self.state, cc="on", ppcie="off")
+        self.write(".env", vmtest.BASE_ENV + "CVM_GPUS=19:00.0\n")
+        r = self.new("one")
+        self.assert_ok(r)
+        self.assertNotIn("warning: GPU modes", r.stderr)
+        self.write(".env", vmtest.BASE_ENV + "CVM_GPUS=all\n")
+        r = self.new("board")
+        self.assert_ok(r)
+        self.assertIn("warning: GPU modes: 0000:19:00.0 (CC on, PPCIe off), ", r.stderr)
+        self.assertIn("not in Protected PCIe mode: a VM with several Hopper GPUs on an NVSwitch "
+                      "board needs PPCIe on every GPU and NVSwitch of the board (per-GPU CC there "
+                      "turns NVLink off); fix: lium-cvm gpu cc all --mode off --ppcie on "
+                      "('lium-cvm run board' refuses the VM until then)", r.stderr)
+        self.assertEqual(len(self.manifest("board")["gpus"]), 8)
+
     def test_a_listed_slot_that_is_not_an_nvidia_device_is_refused(self):
         subprocess.run([sys.executable, os.path.join(vmtest.SOURCE_ROOT, "tests/fakes/fakepci.py"),
                         "build", os.path.dirname(self.sysfs)], check=True, capture_output=True)
