@@ -384,14 +384,14 @@ bus_reset(const LcvmConfig *c, const Target *t, HelperSanitizeStep step, gpointe
   gboolean restored = set_method(c, t, "default", &default_error);
   g_autoptr(GError) bridge_error = NULL;
   gboolean bridge = restore_bridge_control(t, ctl, step, data, &bridge_error);
-  GError *first = !reset ? reset_error : !restored ? default_error : bridge_error;
   if (reset && restored && bridge && answers(t, error))
     return TRUE;
-  g_autofree char *remedy = recovery(c, t->slot);
-  if (first != NULL || (error != NULL && *error == NULL))
+  GError *first = !reset ? reset_error : !restored ? default_error : bridge_error;
+  if (first != NULL)
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "the bus reset of GPU %s failed: %s", t->slot,
-                first ? first->message : "?");
+                first->message);
   if (error != NULL && *error != NULL) {
+    g_autofree char *remedy = recovery(c, t->slot);
     char *m = g_strdup_printf("%s; %s", (*error)->message, remedy);
     g_free((*error)->message);
     (*error)->message = m;
