@@ -270,8 +270,14 @@ open_iommufd(Launch *l, GError **error)
     return TRUE;
   g_autofree char *iommu = lcvm_config_path(l->config->dev_root, "iommu");
   if (!open_node(l, iommu, l->spec->iommufd_fd, error)) {
-    g_prefix_error(error, "(QEMU >= 10 attaches devices through iommufd; the kernel needs "
-                          "CONFIG_IOMMUFD) ");
+    if (error == NULL || *error == NULL)
+      return FALSE;
+    char *m = g_strconcat((*error)->message,
+                          " (QEMU >= 10 attaches devices through iommufd: 'lium-cvm "
+                          "load-modules iommufd' loads it; the kernel needs CONFIG_IOMMUFD)",
+                          NULL);
+    g_free((*error)->message);
+    (*error)->message = m;
     return FALSE;
   }
   return open_vfio_cdevs(l, l->spec->gpus, l->spec->n_gpus, error) &&
