@@ -14,6 +14,7 @@ packages="
   dbus polkitd pkexec systemd nftables util-linux iproute2 pciutils curl
   qemu-system-x86 qemu-utils ovmf busybox-static linux-image-amd64 cpio
   python3 python3-pytest python3-jsonschema libxml2-utils hyperfine time gettext-base python3-gi
+  cockpit-ws cockpit-bridge chromium
 "
 missing=""
 for p in $packages; do
@@ -24,4 +25,11 @@ if [ -n "$missing" ]; then
   apt-get update -q
   # shellcheck disable=SC2086
   apt-get install -y -q --no-install-recommends $missing
+fi
+# The Cockpit page is built with node and npm (npm ci from cockpit/package-lock.json). This
+# kind of machine ships Node.js with npm; Debian's own are the fallback where it does not.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "installing: nodejs npm"
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends nodejs npm
 fi

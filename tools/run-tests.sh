@@ -23,7 +23,7 @@ run_suite() {
 run_suite build "--werror" || status=1
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -De2e=disabled" \
+  run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -De2e=disabled -Dcockpit=disabled" \
   --no-suite e2e --no-suite bench || status=1
 
 python3 "$root/tools/summarize-tests.py" build/meson-logs/testlog.json \
