@@ -148,6 +148,25 @@ def test_a_vm_running_then_stopped(harness, users):
     assert m.value("lium_cvm_vm_last_exit", vm="vm1", exit_status="terminated") == 1
 
 
+def test_a_removed_vm_defined_and_started_again(harness, users):
+    """What a redefinition does (lium.cvm.lium_cvm_vm): rm of the stopped VM, new, run. The
+    old Vm object leaves the bus at the rm, so the new start can export its own."""
+    r = harness.run_frontend(users.op, "rm", "vm1", "--yes")
+    assert r.rc == 0, r
+    assert harness.helper_pid is not None
+    m = metrics(harness, users.op)
+    assert m.of("lium_cvm_vm_state", vm="vm1") == []
+    write_vm(harness, "vm1", "guest", [2200])
+    r = harness.run_frontend(users.op, "run", "vm1")
+    assert r.rc == 0, r
+    m = metrics(harness, users.op)
+    assert m.value("lium_cvm_vm_up", vm="vm1") == 1
+    assert m.of("lium_cvm_vm_last_exit", vm="vm1") == []
+    assert harness.run_frontend(users.op, "stop", "vm1", "--force").rc == 0
+    m = metrics(harness, users.op)
+    assert m.value("lium_cvm_vm_state", vm="vm1", state="stopped") == 1
+
+
 def test_key_provider_before_and_after_its_start(harness, users):
     m = metrics(harness, users.op)
     assert m.value("lium_cvm_key_provider_up") == 1
