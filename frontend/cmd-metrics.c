@@ -341,17 +341,20 @@ write_key_provider_containers(LcvmProm *p, GVariant *status)
   }
 }
 
+/* Asked only when the helper answered GetInfo (helper_up): no second wait on a dead bus name. */
 static void
-write_key_provider(LcvmProm *p, LcvmCli *cli)
+write_key_provider(LcvmProm *p, LcvmCli *cli, gboolean helper_up)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "KeyProviderStatus", NULL, G_VARIANT_TYPE("(a{sv})"), &error);
+  g_autoptr(GVariant) reply = helper_up ? cli_call(cli, LCVM_IFACE_HOST, "KeyProviderStatus", NULL,
+                                                   G_VARIANT_TYPE("(a{sv})"), &error)
+                                        : NULL;
   lcvm_prom_family(p, "lium_cvm_key_provider_up", "gauge",
                    "1 when the helper reported the key provider's status (KeyProviderStatus)");
   lcvm_prom_sample(p, reply ? 1 : 0, NULL);
   if (reply == NULL) {
-    g_printerr("lium-cvm metrics: no key provider metrics: %s\n", error->message);
+    g_printerr("lium-cvm metrics: no key provider metrics: %s\n",
+               error ? error->message : "the helper does not answer");
     return;
   }
   g_autoptr(GVariant) status = g_variant_get_child_value(reply, 0);
@@ -425,8 +428,7 @@ collect(LcvmCli *cli)
   g_autoptr(GHashTable) vms = info ? cli_vm_live_properties(cli) : g_hash_table_new(NULL, NULL);
   write_gpus(p, cli, vms);
   write_vms(p, cli, vms);
-  if (info != NULL)
-    write_key_provider(p, cli);
+  write_key_provider(p, cli, info != NULL);
   write_images(p, cli);
 
   lcvm_prom_family(p, "lium_cvm_metrics_timestamp_seconds", "gauge",

@@ -214,7 +214,8 @@ def test_without_the_helper_only_helper_up_says_so(harness, users):
     try:
         m = metrics(harness, users.op)
         assert m.value("lium_cvm_helper_up") == 0
-        assert m.of("lium_cvm_key_provider_up") == []
+        assert m.value("lium_cvm_key_provider_up") == 0
+        assert m.of("lium_cvm_key_provider_ready") == []
         assert m.value("lium_cvm_check_up") == 1
         assert m.value("lium_cvm_vm_state", vm="vm1", state="defined") == 1
     finally:
