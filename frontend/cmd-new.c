@@ -271,9 +271,8 @@ find_image(LcvmCli *cli, const char *name, gboolean download, gboolean dry_run, 
         g_strdup_printf("OS image %s is not downloaded yet. Download it now?", name);
     if (dry_run || (!download && (cli->json || !cli_confirm(question)))) {
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
-                  "OS image %s is not downloaded: run 'lium-cvm download %s' first, or pass "
-                  "--download",
-                  name, name);
+                  "OS image %s is not downloaded: run 'lium-cvm download %s' first%s", name, name,
+                  dry_run ? "" : ", or pass --download");
       return NULL;
     }
     if (!download_image(cli, name)) {
