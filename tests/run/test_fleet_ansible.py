@@ -53,6 +53,12 @@ PLAY = """\
 """
 
 SITE = PLAY + """\
+    - name: gpus all
+      lium.cvm.lium_cvm_gpu:
+        slots: [all]
+        driver: vfio-pci
+        cc: 'on'
+      when: probe_all | default(false)
     - name: gpus
       lium.cvm.lium_cvm_gpu:
         slots: "{{ gpu_slots }}"
@@ -198,9 +204,15 @@ def before(harness, users):
 def test_check_mode_reports_changes_and_changes_nothing(harness, users, before):
     assert before["drivers"] == {"0000:19:00.0": "nvidia", "0000:db:00.0": None, SWITCH: None}
     assert IMAGE not in before["images"] and before["vms"] == {}
-    run = playbook(harness, users, "site.yml", "--check", "--diff")
+    run = playbook(harness, users, "site.yml", "--check", "--diff", extra={"probe_all": True})
     assert run.stats["failures"] == 0, run.failures()
-    assert run.stats["changed"] == 3, run.result
+    assert run.stats["changed"] == 4, run.result
+    lsgpu = harness.run_frontend(users.op, "lsgpu", "--json").json["devices"]
+    every = run["gpus all"]
+    assert sorted(every["bound"]) == sorted(d["slot"] for d in lsgpu) and len(lsgpu) == 12
+    assert sorted(s["slot"] for s in every["switched"]) == sorted(
+        d["slot"] for d in lsgpu if d["kind"] == "gpu")
+    assert all(s == {"slot": s["slot"], "cc": "on", "ppcie": "off"} for s in every["switched"])
     assert sorted(run["gpus"]["bound"]) == sorted(GPUS + [SWITCH])
     assert sorted(s["slot"] for s in run["gpus"]["switched"]) == GPUS
     assert run["image"]["downloaded"] is True

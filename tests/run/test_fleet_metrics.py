@@ -245,6 +245,8 @@ def test_the_timer_replaces_the_file_atomically(harness, users, tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
     m = Metrics(out.read_text())
     assert m.value("lium_cvm_helper_up") == 1
+    # the service runs as root: polkitd authorizes uid 0 for KeyProviderStatus (inspect)
+    assert m.value("lium_cvm_key_provider_up") == 1
     if PROMTOOL:
         assert subprocess.run([PROMTOOL, "check", "metrics"], stdin=out.open(),
                               capture_output=True).returncode == 0
