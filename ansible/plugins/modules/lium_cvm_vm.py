@@ -46,7 +46,8 @@ options:
     description:
       - C(running) - defined (when I(env) and I(compose) are given) and running.
       - C(stopped) - defined likewise, and not running.
-      - C(present) - defined; its running state is left alone.
+      - C(present) - defined; its running state is left alone (a VM stopped for a
+        redefinition is started again).
       - C(absent) - stopped and removed (definition and instance).
     type: str
     choices: [running, stopped, present, absent]
@@ -278,6 +279,7 @@ class Vm(object):
     def converge(self):
         p = self.module.params
         vm = self.current()
+        was_live = bool(vm) and vm.get('state') in LIVE
         if p['state'] == 'absent':
             if vm:
                 self.diff = dict(before=json.dumps(measured(vm), indent=2, sort_keys=True) + '\n',
@@ -293,7 +295,9 @@ class Vm(object):
         elif vm is None:
             raise LiumCvmError('VM %s is not defined: give env (or env_file) and compose (or '
                                'compose_file) to define it' % self.name)
-        if p['state'] == 'running' and vm.get('state') not in LIVE:
+        # present leaves the VM as it was: one that ran before a redefinition runs again
+        restart = p['state'] == 'present' and self.redefined and was_live
+        if (p['state'] == 'running' or restart) and vm.get('state') not in LIVE:
             self.act(['run', self.name])
             vm['state'] = 'running'
         elif p['state'] == 'stopped':
