@@ -20,6 +20,7 @@ lcvm_prom_free(LcvmProm *prom)
     return;
   g_string_free(prom->text, TRUE);
   g_free(prom->family);
+  g_free(prom->header);
   g_free(prom);
 }
 
@@ -57,9 +58,12 @@ lcvm_prom_family(LcvmProm *prom, const char *name, const char *type, const char 
 {
   g_free(prom->family);
   prom->family = g_strdup(name);
-  g_string_append_printf(prom->text, "# HELP %s ", name);
-  append_escaped(prom->text, help, FALSE);
-  g_string_append_printf(prom->text, "\n# TYPE %s %s\n", name, type);
+  GString *header = g_string_new(NULL);
+  g_string_append_printf(header, "# HELP %s ", name);
+  append_escaped(header, help, FALSE);
+  g_string_append_printf(header, "\n# TYPE %s %s\n", name, type);
+  g_free(prom->header);
+  prom->header = g_string_free(header, FALSE);
 }
 
 static void
@@ -73,6 +77,10 @@ void
 lcvm_prom_sample(LcvmProm *prom, double value, ...)
 {
   g_return_if_fail(prom->family != NULL);
+  if (prom->header != NULL) {
+    g_string_append(prom->text, prom->header);
+    g_clear_pointer(&prom->header, g_free);
+  }
   va_list ap;
   va_start(ap, value);
   g_string_append(prom->text, prom->family);

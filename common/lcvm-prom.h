@@ -9,13 +9,15 @@
 typedef struct {
   GString *text;
   char *family; /* the family the next samples belong to */
+  char *header; /* its HELP and TYPE lines, until its first sample writes them */
 } LcvmProm;
 
 LcvmProm *lcvm_prom_new(void);
 void lcvm_prom_free(LcvmProm *prom);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LcvmProm, lcvm_prom_free)
 
-/* Starts a family: "# HELP name help" and "# TYPE name type" (gauge, counter, untyped). */
+/* Starts a family: "# HELP name help" and "# TYPE name type" (gauge, counter, untyped),
+ * written with its first sample: a family without samples leaves no trace. */
 void lcvm_prom_family(LcvmProm *prom, const char *name, const char *type, const char *help);
 
 /* One sample of the current family: labels are name, value pairs ending with NULL. A NULL

@@ -1,4 +1,5 @@
-/* The Prometheus text writer: families and samples in the exposition format, and label values
+/* The Prometheus text writer: families and samples in the exposition format (a family without
+ * samples not at all), and label values
  * from a guest (boot progress) that try to end a label, a line or a sample early, or are not
  * UTF-8, come out as one harmless label value. */
 #include "lcvm-prom.h"
@@ -7,6 +8,7 @@ static void
 test_family_and_samples(void)
 {
   g_autoptr(LcvmProm) p = lcvm_prom_new();
+  lcvm_prom_family(p, "lium_cvm_empty", "gauge", "A family without samples leaves no trace");
   lcvm_prom_family(p, "lium_cvm_up", "gauge", "Up\\down\nsecond line");
   lcvm_prom_sample(p, 1, NULL);
   lcvm_prom_family(p, "lium_cvm_vm_state", "gauge", "State");
