@@ -14,7 +14,7 @@ packages="
   dbus polkitd pkexec systemd nftables util-linux iproute2 pciutils curl
   qemu-system-x86 qemu-utils ovmf busybox-static linux-image-amd64 cpio
   python3 python3-pytest python3-jsonschema libxml2-utils hyperfine time gettext-base python3-gi
-  prometheus ansible-core git python3-voluptuous yamllint python3-pycodestyle
+  prometheus prometheus-node-exporter ansible-core git python3-voluptuous yamllint python3-pycodestyle
 "
 missing=""
 for p in $packages; do

@@ -8,9 +8,11 @@ passes `promtool check metrics`; the shipped timer's command line writes it atom
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -23,6 +25,7 @@ BOUND_GPU = "0000:db:00.0"   # no driver on the fake host; bound to vfio-pci bel
 NVIDIA_GPU = "0000:19:00.0"  # on nvidia; its mode is queried below
 SWITCH = "0000:07:00.0"
 PROMTOOL = shutil.which("promtool")
+NODE_EXPORTER = shutil.which("prometheus-node-exporter")
 SAMPLE_RE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$')
 LABEL_RE = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
@@ -250,6 +253,40 @@ def test_the_timer_replaces_the_file_atomically(harness, users, tmp_path):
     if PROMTOOL:
         assert subprocess.run([PROMTOOL, "check", "metrics"], stdin=out.open(),
                               capture_output=True).returncode == 0
+    if NODE_EXPORTER:
+        scraped = Metrics(scrape_textfile(out_dir))
+        assert scraped.value("node_textfile_scrape_error") == 0
+        assert scraped.value("lium_cvm_helper_up") == 1
+        assert scraped.value("lium_cvm_host_ready") == m.value("lium_cvm_host_ready")
+
+
+def scrape_textfile(directory):
+    """What Debian's node_exporter (textfile collector only) serves for directory: the
+    lium_cvm samples (as node_exporter re-labels nothing in them) and its own scrape error."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([NODE_EXPORTER, "--collector.disable-defaults", "--collector.textfile",
+                             f"--collector.textfile.directory={directory}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "node_exporter did not answer"
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait()
+    keep = ("lium_cvm_", "node_textfile_scrape_error")
+    return "".join(line + "\n" for line in text.splitlines()
+                   if line.startswith(keep) or line.startswith("# ") and
+                   line.split()[2].startswith(keep))
 
 
 def test_bad_output_paths_are_refused_and_nothing_is_written(harness, users, tmp_path):
