@@ -110,6 +110,16 @@ BAD = PLAY + """\
       ignore_errors: true
 """
 
+ROLE_VFIO = PLAY + """\
+    - name: vfio
+      ansible.builtin.include_role:
+        name: lium.cvm.host
+        tasks_from: vfio
+      vars:
+        lium_cvm_binary: "{{ lium_cvm_binary }}"
+        lium_cvm_modules_load_file: "{{ modules_load_dir }}/lium-cvm.conf"
+"""
+
 TEARDOWN = PLAY + """\
     - name: stopped
       lium.cvm.lium_cvm_vm: {name: executor, state: stopped, stop_timeout: 1}
@@ -126,13 +136,14 @@ def prepare_harness(h, guest):
     shutil.copytree(lh.SOURCE_ROOT / "ansible", collections / "cvm")
     plays = h.root / "plays"
     plays.mkdir()
-    for name, text in (("site.yml", SITE), ("bad.yml", BAD), ("teardown.yml", TEARDOWN)):
+    for name, text in (("site.yml", SITE), ("bad.yml", BAD), ("role-vfio.yml", ROLE_VFIO),
+                       ("teardown.yml", TEARDOWN)):
         (plays / name).write_text(text)
     (plays / "vars.json").write_text(json.dumps({
         "lium_cvm_binary": str(h.frontend), "lium_cvm_config": str(h.config_path),
         "gpu_slots": SLOTS, "image_name": IMAGE, "image_url": f"{SERVER.base}/{IMAGE}.tar.gz",
         "image_sha256": hashlib.sha256(ARCHIVE).hexdigest(),
-        "vm_env": ENV, "vm_compose": COMPOSE,
+        "vm_env": ENV, "vm_compose": COMPOSE, "modules_load_dir": str(h.modules_load_dir),
     }))
     for p in [h.root / "collections", plays, *(h.root / "collections").rglob("*"),
               *plays.iterdir()]:
@@ -150,7 +161,9 @@ class Run:
         self.tasks = {}
         for play in doc["plays"]:
             for task in play["tasks"]:
-                self.tasks[task["task"]["name"]] = task["hosts"]["localhost"]
+                # a role's task is "ROLE : NAME"
+                name = task["task"]["name"].split(" : ", 1)[-1]
+                self.tasks[name] = task["hosts"]["localhost"]
 
     def __getitem__(self, name):
         return self.tasks[name]
@@ -298,6 +311,28 @@ def test_bad_input_fails_clearly_and_changes_nothing(harness, users):
         assert not task.get("changed"), (name, task)
     assert run.stats["ignored"] == len(expected) and run.stats["changed"] == 0
     assert host_state(harness, users) == state
+
+
+LOAD_TASK = "Load the vfio modules now and at every boot (through the helper)"
+
+
+def test_role_host_persists_the_vfio_modules_once(harness, users):
+    """The role's vfio part (tasks_from: vfio) as the operator: the helper persists the modules
+    (they are loaded on the fake host, so nothing reaches the real kernel); a second run asks
+    nothing."""
+    persisted = harness.modules_load_dir / "lium-cvm.conf"
+    assert not persisted.exists()
+    mark = harness.audit_mark()
+    run = playbook(harness, users, "role-vfio.yml")
+    assert run.stats["failures"] == 0, run.failures()
+    assert run[LOAD_TASK]["changed"] is True
+    listed = [ln for ln in persisted.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert listed == ["vfio_pci", "vfio_iommu_type1"]
+    [rec] = [r for r in harness.audit_records(since=mark) if r.method.endswith("LoadModules")]
+    assert rec.ok and rec.uid == users.op.uid
+    again = playbook(harness, users, "role-vfio.yml")
+    assert again.stats["failures"] == 0 and again.stats["changed"] == 0, again.failures()
+    assert again[LOAD_TASK].get("skipped") is True
 
 
 def test_stopped_then_absent(harness, users):
