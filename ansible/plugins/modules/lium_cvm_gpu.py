@@ -167,7 +167,9 @@ def current(cvm, slots, modes_needed):
     if modes_needed:
         fresh = [d['slot'] for d in devices if d.get('arch') and not d.get('held_by')]
         if fresh:
-            cvm.json(['lsgpu', '--query'] + fresh)
+            # The helper refuses to query a device a VM holds, which an operator's lsgpu may not
+            # see (QEMU runs as the VM's uid): that device keeps the mode last seen (exit 1).
+            cvm.run(['lsgpu', '--query'] + fresh, ok=(0, 1))
             devices = chosen(cvm.json(['lsgpu'])['devices'], slots)
     return devices
 
