@@ -14,8 +14,6 @@ import subprocess
 import time
 import urllib.request
 
-import pytest
-
 import lcvm_harness as lh
 from lcvm_fleet import harness_config, prepare_fleet_host
 from lcvm_vms import write_vm
