@@ -80,7 +80,10 @@ int cmd_run(LcvmCli *cli, int argc, char **argv);
 int cmd_stop(LcvmCli *cli, int argc, char **argv);
 int cmd_status(LcvmCli *cli, int argc, char **argv);
 int cmd_logs(LcvmCli *cli, int argc, char **argv);
-/* Running VMs (cmd-vmrun.c): `run NAME` without --dry-run, and the live state of every VM the
- * helper knows (name → State; empty when the helper cannot be asked). */
+int cmd_metrics(LcvmCli *cli, int argc, char **argv);
+/* Running VMs (cmd-vmrun.c): `run NAME` without --dry-run, and every VM the helper knows: its
+ * Vm properties (name → a{sv}) or its State (name → string); empty when the helper cannot be
+ * asked. */
 int cli_vm_run(LcvmCli *cli, const char *name, gboolean attach);
+GHashTable *cli_vm_live_properties(LcvmCli *cli);
 GHashTable *cli_vm_live_states(LcvmCli *cli);

@@ -35,6 +35,7 @@ typedef struct {
   gboolean enable_sysinfo;
   char *image;
   gboolean download;
+  gboolean dry_run;
 } NewOptions;
 
 static void
@@ -261,18 +262,17 @@ download_image(LcvmCli *cli, const char *name)
 
 /* The image, downloaded first when it is missing and the operator agrees (or --download). */
 static LcvmImage *
-find_image(LcvmCli *cli, const char *name, gboolean download, GError **error)
+find_image(LcvmCli *cli, const char *name, gboolean download, gboolean dry_run, GError **error)
 {
   g_autoptr(GError) local = NULL;
   g_autoptr(LcvmImage) image = lcvm_image_load(cli->config, name, &local);
   if (image == NULL && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
     g_autofree char *question =
         g_strdup_printf("OS image %s is not downloaded yet. Download it now?", name);
-    if (!download && (cli->json || !cli_confirm(question))) {
+    if (dry_run || (!download && (cli->json || !cli_confirm(question)))) {
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
-                  "OS image %s is not downloaded: run 'lium-cvm download %s' first, or pass "
-                  "--download",
-                  name, name);
+                  "OS image %s is not downloaded: run 'lium-cvm download %s' first%s", name, name,
+                  dry_run ? "" : ", or pass --download");
       return NULL;
     }
     if (!download_image(cli, name)) {
@@ -322,7 +322,7 @@ build_definition(LcvmCli *cli, const char *name, const NewOptions *o, Definition
     return FALSE;
 
   m->image = g_strdup(o->image ? o->image : cli->config->default_image);
-  g_autoptr(LcvmImage) image = find_image(cli, m->image, o->download, error);
+  g_autoptr(LcvmImage) image = find_image(cli, m->image, o->download, o->dry_run, error);
   if (image == NULL || !resolve_gpus(cli, m, error))
     return FALSE;
   m->os_image_hash = g_strdup(image->digest);
@@ -411,7 +411,7 @@ commit_definition(const LcvmCli *cli, int vmsfd, const char *name, const Definit
 /* ---- new: output ---- */
 
 static void
-print_summary(const LcvmCli *cli, const NewOptions *o, const Definition *d)
+print_summary(const LcvmCli *cli, const NewOptions *o, const Definition *d, gboolean dry_run)
 {
   const LcvmManifest *m = d->manifest;
   g_autofree char *vms = cli_vm_dir_path(cli);
@@ -437,12 +437,15 @@ print_summary(const LcvmCli *cli, const NewOptions *o, const Definition *d)
   printf("  OS image:          %s\n", m->image);
   printf("Compose hash:        %s\n", m->compose_hash);
   printf("OS image hash:       %s\n", m->os_image_hash);
-  printf("CVM '%s' created at %s/%s; start it with 'lium-cvm run %s'\n", m->name, vms, m->name,
-         m->name);
+  if (dry_run)
+    printf("Dry run: nothing written (without --dry-run: %s/%s)\n", vms, m->name);
+  else
+    printf("CVM '%s' created at %s/%s; start it with 'lium-cvm run %s'\n", m->name, vms, m->name,
+           m->name);
 }
 
 static void
-print_new_json(const LcvmCli *cli, const Definition *d)
+print_new_json(const LcvmCli *cli, const Definition *d, gboolean dry_run)
 {
   g_autoptr(JsonNode) node = cli_vm_manifest_node(d->manifest, NULL);
   JsonObject *o = json_node_get_object(node);
@@ -452,6 +455,7 @@ print_new_json(const LcvmCli *cli, const Definition *d)
   json_object_set_string_member(o, "compose_file", d->compose_path);
   json_object_set_boolean_member(o, "init_script", d->init_script != NULL);
   json_object_set_boolean_member(o, "pre_launch_script", d->pre_launch_script != NULL);
+  json_object_set_boolean_member(o, "dry_run", dry_run);
   cli_print_json(node);
 }
 
@@ -460,6 +464,23 @@ static const char new_description[] =
     "vm-manifest.json, app-compose.json (measured: its sha256 is the compose hash),\n"
     ".user-config and the scripts. The init and pre-launch scripts default to\n"
     "app/init_script.sh and app/pre_launch_script.sh when they exist.";
+
+/* --dry-run: what `new` would write, printed; nothing is written and NAME may exist (so a
+ * caller can compare it with the definition in place: `lium-cvm show NAME`). */
+static int
+preview_vm(LcvmCli *cli, const char *name, const NewOptions *o)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(Definition) d = { 0 };
+  if (!build_definition(cli, name, o, &d, &error))
+    return cli_fail(cli, error->domain == G_OPTION_ERROR ? CLI_EXIT_USAGE : CLI_EXIT_FAILED, error);
+  if (cli->json) {
+    print_new_json(cli, &d, TRUE);
+    return CLI_EXIT_OK;
+  }
+  print_summary(cli, o, &d, TRUE);
+  return CLI_EXIT_OK;
+}
 
 static int
 create_vm(LcvmCli *cli, int vmsfd, const char *name, const NewOptions *o)
@@ -475,9 +496,9 @@ create_vm(LcvmCli *cli, int vmsfd, const char *name, const NewOptions *o)
   if (!commit_definition(cli, vmsfd, name, &d, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   if (cli->json)
-    print_new_json(cli, &d);
+    print_new_json(cli, &d, FALSE);
   else
-    print_summary(cli, o, &d);
+    print_summary(cli, o, &d, FALSE);
   return CLI_EXIT_OK;
 }
 
@@ -508,6 +529,9 @@ cmd_new(LcvmCli *cli, int argc, char **argv)
       "OS image name (default: [images] default_image)", "NAME" },
     { "download", 0, 0, G_OPTION_ARG_NONE, &o.download,
       "Download the OS image without asking when it is missing (as 'lium-cvm download')", NULL },
+    { "dry-run", 0, 0, G_OPTION_ARG_NONE, &o.dry_run,
+      "Print the definition (with its compose hash) without writing anything; NAME may exist",
+      NULL },
     { NULL },
   };
   if (!cli_parse(cli, &argc, &argv, entries, "NAME", new_description))
@@ -517,9 +541,13 @@ cmd_new(LcvmCli *cli, int argc, char **argv)
   if (o.no_scripts && (o.init_script != NULL || o.pre_launch_script != NULL))
     return cli_failf(cli, CLI_EXIT_USAGE,
                      "--no-scripts cannot be combined with --init-script or --pre-launch-script");
+  if (o.dry_run && o.download)
+    return cli_failf(cli, CLI_EXIT_USAGE, "--dry-run downloads nothing: drop --download");
   g_autoptr(GError) error = NULL;
   if (!lcvm_vm_name_valid(argv[1], &error))
     return cli_fail(cli, CLI_EXIT_USAGE, error);
+  if (o.dry_run)
+    return preview_vm(cli, argv[1], &o);
   int vmsfd = cli_vm_dir_open(cli, TRUE, &error);
   if (vmsfd < 0)
     return cli_fail(cli, CLI_EXIT_FAILED, error);

@@ -508,9 +508,10 @@ cmd_logs(LcvmCli *cli, int argc, char **argv)
 /* ---- list ---- */
 
 GHashTable *
-cli_vm_live_states(LcvmCli *cli)
+cli_vm_live_properties(LcvmCli *cli)
 {
-  GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  GHashTable *vms =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_variant_unref);
   g_autoptr(GVariant) list =
       cli_call(cli, LCVM_IFACE_MANAGER, "ListVms", NULL, G_VARIANT_TYPE("(ao)"), NULL);
   g_autoptr(GVariantIter) it = NULL;
@@ -522,10 +523,23 @@ cli_vm_live_states(LcvmCli *cli)
         cli->bus, LCVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
         g_variant_new("(s)", LCVM_IFACE_VM), G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
         NULL, NULL);
-    g_autoptr(GVariant) props = all ? g_variant_get_child_value(all, 0) : NULL;
-    if (props != NULL)
-      g_hash_table_insert(states, g_strdup(prop_str(props, "Name")),
-                          g_strdup(prop_str(props, "State")));
+    if (all != NULL) {
+      GVariant *props = g_variant_get_child_value(all, 0);
+      g_hash_table_insert(vms, g_strdup(prop_str(props, "Name")), props);
+    }
   }
+  return vms;
+}
+
+GHashTable *
+cli_vm_live_states(LcvmCli *cli)
+{
+  GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GHashTable) vms = cli_vm_live_properties(cli);
+  GHashTableIter it;
+  gpointer name, props;
+  g_hash_table_iter_init(&it, vms);
+  while (g_hash_table_iter_next(&it, &name, &props))
+    g_hash_table_insert(states, g_strdup(name), g_strdup(prop_str(props, "State")));
   return states;
 }

@@ -38,6 +38,8 @@ static const LcvmCommand commands[] = {
     "Stop a VM: power button, then SIGTERM and SIGKILL of QEMU", cmd_stop },
   { "status", "NAME", "Show a VM's live state: pid, uptime, forwards, boot progress", cmd_status },
   { "logs", "NAME [-f] [-n N]", "Print (or follow) a VM's serial console", cmd_logs },
+  { "metrics", "[--output FILE]",
+    "Print readiness, GPUs, VMs, images and key provider as Prometheus metrics", cmd_metrics },
   { NULL, NULL, NULL, NULL },
 };
 

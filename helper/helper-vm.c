@@ -72,12 +72,20 @@ typedef struct {
   char *exit_how;
 } Vm;
 
+/* Takes the VM's object off the bus (once; a skeleton whose export failed never was on it). */
+static void
+vm_unexport(Vm *vm)
+{
+  GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON(vm->skeleton);
+  if (skeleton != NULL && g_dbus_interface_skeleton_get_connection(skeleton) != NULL)
+    g_dbus_interface_skeleton_unexport(skeleton);
+}
+
 static void
 vm_clear(gpointer p)
 {
   Vm *vm = p;
-  if (vm->skeleton != NULL)
-    g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(vm->skeleton));
+  vm_unexport(vm);
   g_clear_object(&vm->skeleton);
   helper_record_free(vm->record);
   g_free(vm->name);
@@ -152,9 +160,12 @@ vm_get(HelperVms *vms, const char *name, GError **error)
   return vm;
 }
 
+/* The VM leaves the bus now, even while a job or a watch still holds the Vm: a new start of
+ * the same name exports a new object at the same path. */
 static void
 vm_forget(Vm *vm)
 {
+  vm_unexport(vm);
   g_hash_table_remove(vm->vms->by_name, vm->name);
 }
 

@@ -15,6 +15,7 @@ packages="
   qemu-system-x86 qemu-utils ovmf busybox-static linux-image-amd64 cpio
   python3 python3-pytest python3-jsonschema libxml2-utils hyperfine time gettext-base python3-gi
   cockpit-ws cockpit-bridge chromium
+  prometheus prometheus-node-exporter ansible-core git python3-voluptuous yamllint python3-pycodestyle
 "
 missing=""
 for p in $packages; do

@@ -3,9 +3,11 @@
 # unknown key, a bad value: "ignoring"), so ANY message about our unit fails the check.
 # ExecStart= must name an existing binary: a temporary copy points it at the built helper.
 # Documentation=man: pages are looked up in docs/ (MANPATH), so a missing page fails too.
-# Usage: check-unit.sh BUILT_UNIT BUILT_HELPER DOCS_DIR
+# Further units (a timer for the service) are verified beside it, unchanged.
+# Usage: check-unit.sh BUILT_UNIT BUILT_BINARY DOCS_DIR [UNIT…]
 set -u
 unit=$1 helper=$2 docs=$3
+shift 3
 name=$(basename "$unit")
 
 if ! command -v systemd-analyze >/dev/null; then
@@ -16,13 +18,18 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/unit" "$tmp/man/man1" "$tmp/man/man8"
 sed -e "s#^ExecStart=[^ ]*#ExecStart=$helper#" "$unit" >"$tmp/unit/$name"
+names=$name
+for extra in "$@"; do
+  cp "$extra" "$tmp/unit/"
+  names="$names $(basename "$extra")"
+done
 cp "$docs"/*.1 "$tmp/man/man1/"
 cp "$docs"/*.8 "$tmp/man/man8/"
 
 man_opt=--man=yes
 if ! command -v man >/dev/null; then
   man_opt=--man=no
-  pages=$(sed -n 's/^Documentation=//p' "$unit" | tr ' ' '\n' |
+  pages=$(sed -n 's/^Documentation=//p' "$unit" "$@" | tr ' ' '\n' |
     sed -n 's/^man:\(.*\)(\([0-9]\))$/\1.\2/p')
   for page in $pages; do
     if [ ! -f "$docs/$page" ]; then
@@ -33,15 +40,17 @@ if ! command -v man >/dev/null; then
 fi
 
 out=$(MANPATH="$tmp/man" SYSTEMD_LOG_COLOR=0 \
-  systemd-analyze verify "$man_opt" "$tmp/unit/$name" 2>&1)
+  systemd-analyze verify "$man_opt" $(for n in $names; do echo "$tmp/unit/$n"; done) 2>&1)
 status=$?
 printf '%s\n' "$out"
 if [ $status -ne 0 ]; then
   echo "FAIL: systemd-analyze verify exited $status"
   exit 1
 fi
-if printf '%s\n' "$out" | grep -F "$name" >/dev/null; then
-  echo "FAIL: systemd-analyze verify reported problems in $name (see above)"
-  exit 1
-fi
-echo "ok: $name verifies cleanly"
+for n in $names; do
+  if printf '%s\n' "$out" | grep -F "$n" >/dev/null; then
+    echo "FAIL: systemd-analyze verify reported problems in $n (see above)"
+    exit 1
+  fi
+done
+echo "ok: $names verify cleanly"

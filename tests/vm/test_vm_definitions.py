@@ -70,6 +70,26 @@ class New(vmtest.Host):
         self.assertEqual(out["compose_hash"], self.manifest()["compose_hash"])
         self.assertEqual(out["path"], os.path.join(self.vms, "vm1"))
 
+    def test_dry_run_prints_the_definition_and_writes_nothing(self):
+        r = self.cli("--json", "new", "vm1", "--dry-run")
+        self.assert_ok(r)
+        preview = json.loads(r.stdout)
+        self.assertTrue(preview["dry_run"])
+        self.assertEqual(os.listdir(self.vms) if os.path.exists(self.vms) else [], [])
+        self.assert_ok(self.new("vm1"))
+        # the name exists now: a dry run still answers, with the same measured definition
+        again = json.loads(self.cli("--json", "new", "vm1", "--dry-run").stdout)
+        manifest = self.manifest()
+        for key in ("compose_hash", "os_image_hash", "vcpus", "memory", "ports", "image"):
+            self.assertEqual(preview[key], manifest[key])
+            self.assertEqual(again[key], manifest[key])
+        self.write("app/docker-compose.yml", "changed: 1\n")
+        changed = json.loads(self.cli("--json", "new", "vm1", "--dry-run").stdout)
+        self.assertNotEqual(changed["compose_hash"], manifest["compose_hash"])
+        self.assertEqual(self.manifest(), manifest)
+        self.assertEqual(os.listdir(self.vms), ["vm1"])
+        self.assert_failed(self.new("vm1", "--dry-run", "--download"), 2, "drop --download")
+
     def test_env_file_option(self):
         self.write("other.env", vmtest.BASE_ENV.replace("CVM_VCPUS=16", "CVM_VCPUS=2"))
         os.unlink(self.path(".env"))
