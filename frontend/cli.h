@@ -80,7 +80,8 @@ int cmd_run(LcvmCli *cli, int argc, char **argv);
 int cmd_stop(LcvmCli *cli, int argc, char **argv);
 int cmd_status(LcvmCli *cli, int argc, char **argv);
 int cmd_logs(LcvmCli *cli, int argc, char **argv);
-/* Running VMs (cmd-vmrun.c): `run NAME` without --dry-run, and the live state of every VM the
- * helper knows (name → State; empty when the helper cannot be asked). */
+/* Running VMs (cmd-vmrun.c): `run NAME` without --dry-run, and the live properties of every
+ * VM the helper knows (name → its Vm properties, a{sv}; empty when the helper cannot be
+ * asked). */
 int cli_vm_run(LcvmCli *cli, const char *name, gboolean attach);
-GHashTable *cli_vm_live_states(LcvmCli *cli);
+GHashTable *cli_vm_live_props(LcvmCli *cli);

@@ -100,8 +100,8 @@ build_spec(Launch *l, GError **error)
 
 /* ---- files QEMU gets as fds ---- */
 
-static int
-open_instance_dir(const LcvmConfig *config, const char *name, GError **error)
+int
+helper_vm_instance_dir_open(const LcvmConfig *config, const char *name, GError **error)
 {
   int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
@@ -202,7 +202,7 @@ open_disk(Launch *l, int child_fd, int flags, GError **error)
 static gboolean
 open_fds(Launch *l, GError **error)
 {
-  l->instance_fd = open_instance_dir(l->config, l->name, error);
+  l->instance_fd = helper_vm_instance_dir_open(l->config, l->name, error);
   l->runtime_fd =
       l->instance_fd < 0 ? -1 : helper_runtime_dir_open(l->config, l->name, TRUE, error);
   if (l->runtime_fd < 0)
@@ -356,7 +356,7 @@ static void
 hand_back_instance(const LcvmConfig *config, const char *name)
 {
   g_autoptr(GError) error = NULL;
-  int fd = open_instance_dir(config, name, &error);
+  int fd = helper_vm_instance_dir_open(config, name, &error);
   if (fd < 0) {
     g_warning("VM %s: cannot give its instance back to root: %s", name, error->message);
     return;
@@ -564,10 +564,10 @@ helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **e
 }
 
 char *
-helper_vm_qemu_log_tail(const LcvmConfig *config, const char *name, guint max_lines)
+helper_vm_log_tail(const LcvmConfig *config, const char *name, const char *file, guint max_lines)
 {
-  int dir = open_instance_dir(config, name, NULL);
-  int fd = dir >= 0 ? openat(dir, HELPER_VM_QEMU_LOG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  int dir = helper_vm_instance_dir_open(config, name, NULL);
+  int fd = dir >= 0 ? openat(dir, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
   if (dir >= 0)
     close(dir);
   if (fd < 0)

@@ -85,6 +85,7 @@ def expected_argv(h, name):
         "-machine", "q35,kernel_irqchip=split,confidential-guest-support=tdx,hpet=off,smm=off",
         "-object", "tdx-guest,id=tdx", "-nographic", "-nodefaults",
         "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+        "-action", "reboot=shutdown,panic=exit-failure",
         "-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
         "-add-fd", "set=4,fd=4,opaque=serial.log",
         "-chardev", "file,id=ser0,path=/dev/fdset/4,append=on", "-serial", "chardev:ser0",
