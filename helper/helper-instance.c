@@ -146,11 +146,10 @@ refuse(GPtrArray *refusals, GError *error)
 static void
 check_limits(const LcvmConfig *config, const LcvmManifest *manifest, GPtrArray *refusals)
 {
-  GError *error = NULL;
-  if (!lcvm_manifest_check_limits(manifest, config, &error)) {
-    g_prefix_error(&error, "VM %s cannot start here: ", manifest->name);
-    refuse(refusals, error);
-  }
+  guint first = refusals->len;
+  lcvm_manifest_limit_refusals(manifest, config, refusals);
+  for (guint i = first; i < refusals->len; i++)
+    g_prefix_error((GError **)&refusals->pdata[i], "VM %s cannot start here: ", manifest->name);
 }
 
 static void

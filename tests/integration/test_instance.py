@@ -210,12 +210,14 @@ def test_memory_over_the_host_is_refused(harness, users):
 
 
 def test_dry_run_answers_for_a_host_that_could_never_run_the_vm(harness, users):
-    write_vm(harness, "hopeless", extra={"gpus": [NVIDIA_GPU, ABSENT], "vcpus": 300})
+    write_vm(harness, "hopeless", extra={"gpus": [NVIDIA_GPU, ABSENT], "vcpus": 300,
+                                         "memory": 8 << 30, "ports": port_forward(3443)})
     r = dry_run(harness, users, "hopeless")
     assert r.rc == 1, r
     messages = [x["message"] for x in r.json["refusals"]]
-    assert len(messages) == 4, messages
-    for fragment in ("([limits] max_vcpus)", "300 vCPUs exceed the 224 CPUs",
+    assert len(messages) == 6, messages
+    for fragment in ("([limits] max_vcpus)", "([limits] max_memory)",
+                     "host port 3443 is reserved", "300 vCPUs exceed the 224 CPUs",
                      f"GPU {NVIDIA_GPU} is bound to nvidia, not vfio-pci",
                      f"GPU {ABSENT} is not on this host's PCI bus"):
         assert any(fragment in m for m in messages), (fragment, messages)
@@ -224,7 +226,7 @@ def test_dry_run_answers_for_a_host_that_could_never_run_the_vm(harness, users):
     t = harness.run_frontend(users.op, "run", "hopeless", "--dry-run")
     assert t.rc == 1 and t.stdout.split("\n")[:-1] == r.json["argv"], t
     assert "`lium-cvm run hopeless` would be refused on this host:" in t.stderr
-    assert t.stderr.count("\n  - ") == 4, t.stderr
+    assert t.stderr.count("\n  - ") == 6, t.stderr
 
 
 def test_host_facts_come_from_sysfs_root(harness, users):
