@@ -3,6 +3,9 @@
  * when root configured [testing] guest_agent_socket_dir, the unix socket DIR/CID.sock (the
  * seam the tests serve a fake agent on; a caller never chooses it). Request: what dstack-vmm's
  * own pRPC client sends, `POST /api/Shutdown?json` with the empty message `{}` as its body.
+ * The agent registers GET too (Lium's dstack.py sends a bare GET), but POST is the form the
+ * agent's own maintainers use and test, and a state-changing GET is the one a future guard
+ * (CSRF-style, method filtering) would drop first.
  * The answer comes from the guest, which is hostile to the host: at most
  * HELPER_GUEST_AGENT_MAX_REPLY bytes are read within the deadline and only the status line
  * is parsed. Blocking: worker threads only. */
