@@ -16,23 +16,33 @@
 #define QMP_TIMEOUT_MS   15000
 #define TERM_WAIT_MS     10000
 #define KILL_WAIT_MS     30000
-#define VSOCK_DEVICE     "vhost-vsock-pci,guest-cid="
+#define VSOCK_DEVICE     "vhost-vsock-pci,"
+#define GUEST_CID        "guest-cid="
+
+/* The CID of a -device vhost-vsock-pci,...guest-cid=N[,...] argument; 0 for anything else. */
+static guint
+vsock_cid_of(const char *arg)
+{
+  const char *at = g_str_has_prefix(arg, VSOCK_DEVICE) ? strstr(arg, GUEST_CID) : NULL;
+  if (at == NULL)
+    return 0;
+  g_autofree char *digits = g_strndup(at + strlen(GUEST_CID), strcspn(at + strlen(GUEST_CID), ","));
+  guint64 cid = 0;
+  if (!g_ascii_string_to_unsigned(digits, 10, 3, G_MAXUINT32, &cid, NULL))
+    return 0;
+  return (guint)cid;
+}
 
 guint
 helper_stop_agent_cid(const LcvmConfig *config, const char *const *argv, guint reserved_cid)
 {
-  for (guint i = 0; argv != NULL && argv[i] != NULL; i++) {
-    guint64 cid = 0;
-    if (g_str_has_prefix(argv[i], VSOCK_DEVICE) &&
-        g_ascii_string_to_unsigned(argv[i] + strlen(VSOCK_DEVICE), 10, 3, G_MAXUINT32, &cid, NULL))
-      return (guint)cid;
-  }
+  for (guint i = 0; argv != NULL && argv[i] != NULL; i++)
+    if (vsock_cid_of(argv[i]) != 0)
+      return vsock_cid_of(argv[i]);
   gboolean seam = config->guest_agent_socket_dir != NULL && config->guest_agent_socket_dir[0];
   return seam ? reserved_cid : 0;
 }
 
-/* Each rung is shown on the Job and logged (a client that subscribed late still finds the
- * whole ladder in the helper's log). */
 static void step(HelperJob *job, const HelperStopRequest *req, double progress, const char *fmt,
                  ...) G_GNUC_PRINTF(4, 5);
 

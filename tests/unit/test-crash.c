@@ -72,10 +72,20 @@ test_agent_cid_comes_from_the_argv(void)
   g_autoptr(LcvmConfig) c = lcvm_config_new_default();
   const char *with[] = { "qemu", "-device", "vhost-vsock-pci,guest-cid=1234", NULL };
   const char *without[] = { "qemu", "-device", "virtio-net-pci", NULL };
-  const char *bogus[] = { "qemu", "-device", "vhost-vsock-pci,guest-cid=2", NULL };
+  const char *bogus[] = { "qemu",
+                          "-device",
+                          "vhost-vsock-pci,guest-cid=2",
+                          "-device",
+                          "vhost-vsock-pci,guest-cid=12x",
+                          "-device",
+                          "virtio-net,guest-cid=9",
+                          NULL };
+  const char *later[] = { "qemu", "-device", "vhost-vsock-pci,id=v0,guest-cid=77,bus=pcie.0",
+                          NULL };
   g_assert_cmpuint(helper_stop_agent_cid(c, with, 1000), ==, 1234);
   g_assert_cmpuint(helper_stop_agent_cid(c, without, 1000), ==, 0);
   g_assert_cmpuint(helper_stop_agent_cid(c, bogus, 1000), ==, 0);
+  g_assert_cmpuint(helper_stop_agent_cid(c, later, 1000), ==, 77);
   g_free(c->guest_agent_socket_dir);
   c->guest_agent_socket_dir = g_strdup("/run/agents");
   g_assert_cmpuint(helper_stop_agent_cid(c, without, 1000), ==, 1000);
