@@ -33,6 +33,8 @@
 #define SERIAL_ROTATE_BYTES (4 * 1024 * 1024)
 #define CHOWN_MAX_DEPTH     16
 #define LOG_TAIL_BYTES      4096
+#define LOG_LINE_BYTES      160
+#define LOG_TAIL_MAX        (64 * 1024)
 #define MIB                 (G_GUINT64_CONSTANT(1) << 20)
 #define BOOT_MARKER         "===== lium-cvm: boot @ "
 
@@ -573,9 +575,11 @@ helper_vm_log_tail(const LcvmConfig *config, const char *name, const char *file,
   if (fd < 0)
     return g_strdup("");
   struct stat st;
-  char buf[LOG_TAIL_BYTES + 1];
-  off_t from = fstat(fd, &st) == 0 && st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
-  ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, from);
+  /* Lines of a console can be long (a call trace): up to LOG_LINE_BYTES each. */
+  gsize want = MIN(MAX(LOG_TAIL_BYTES, (gsize)max_lines * LOG_LINE_BYTES), LOG_TAIL_MAX);
+  g_autofree char *buf = g_malloc(want + 1);
+  off_t from = fstat(fd, &st) == 0 && st.st_size > (off_t)want ? st.st_size - (off_t)want : 0;
+  ssize_t n = pread(fd, buf, want, from);
   close(fd);
   buf[MAX(n, 0)] = '\0';
   g_auto(GStrv) lines = g_strsplit(g_strstrip(buf), "\n", -1);

@@ -196,8 +196,9 @@ test_panic_on_the_console_is_seen(Tree *t, gconstpointer unused)
       g_build_filename(t->root, "instances", "vm1", HELPER_VM_SERIAL_LOG, NULL);
   GString *log = g_string_new("===== lium-cvm: boot @ 2026-12-06T00:00:00Z =====\n"
                               "Kernel panic - not syncing: sysrq triggered crash\n");
-  for (int i = 0; i < 30; i++)
-    g_string_append_printf(log, " ? trace_line_%d+0x10/0x20\n", i);
+  /* A call trace of 50 long lines (6 KiB) after the marker. */
+  for (int i = 0; i < 50; i++)
+    g_string_append_printf(log, " ? trace_line_%03d+0x10/0x20 %0100d\n", i, 0);
   g_string_append(log, "Rebooting in 1 seconds..\n");
   g_assert_true(g_file_set_contents(serial, log->str, -1, NULL));
   g_assert_true(helper_crash_console_panicked(t->config, "vm1"));
