@@ -71,6 +71,7 @@ static const KeySpec key_specs[] = {
   { "images", "retries", KEY_UINT, F(download_retries), "5" },
   { "helper", "idle_timeout", KEY_UINT, F(idle_timeout), "60" },
   { "helper", "bind_timeout", KEY_UINT, F(bind_timeout), "30" },
+  { "testing", "guest_agent_socket_dir", KEY_OPTPATH, F(guest_agent_socket_dir), "" },
 };
 
 gboolean

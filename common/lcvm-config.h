@@ -57,6 +57,10 @@ typedef struct {
   /* [helper] */
   guint64 idle_timeout; /* seconds; 0: never exit */
   guint64 bind_timeout; /* seconds the kernel gets to bind or release a device */
+  /* [testing] — seams for the test suite, root-configured like everything else here */
+  char *guest_agent_socket_dir; /* empty: the guest agent over AF_VSOCK (the real path);
+                                 * else a directory of unix sockets CID.sock standing in
+                                 * for it (a machine without vhost-vsock) */
 } LcvmConfig;
 
 LcvmConfig *lcvm_config_new_default(void);

@@ -203,49 +203,62 @@ port_reserved(guint16 port, const GArray *reserved)
   return FALSE;
 }
 
-static gboolean limit_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void limit_refusal(GPtrArray *refusals, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
-static gboolean
-limit_error(GError **error, const char *fmt, ...)
+static void
+limit_refusal(GPtrArray *refusals, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_set_error_literal(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT, msg);
-  return FALSE;
+  g_ptr_array_add(refusals, g_error_new_literal(LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT, msg));
+}
+
+static void
+port_refusals(guint16 port, const LcvmConfig *config, GPtrArray *refusals)
+{
+  if (!port_in_range(port, &config->port_range))
+    limit_refusal(refusals,
+                  "host port %u is outside this host's port range %" G_GUINT64_FORMAT
+                  "-%" G_GUINT64_FORMAT " ([limits] port_range)",
+                  port, config->port_range.min, config->port_range.max);
+  else if (port_reserved(port, config->reserved_ports))
+    limit_refusal(refusals, "host port %u is reserved on this host ([limits] reserved_ports)",
+                  port);
+  else if (port_in_range(port, &config->hostapi_port_range))
+    limit_refusal(refusals,
+                  "host port %u is inside the host-API port range %" G_GUINT64_FORMAT
+                  "-%" G_GUINT64_FORMAT " ([limits] hostapi_port_range)",
+                  port, config->hostapi_port_range.min, config->hostapi_port_range.max);
+}
+
+void
+lcvm_manifest_limit_refusals(const LcvmManifest *m, const LcvmConfig *config, GPtrArray *refusals)
+{
+  if (config->max_vcpus != 0 && m->vcpus > config->max_vcpus)
+    limit_refusal(refusals,
+                  "%u vCPUs exceed this host's limit of %" G_GUINT64_FORMAT " ([limits] max_vcpus)",
+                  m->vcpus, config->max_vcpus);
+  if (config->max_memory != 0 && m->memory > config->max_memory)
+    limit_refusal(refusals,
+                  "%" G_GUINT64_FORMAT
+                  " MiB of memory exceed this host's limit of %" G_GUINT64_FORMAT
+                  " MiB ([limits] max_memory)",
+                  m->memory / MIB, config->max_memory / MIB);
+  for (guint i = 0; i < m->ports->len; i++)
+    port_refusals(g_array_index(m->ports, LcvmPortForward, i).host_port, config, refusals);
 }
 
 gboolean
 lcvm_manifest_check_limits(const LcvmManifest *m, const LcvmConfig *config, GError **error)
 {
-  if (config->max_vcpus != 0 && m->vcpus > config->max_vcpus)
-    return limit_error(
-        error, "%u vCPUs exceed this host's limit of %" G_GUINT64_FORMAT " ([limits] max_vcpus)",
-        m->vcpus, config->max_vcpus);
-  if (config->max_memory != 0 && m->memory > config->max_memory)
-    return limit_error(error,
-                       "%" G_GUINT64_FORMAT
-                       " MiB of memory exceed this host's limit of %" G_GUINT64_FORMAT
-                       " MiB ([limits] max_memory)",
-                       m->memory / MIB, config->max_memory / MIB);
-  for (guint i = 0; i < m->ports->len; i++) {
-    guint16 port = g_array_index(m->ports, LcvmPortForward, i).host_port;
-    if (!port_in_range(port, &config->port_range))
-      return limit_error(error,
-                         "host port %u is outside this host's port range %" G_GUINT64_FORMAT
-                         "-%" G_GUINT64_FORMAT " ([limits] port_range)",
-                         port, config->port_range.min, config->port_range.max);
-    if (port_reserved(port, config->reserved_ports))
-      return limit_error(error, "host port %u is reserved on this host ([limits] reserved_ports)",
-                         port);
-    if (port_in_range(port, &config->hostapi_port_range))
-      return limit_error(error,
-                         "host port %u is inside the host-API port range %" G_GUINT64_FORMAT
-                         "-%" G_GUINT64_FORMAT " ([limits] hostapi_port_range)",
-                         port, config->hostapi_port_range.min, config->hostapi_port_range.max);
-  }
-  return TRUE;
+  g_autoptr(GPtrArray) refusals = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+  lcvm_manifest_limit_refusals(m, config, refusals);
+  if (refusals->len == 0)
+    return TRUE;
+  g_propagate_error(error, g_ptr_array_steal_index(refusals, 0));
+  return FALSE;
 }
 
 /* ---- reading ---- */

@@ -90,9 +90,13 @@ const char *lcvm_protocol_name(LcvmProtocol protocol);
 gboolean lcvm_manifest_validate(const LcvmManifest *manifest, GError **error);
 
 /* Checks the definition against the host's configured limits: max_vcpus, max_memory, host
- * ports inside port_range and outside reserved_ports and hostapi_port_range. */
+ * ports inside port_range and outside reserved_ports and hostapi_port_range. The first
+ * violation is the error. */
 gboolean lcvm_manifest_check_limits(const LcvmManifest *manifest, const LcvmConfig *config,
                                     GError **error);
+/* The same checks, every violation appended to refusals (GError *, INVALID_ARGUMENT). */
+void lcvm_manifest_limit_refusals(const LcvmManifest *manifest, const LcvmConfig *config,
+                                  GPtrArray *refusals);
 
 /* Parses and validates; unknown keys, wrong types and missing keys are errors. */
 LcvmManifest *lcvm_manifest_parse(const char *data, gsize len, GError **error);

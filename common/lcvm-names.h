@@ -19,5 +19,7 @@
 
 /* journal MESSAGE_ID of every audit record (one per privileged call). */
 #define LCVM_AUDIT_MESSAGE_ID "6b1f3c2a9d4e4f0b8a7c5e2d1f0a9b38"
+/* journal MESSAGE_ID of the record of a VM whose QEMU exited unexpectedly (helper-crash.h). */
+#define LCVM_CRASH_MESSAGE_ID "53198a4e3e404c8894eedd2dc8ec877f"
 
 #define LCVM_GROUP "lium-cvm"

@@ -256,12 +256,17 @@ emit_base(GPtrArray *argv, const LcvmQemuSpec *spec)
   g_ptr_array_add(argv, g_strdup("-nodefaults"));
 }
 
-/* Guest-invisible: QEMU's own seccomp policy, QMP on the helper's listening socket, and the
- * console written to the helper's O_APPEND fd (the reference uses stdio). */
+/* Guest-invisible: QEMU's own seccomp policy, what QEMU does when the guest resets or
+ * panics, QMP on the helper's listening socket, and the console written to the helper's
+ * O_APPEND fd (the reference uses stdio). A TD cannot reset: a guest reboot must end QEMU
+ * (and be reported as a stop, never restarted), and a panic (a pvpanic-less guest with
+ * panic=1 resets, a TD's fatal-error report is a GUEST_PANICKED) must exit non-zero, so the
+ * helper shows it as a crash (reference/field-2026.md §3.4, §5.2). */
 static void
 emit_host_plumbing(GPtrArray *argv, const LcvmQemuSpec *spec)
 {
   add2(argv, "-sandbox", SANDBOX);
+  add2(argv, "-action", "reboot=shutdown,panic=exit-failure");
   g_ptr_array_add(argv, g_strdup("-chardev"));
   add(argv, "socket,id=qmp,fd=%d,server=on,wait=off", spec->qmp_fd);
   add2(argv, "-mon", "chardev=qmp,mode=control");

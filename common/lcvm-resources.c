@@ -5,14 +5,127 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-guint
-lcvm_host_cpu_count(void)
+#define KERNEL_LIST_MAX (1u << 20)
+
+static gboolean
+parse_list_value(const char **p, guint *out)
 {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (guint)n : 1;
+  guint64 v = 0;
+  const char *start = *p;
+  while (g_ascii_isdigit(**p) && *p - start < 8)
+    v = v * 10 + (guint64)(*(*p)++ - '0');
+  if (*p == start || g_ascii_isdigit(**p) || v >= KERNEL_LIST_MAX)
+    return FALSE;
+  *out = (guint)v;
+  return TRUE;
+}
+
+gboolean
+lcvm_kernel_list_parse(const char *text, guint *count, GArray *values)
+{
+  const char *p = text;
+  guint n = 0;
+  do {
+    guint lo = 0, hi = 0;
+    if (!parse_list_value(&p, &lo))
+      return FALSE;
+    hi = lo;
+    if (*p == '-' && (p++, !parse_list_value(&p, &hi) || hi < lo))
+      return FALSE;
+    n += hi - lo + 1;
+    if (n > KERNEL_LIST_MAX)
+      return FALSE;
+    for (guint v = lo; values != NULL && v <= hi; v++)
+      g_array_append_val(values, v);
+  } while (*p == ',' && *p++ == ',');
+  if (*p == '\n')
+    p++;
+  if (*p != '\0')
+    return FALSE;
+  *count = n;
+  return TRUE;
+}
+
+static char *
+read_host_fact(const char *sysfs_root, const char *rel, GError **error)
+{
+  g_autofree char *path = g_build_filename(sysfs_root, rel, NULL);
+  g_autoptr(GError) local = NULL;
+  char *text = NULL;
+  if (g_file_get_contents(path, &text, NULL, &local))
+    return text;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot read %s (%s); check [paths] sysfs_root",
+              path, local->message);
+  return NULL;
+}
+
+gboolean
+lcvm_host_cpu_count(const char *sysfs_root, guint *count, GError **error)
+{
+  g_autofree char *text = read_host_fact(sysfs_root, "devices/system/cpu/online", error);
+  if (text == NULL)
+    return FALSE;
+  if (lcvm_kernel_list_parse(text, count, NULL) && *count > 0)
+    return TRUE;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+              "%s/devices/system/cpu/online is not a CPU list: %s", sysfs_root, g_strstrip(text));
+  return FALSE;
+}
+
+/* "Node 0 MemTotal:       1056587456 kB" anywhere in a node's meminfo. */
+static gboolean
+node_mem_total(const char *text, guint64 *bytes)
+{
+  const char *at = strstr(text, " MemTotal:");
+  if (at == NULL)
+    return FALSE;
+  const char *p = at + strlen(" MemTotal:");
+  while (*p == ' ')
+    p++;
+  char *end = NULL;
+  if (!g_ascii_isdigit(*p))
+    return FALSE;
+  guint64 kib = g_ascii_strtoull(p, &end, 10);
+  if (!g_str_has_prefix(end, " kB") || kib > G_MAXUINT64 / 1024 / 4096)
+    return FALSE;
+  *bytes = kib * 1024;
+  return TRUE;
+}
+
+gboolean
+lcvm_host_memory(const char *sysfs_root, guint64 *bytes, GError **error)
+{
+  g_autofree char *online = read_host_fact(sysfs_root, "devices/system/node/online", error);
+  g_autoptr(GArray) nodes = g_array_new(FALSE, FALSE, sizeof(guint));
+  guint n = 0;
+  if (online == NULL)
+    return FALSE;
+  if (!lcvm_kernel_list_parse(online, &n, nodes) || n > 4096) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "%s/devices/system/node/online is not a node list: %s", sysfs_root,
+                g_strstrip(online));
+    return FALSE;
+  }
+  *bytes = 0;
+  for (guint i = 0; i < nodes->len; i++) {
+    g_autofree char *rel =
+        g_strdup_printf("devices/system/node/node%u/meminfo", g_array_index(nodes, guint, i));
+    g_autofree char *text = read_host_fact(sysfs_root, rel, error);
+    guint64 node_bytes = 0;
+    if (text == NULL)
+      return FALSE;
+    if (!node_mem_total(text, &node_bytes)) {
+      g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "%s/%s has no MemTotal line", sysfs_root,
+                  rel);
+      return FALSE;
+    }
+    *bytes += node_bytes;
+  }
+  return TRUE;
 }
 
 static gboolean

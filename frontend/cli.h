@@ -81,9 +81,8 @@ int cmd_stop(LcvmCli *cli, int argc, char **argv);
 int cmd_status(LcvmCli *cli, int argc, char **argv);
 int cmd_logs(LcvmCli *cli, int argc, char **argv);
 int cmd_metrics(LcvmCli *cli, int argc, char **argv);
-/* Running VMs (cmd-vmrun.c): `run NAME` without --dry-run, and every VM the helper knows: its
- * Vm properties (name → a{sv}) or its State (name → string); empty when the helper cannot be
- * asked. */
+/* Running VMs (cmd-vmrun.c): `run NAME` without --dry-run, and the live properties of every
+ * VM the helper knows (name → its Vm properties, a{sv}; empty when the helper cannot be
+ * asked). */
 int cli_vm_run(LcvmCli *cli, const char *name, gboolean attach);
 GHashTable *cli_vm_live_properties(LcvmCli *cli);
-GHashTable *cli_vm_live_states(LcvmCli *cli);

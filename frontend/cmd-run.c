@@ -1,6 +1,8 @@
 /* `lium-cvm run NAME --dry-run`: the exact QEMU argv the helper would execute for a VM, one
- * argument per line on stdout and nothing else (a JSON array with --json). The helper builds
- * it with the one argv builder and touches nothing while doing so. Without --dry-run the
+ * argument per line on stdout, then on stderr every reason the helper would refuse to start
+ * it on this host now (exit 1 when there is one) — so it answers on any machine, also one
+ * that could never run the VM. --json: one object {"argv", "refusals"}. The helper builds the
+ * argv with the one argv builder and touches nothing while doing so. Without --dry-run the
  * start itself (cmd-vmrun.c). */
 #include "cli.h"
 #include "lcvm-names.h"
@@ -8,20 +10,52 @@
 #include <stdio.h>
 
 static void
-print_argv(LcvmCli *cli, const char *const *argv)
+add_strings(JsonBuilder *b, const char *member, const char *const *values)
 {
-  if (!cli->json) {
-    for (guint i = 0; argv[i]; i++)
-      printf("%s\n", argv[i]);
-    return;
-  }
-  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_set_member_name(b, member);
   json_builder_begin_array(b);
-  for (guint i = 0; argv[i]; i++)
-    json_builder_add_string_value(b, argv[i]);
+  for (guint i = 0; values[i]; i++)
+    json_builder_add_string_value(b, values[i]);
   json_builder_end_array(b);
+}
+
+/* {"argv": [...], "refusals": [{"error_name": …, "message": …}, …]} */
+static void
+print_dry_run_json(const char *const *argv, GVariantIter *refusals)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_strings(b, "argv", argv);
+  json_builder_set_member_name(b, "refusals");
+  json_builder_begin_array(b);
+  const char *name = NULL, *message = NULL;
+  while (g_variant_iter_next(refusals, "(&s&s)", &name, &message)) {
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "error_name");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "message");
+    json_builder_add_string_value(b, message);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
   cli_print_json(root);
+}
+
+/* The argv on stdout, one argument per line; every refusal on stderr after it. */
+static void
+print_dry_run_text(const char *name, const char *const *argv, GVariantIter *refusals)
+{
+  for (guint i = 0; argv[i]; i++)
+    printf("%s\n", argv[i]);
+  fflush(stdout);
+  const char *error_name = NULL, *message = NULL;
+  for (guint i = 0; g_variant_iter_next(refusals, "(&s&s)", &error_name, &message); i++) {
+    if (i == 0)
+      g_printerr("`lium-cvm run %s` would be refused on this host:\n", name);
+    g_printerr("  - %s\n", message);
+  }
 }
 
 int
@@ -31,7 +65,9 @@ cmd_run(LcvmCli *cli, int argc, char **argv)
   gboolean attach = FALSE;
   const GOptionEntry entries[] = {
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run,
-      "Print the QEMU command line, one argument per line, and start nothing", NULL },
+      "Print the QEMU command line, one argument per line, and every reason this host would "
+      "refuse it (exit 1 when there is one); start nothing",
+      NULL },
     { "attach", 'a', 0, G_OPTION_ARG_NONE, &attach,
       "Follow the serial console after the start; Ctrl-C detaches, the VM keeps running", NULL },
     { NULL },
@@ -51,11 +87,16 @@ cmd_run(LcvmCli *cli, int argc, char **argv)
     return cli_vm_run(cli, argv[1], attach);
   g_autoptr(GVariant) reply =
       cli_call(cli, LCVM_IFACE_MANAGER, "DryRun", g_variant_new("(s)", argv[1]),
-               G_VARIANT_TYPE("(as)"), &error);
+               G_VARIANT_TYPE("(asa(ss))"), &error);
   if (!reply)
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   g_autofree const char **args = NULL;
-  g_variant_get(reply, "(^a&s)", &args);
-  print_argv(cli, args);
-  return CLI_EXIT_OK;
+  g_autoptr(GVariantIter) refusals = NULL;
+  g_variant_get(reply, "(^a&sa(ss))", &args, &refusals);
+  gsize n_refusals = g_variant_iter_n_children(refusals);
+  if (cli->json)
+    print_dry_run_json(args, refusals);
+  else
+    print_dry_run_text(argv[1], args, refusals);
+  return n_refusals > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }

@@ -66,8 +66,20 @@ collect_vms(int vmsfd)
 static const char *
 list_state(GHashTable *live, const ListedVm *vm)
 {
-  const char *state = g_hash_table_lookup(live, vm->name);
-  return state ? state : vm->manifest ? "defined" : "invalid";
+  GVariant *props = g_hash_table_lookup(live, vm->name);
+  const char *state = NULL;
+  if (props != NULL && g_variant_lookup(props, "State", "&s", &state))
+    return state;
+  return vm->manifest ? "defined" : "invalid";
+}
+
+/* "exited unexpectedly at …" of a VM the helper knows; "" otherwise. */
+static const char *
+list_unexpected_exit(GHashTable *live, const char *name)
+{
+  GVariant *props = g_hash_table_lookup(live, name);
+  const char *text = NULL;
+  return props != NULL && g_variant_lookup(props, "UnexpectedExit", "&s", &text) ? text : "";
 }
 
 static void
@@ -83,6 +95,9 @@ print_list_json(GPtrArray *vms, GHashTable *live)
       json_object_set_string_member(json_node_get_object(node), "problem", vm->problem);
     }
     json_object_set_string_member(json_node_get_object(node), "state", list_state(live, vm));
+    if (*list_unexpected_exit(live, vm->name))
+      json_object_set_string_member(json_node_get_object(node), "unexpected_exit",
+                                    list_unexpected_exit(live, vm->name));
     json_array_add_element(array, node);
   }
   g_autoptr(JsonNode) root = json_node_init_array(json_node_alloc(), array);
@@ -110,6 +125,12 @@ print_list_text(GPtrArray *vms, GHashTable *live)
   }
   if (vms->len == 0)
     printf("(no VMs defined: create one with 'lium-cvm new NAME')\n");
+  for (guint i = 0; i < vms->len; i++) {
+    const char *name = ((ListedVm *)vms->pdata[i])->name;
+    if (*list_unexpected_exit(live, name))
+      printf("%s %s; not restarted (`lium-cvm status %s`)\n", name,
+             list_unexpected_exit(live, name), name);
+  }
 }
 
 int
@@ -131,7 +152,7 @@ cmd_list(LcvmCli *cli, int argc, char **argv)
                                  : g_ptr_array_new_with_free_func((GDestroyNotify)listed_vm_free);
   if (vmsfd >= 0)
     close(vmsfd);
-  g_autoptr(GHashTable) live = cli_vm_live_states(cli);
+  g_autoptr(GHashTable) live = cli_vm_live_properties(cli);
   if (cli->json)
     print_list_json(vms, live);
   else

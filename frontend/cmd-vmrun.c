@@ -269,6 +269,36 @@ cli_vm_run(LcvmCli *cli, const char *name, gboolean attach)
 
 /* ---- stop ---- */
 
+/* Which step of the ladder ended QEMU, and how it ended. */
+static int
+print_stopped(LcvmCli *cli, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) props = vm_properties(cli, name, &error);
+  if (props == NULL)
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
+  const char *step = prop_str(props, "StopStep");
+  if (cli->json) {
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, prop_str(props, "State"));
+    json_builder_set_member_name(b, "stop_step");
+    json_builder_add_string_value(b, step);
+    json_builder_set_member_name(b, "exit_status");
+    json_builder_add_string_value(b, prop_str(props, "ExitStatus"));
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    cli_print_json(root);
+  } else {
+    g_print("VM %s stopped by step %s: %s\n", name, *step ? step : "-",
+            prop_str(props, "ExitStatus"));
+  }
+  return CLI_EXIT_OK;
+}
+
 int
 cmd_stop(LcvmCli *cli, int argc, char **argv)
 {
@@ -276,15 +306,19 @@ cmd_stop(LcvmCli *cli, int argc, char **argv)
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "timeout", 't', 0, G_OPTION_ARG_INT, &timeout,
-      "Seconds the guest gets to power off after the power button (default 30)", "N" },
+      "Seconds the guest gets to power off after the guest agent's Shutdown, and again after "
+      "the power button (default 30 each)",
+      "N" },
     { "force", 'f', 0, G_OPTION_ARG_NONE, &force,
-      "No power button: terminate QEMU at once (SIGTERM, then SIGKILL)", NULL },
+      "Neither guest agent nor power button: terminate QEMU at once (SIGTERM, then SIGKILL)",
+      NULL },
     { NULL },
   };
   if (!cli_parse(cli, &argc, &argv, entries, "NAME",
-                 "Stops a running VM: the ACPI power button, then SIGTERM and SIGKILL of QEMU "
-                 "when the guest does not power off in time. Returns once QEMU is gone and its "
-                 "devices, ports and loopback guard are released."))
+                 "Stops a running VM: the guest agent's Shutdown (vsock port 8000), then the "
+                 "ACPI power button, then SIGTERM and SIGKILL of QEMU, each when the one before "
+                 "did not end it in time. Returns once QEMU is gone and its devices, ports and "
+                 "loopback guard are released, and prints the step that ended it."))
     return CLI_EXIT_USAGE;
   g_autoptr(GError) error = NULL;
   if (argc != 2)
@@ -302,7 +336,7 @@ cmd_stop(LcvmCli *cli, int argc, char **argv)
     g_variant_get(reply, "(&o)", &job);
   if (reply == NULL || !cli_follow_job(cli, job, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
-  return CLI_EXIT_OK;
+  return print_stopped(cli, argv[1]);
 }
 
 /* ---- status ---- */
@@ -315,6 +349,22 @@ format_uptime(guint64 started_at)
   return g_strdup_printf("%" G_GUINT64_FORMAT "d %02" G_GUINT64_FORMAT ":%02" G_GUINT64_FORMAT
                          ":%02" G_GUINT64_FORMAT,
                          s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+}
+
+/* A crash, loud: the helper never restarts the VM, the operator decides. */
+static void
+print_unexpected_exit(const char *name, GVariant *props)
+{
+  if (!*prop_str(props, "UnexpectedExit"))
+    return;
+  printf("Unexpected:     %s; not restarted (`lium-cvm logs %s` shows the console, "
+         "`lium-cvm run %s` starts it again)\n",
+         prop_str(props, "UnexpectedExit"), name, name);
+  g_autofree const char **lines = NULL;
+  if (!g_variant_lookup(props, "ConsoleTail", "^a&s", &lines))
+    return;
+  for (guint i = 0; lines[i] != NULL; i++)
+    printf("%s%s\n", i == 0 ? "Console:        " : "                ", lines[i]);
 }
 
 static void
@@ -348,6 +398,9 @@ print_status_text(const char *name, GVariant *props)
   printf("Boot progress:  %s\n", prop_str(props, "BootProgress"));
   if (*prop_str(props, "ExitStatus"))
     printf("Exit:           %s\n", prop_str(props, "ExitStatus"));
+  if (*prop_str(props, "StopStep"))
+    printf("Stopped by:     %s\n", prop_str(props, "StopStep"));
+  print_unexpected_exit(name, props);
   if (*prop_str(props, "BootError"))
     printf("Error:          %s\n", prop_str(props, "BootError"));
 }
@@ -529,17 +582,4 @@ cli_vm_live_properties(LcvmCli *cli)
     }
   }
   return vms;
-}
-
-GHashTable *
-cli_vm_live_states(LcvmCli *cli)
-{
-  GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-  g_autoptr(GHashTable) vms = cli_vm_live_properties(cli);
-  GHashTableIter it;
-  gpointer name, props;
-  g_hash_table_iter_init(&it, vms);
-  while (g_hash_table_iter_next(&it, &name, &props))
-    g_hash_table_insert(states, g_strdup(name), g_strdup(prop_str(props, "State")));
-  return states;
 }

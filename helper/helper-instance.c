@@ -134,23 +134,56 @@ check_compose_file(int vm_fd, const LcvmManifest *manifest, GError **error)
   return helper_instance_check_compose(manifest, bytes, len, error);
 }
 
-/* ---- the host's limits and CPUs ---- */
+/* ---- the host's limits, CPUs and memory ---- */
 
-static gboolean
-check_limits(const LcvmConfig *config, const LcvmManifest *manifest, GError **error)
+/* Each refusal is one GError in refusals; every check adds what it finds and goes on. */
+static void
+refuse(GPtrArray *refusals, GError *error)
 {
-  if (!lcvm_manifest_check_limits(manifest, config, error)) {
-    g_prefix_error(error, "VM %s cannot start here: ", manifest->name);
-    return FALSE;
+  g_ptr_array_add(refusals, error);
+}
+
+static void
+check_limits(const LcvmConfig *config, const LcvmManifest *manifest, GPtrArray *refusals)
+{
+  guint first = refusals->len;
+  lcvm_manifest_limit_refusals(manifest, config, refusals);
+  for (guint i = first; i < refusals->len; i++)
+    g_prefix_error((GError **)&refusals->pdata[i], "VM %s cannot start here: ", manifest->name);
+}
+
+static void
+check_host_cpus(const LcvmConfig *config, const LcvmManifest *manifest, GPtrArray *refusals)
+{
+  GError *error = NULL;
+  guint cpus = 0;
+  if (!lcvm_host_cpu_count(config->sysfs_root, &cpus, &error)) {
+    g_prefix_error(&error, "VM %s: the host's CPUs are unknown: ", manifest->name);
+    refuse(refusals, error);
+  } else if (manifest->vcpus > cpus) {
+    refuse(refusals, g_error_new(LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                                 "VM %s cannot start here: %u vCPUs exceed the %u CPUs this host "
+                                 "has online; define the VM again with CVM_VCPUS=%u or fewer",
+                                 manifest->name, manifest->vcpus, cpus, cpus));
   }
-  guint cpus = lcvm_host_cpu_count();
-  if (manifest->vcpus <= cpus)
-    return TRUE;
-  g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-              "VM %s cannot start here: %u vCPUs exceed the %u CPUs this host has online; "
-              "define the VM again with CVM_VCPUS=%u or fewer",
-              manifest->name, manifest->vcpus, cpus, cpus);
-  return FALSE;
+}
+
+static void
+check_host_memory(const LcvmConfig *config, const LcvmManifest *manifest, GPtrArray *refusals)
+{
+  GError *error = NULL;
+  guint64 memory = 0;
+  if (!lcvm_host_memory(config->sysfs_root, &memory, &error)) {
+    g_prefix_error(&error, "VM %s: the host's memory is unknown: ", manifest->name);
+    refuse(refusals, error);
+  } else if (manifest->memory > memory) {
+    refuse(refusals,
+           g_error_new(LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                       "VM %s cannot start here: %" G_GUINT64_FORMAT " MiB of memory exceed the "
+                       "%" G_GUINT64_FORMAT " MiB this host has; define the VM again with "
+                       "CVM_MEMORY=%" G_GUINT64_FORMAT "G or less",
+                       manifest->name, manifest->memory >> 20, memory >> 20, memory >> 30));
+  }
 }
 
 /* ---- the image and QEMU ---- */
@@ -231,57 +264,65 @@ check_device(const LcvmConfig *config, LcvmPciInventory *inv, const char *vm, co
 }
 
 /* Lium's GPU mode policy (lcvm-board-policy.h) by the modes the helper cached. */
-static gboolean
+static void
 check_mode_policy(const LcvmConfig *config, LcvmPciInventory *inv, const LcvmManifest *manifest,
-                  GError **error)
+                  GPtrArray *refusals)
 {
   g_autoptr(GError) local = NULL;
   g_autoptr(GHashTable) modes = lcvm_gpu_modes_load(config->state_dir, &local);
   if (modes == NULL) {
     g_warning("VM %s: GPU modes not judged: %s", manifest->name, local->message);
-    return TRUE;
+    return;
   }
   g_autoptr(GPtrArray) issues = lcvm_board_policy_vm(
       inv, modes, (const char *const *)manifest->gpus, (const char *const *)manifest->nvswitches);
   if (issues->len == 0)
-    return TRUE;
+    return;
   g_autofree char *text = lcvm_board_policy_text(issues);
-  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "VM %s breaks the GPU mode policy: %s",
-              manifest->name, text);
-  return FALSE;
+  refuse(refusals, g_error_new(LCVM_ERROR, LCVM_ERROR_FAILED,
+                               "VM %s breaks the GPU mode policy: %s", manifest->name, text));
 }
 
-static gboolean
-check_devices(const LcvmConfig *config, const LcvmManifest *manifest, GError **error)
+static void
+check_device_list(const LcvmConfig *config, LcvmPciInventory *inv, const LcvmManifest *manifest,
+                  char **slots, LcvmPciKind kind, GPtrArray *refusals)
+{
+  for (guint i = 0; slots[i] != NULL; i++) {
+    GError *error = NULL;
+    if (!check_device(config, inv, manifest->name, slots[i], kind, &error))
+      refuse(refusals, error);
+  }
+}
+
+static void
+check_devices(const LcvmConfig *config, const LcvmManifest *manifest, GPtrArray *refusals)
 {
   if (manifest->gpus[0] == NULL && manifest->nvswitches[0] == NULL)
-    return TRUE;
-  g_autoptr(LcvmPciInventory) inv = lcvm_pci_inventory_new(config->sysfs_root, error);
-  if (inv == NULL)
-    return FALSE;
+    return;
+  GError *error = NULL;
+  g_autoptr(LcvmPciInventory) inv = lcvm_pci_inventory_new(config->sysfs_root, &error);
+  if (inv == NULL) {
+    refuse(refusals, error);
+    return;
+  }
   lcvm_pci_find_holders(inv, config->dev_root, config->proc_root);
-  for (guint i = 0; manifest->gpus[i] != NULL; i++)
-    if (!check_device(config, inv, manifest->name, manifest->gpus[i], LCVM_PCI_GPU, error))
-      return FALSE;
-  for (guint i = 0; manifest->nvswitches[i] != NULL; i++)
-    if (!check_device(config, inv, manifest->name, manifest->nvswitches[i], LCVM_PCI_NVSWITCH,
-                      error))
-      return FALSE;
-  return check_mode_policy(config, inv, manifest, error);
+  check_device_list(config, inv, manifest, manifest->gpus, LCVM_PCI_GPU, refusals);
+  check_device_list(config, inv, manifest, manifest->nvswitches, LCVM_PCI_NVSWITCH, refusals);
+  check_mode_policy(config, inv, manifest, refusals);
 }
 
 /* ---- the forwarded ports ---- */
 
-static gboolean
-check_ports_free(const LcvmManifest *manifest, GError **error)
+static void
+check_ports_free(const LcvmManifest *manifest, GPtrArray *refusals)
 {
   for (guint i = 0; i < manifest->ports->len; i++) {
-    if (!lcvm_port_check_free(&g_array_index(manifest->ports, LcvmPortForward, i), error)) {
-      g_prefix_error(error, "VM %s cannot start: ", manifest->name);
-      return FALSE;
+    GError *error = NULL;
+    if (!lcvm_port_check_free(&g_array_index(manifest->ports, LcvmPortForward, i), &error)) {
+      g_prefix_error(&error, "VM %s cannot start: ", manifest->name);
+      refuse(refusals, error);
     }
   }
-  return TRUE;
 }
 
 /* ---- the whole check ---- */
@@ -293,23 +334,48 @@ check_definition(const LcvmConfig *config, const char *name, HelperDefinition *d
   if (vm_fd < 0)
     return FALSE;
   def->manifest = load_manifest(vm_fd, name, error);
-  gboolean ok = def->manifest != NULL && check_limits(config, def->manifest, error) &&
-                check_compose_file(vm_fd, def->manifest, error);
+  gboolean ok = def->manifest != NULL && check_compose_file(vm_fd, def->manifest, error);
   close(vm_fd);
   return ok;
 }
 
+/* What this host says to the definition now. */
+static void
+check_host(const LcvmConfig *config, const LcvmManifest *manifest, GPtrArray *refusals)
+{
+  check_limits(config, manifest, refusals);
+  check_host_cpus(config, manifest, refusals);
+  check_host_memory(config, manifest, refusals);
+  check_devices(config, manifest, refusals); /* and Lium's GPU mode policy */
+  check_ports_free(manifest, refusals);
+}
+
 HelperDefinition *
-helper_instance_validate(const LcvmConfig *config, const char *name, GError **error)
+helper_instance_validate_all(const LcvmConfig *config, const char *name, GPtrArray *refusals,
+                             GError **error)
 {
   g_autoptr(HelperDefinition) def = g_new0(HelperDefinition, 1);
   if (!check_definition(config, name, def, error))
     return NULL;
   def->image = load_image(config, def->manifest, error);
   if (def->image == NULL ||
-      !helper_qemu_resolve(config, &def->qemu_path, &def->qemu_version, error) ||
-      !check_devices(config, def->manifest, error) || !check_ports_free(def->manifest, error))
+      !helper_qemu_resolve(config, &def->qemu_path, &def->qemu_version, error))
     return NULL;
+  check_host(config, def->manifest, refusals);
+  return g_steal_pointer(&def);
+}
+
+HelperDefinition *
+helper_instance_validate(const LcvmConfig *config, const char *name, GError **error)
+{
+  g_autoptr(GPtrArray) refusals = g_ptr_array_new_with_free_func((GDestroyNotify)g_error_free);
+  g_autoptr(HelperDefinition) def = helper_instance_validate_all(config, name, refusals, error);
+  if (def == NULL)
+    return NULL;
+  if (refusals->len > 0) {
+    g_propagate_error(error, g_ptr_array_steal_index(refusals, 0));
+    return NULL;
+  }
   return g_steal_pointer(&def);
 }
 

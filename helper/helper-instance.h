@@ -43,15 +43,16 @@ typedef struct {
 void helper_definition_free(HelperDefinition *def);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperDefinition, helper_definition_free)
 
-/* Everything that must hold before VM `name` may start, cheapest first; the first failure is
- * the error, saying what to do next:
+/* Everything that must hold before VM `name` may start; the first failure is the error, saying
+ * what to do next. First what the argv is made of (a failure here leaves nothing to show):
  *  - the definition exists and its manifest is valid                  NOT_FOUND / INVALID_ARGUMENT
- *  - [limits] max_vcpus, max_memory; vCPUs ≤ the host's online CPUs   INVALID_ARGUMENT
- *  - each forward inside port_range, not in reserved_ports, not in
- *    hostapi_port_range                                              INVALID_ARGUMENT
  *  - app-compose.json hashes to the manifest's compose_hash           FAILED (both hashes named)
  *  - the image is in the store, its artefacts confined to its dir     NOT_FOUND / FAILED
  *  - the QEMU binary is trusted (root-owned path), its version probed  FAILED / NOT_FOUND
+ * then what this host says (host facts from sysfs_root, like everywhere):
+ *  - [limits] max_vcpus, max_memory; each forward inside port_range,
+ *    not in reserved_ports, not in hostapi_port_range                INVALID_ARGUMENT
+ *  - vCPUs ≤ the host's online CPUs, memory ≤ the host's memory      INVALID_ARGUMENT / FAILED
  *  - each GPU/NVSwitch exists, is an NVIDIA GPU (gpus) or NVSwitch
  *    (nvswitches), is bound to vfio-pci ("lium-cvm gpu bind SLOT")    NOT_FOUND / INVALID_ARGUMENT
  *    and no process holds its vfio nodes open                        DEVICE_IN_USE
@@ -61,6 +62,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperDefinition, helper_definition_free)
  * ports and devices, so StartVm answers "already running" before calling this. Thread-safe. */
 HelperDefinition *helper_instance_validate(const LcvmConfig *config, const char *name,
                                            GError **error);
+/* The same for DryRun: a failure of the first group is the error (NULL); then EVERY refusal of
+ * the second group is appended to refusals (GError *, owned by the array), and the definition
+ * is returned so the argv can still be shown. */
+HelperDefinition *helper_instance_validate_all(const LcvmConfig *config, const char *name,
+                                               GPtrArray *refusals, GError **error);
 
 /* The spec the argv builder and .sys-config.json are made from: def (QEMU, definition, image)
  * and vsock_cid (a start passes the CID it reserved; a dry run the first of cid_range). Refuses

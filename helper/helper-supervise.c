@@ -109,14 +109,33 @@ helper_runtime_remove(const LcvmConfig *config, const char *name, GError **error
   return ok;
 }
 
+/* Whether entry e of dir is a VM's directory (holding the regular file with_file, if set). */
+static gboolean
+is_vm_dir(DIR *dir, const struct dirent *e, const char *with_file)
+{
+  if (!lcvm_vm_name_valid(e->d_name, NULL))
+    return FALSE;
+  if (with_file == NULL)
+    return e->d_type == DT_DIR;
+  g_autofree char *path = g_build_filename(e->d_name, with_file, NULL);
+  struct stat st;
+  return fstatat(dirfd(dir), path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
 GStrv
 helper_runtime_names(const LcvmConfig *config)
 {
+  return helper_vm_dir_names(config->runtime_dir, NULL);
+}
+
+GStrv
+helper_vm_dir_names(const char *path, const char *with_file)
+{
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-  int fd = lcvm_open_dir_at(AT_FDCWD, config->runtime_dir, NULL);
+  int fd = lcvm_open_dir_at(AT_FDCWD, path, NULL);
   DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
   for (struct dirent *e = dir ? readdir(dir) : NULL; e != NULL; e = readdir(dir))
-    if (e->d_type == DT_DIR && lcvm_vm_name_valid(e->d_name, NULL))
+    if (is_vm_dir(dir, e, with_file))
       g_ptr_array_add(names, g_strdup(e->d_name));
   if (dir != NULL)
     closedir(dir);

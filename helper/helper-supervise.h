@@ -50,6 +50,9 @@ HelperRecord *helper_record_load(const LcvmConfig *config, const char *name, GEr
 gboolean helper_runtime_remove(const LcvmConfig *config, const char *name, GError **error);
 /* The VM names that have a directory in runtime_dir. */
 GStrv helper_runtime_names(const LcvmConfig *config);
+/* The VM names that have a directory in path (never followed), holding the regular file
+ * with_file when it is not NULL. */
+GStrv helper_vm_dir_names(const char *path, const char *with_file);
 
 /* Field 22 of /proc/PID/stat. */
 gboolean helper_process_start_time(pid_t pid, guint64 *start_time, GError **error);

@@ -33,6 +33,8 @@
 #define SERIAL_ROTATE_BYTES (4 * 1024 * 1024)
 #define CHOWN_MAX_DEPTH     16
 #define LOG_TAIL_BYTES      4096
+#define LOG_LINE_BYTES      160
+#define LOG_TAIL_MAX        (64 * 1024)
 #define MIB                 (G_GUINT64_CONSTANT(1) << 20)
 #define BOOT_MARKER         "===== lium-cvm: boot @ "
 
@@ -100,8 +102,8 @@ build_spec(Launch *l, GError **error)
 
 /* ---- files QEMU gets as fds ---- */
 
-static int
-open_instance_dir(const LcvmConfig *config, const char *name, GError **error)
+int
+helper_vm_instance_dir_open(const LcvmConfig *config, const char *name, GError **error)
 {
   int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
@@ -202,7 +204,7 @@ open_disk(Launch *l, int child_fd, int flags, GError **error)
 static gboolean
 open_fds(Launch *l, GError **error)
 {
-  l->instance_fd = open_instance_dir(l->config, l->name, error);
+  l->instance_fd = helper_vm_instance_dir_open(l->config, l->name, error);
   l->runtime_fd =
       l->instance_fd < 0 ? -1 : helper_runtime_dir_open(l->config, l->name, TRUE, error);
   if (l->runtime_fd < 0)
@@ -356,7 +358,7 @@ static void
 hand_back_instance(const LcvmConfig *config, const char *name)
 {
   g_autoptr(GError) error = NULL;
-  int fd = open_instance_dir(config, name, &error);
+  int fd = helper_vm_instance_dir_open(config, name, &error);
   if (fd < 0) {
     g_warning("VM %s: cannot give its instance back to root: %s", name, error->message);
     return;
@@ -564,18 +566,20 @@ helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **e
 }
 
 char *
-helper_vm_qemu_log_tail(const LcvmConfig *config, const char *name, guint max_lines)
+helper_vm_log_tail(const LcvmConfig *config, const char *name, const char *file, guint max_lines)
 {
-  int dir = open_instance_dir(config, name, NULL);
-  int fd = dir >= 0 ? openat(dir, HELPER_VM_QEMU_LOG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  int dir = helper_vm_instance_dir_open(config, name, NULL);
+  int fd = dir >= 0 ? openat(dir, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
   if (dir >= 0)
     close(dir);
   if (fd < 0)
     return g_strdup("");
   struct stat st;
-  char buf[LOG_TAIL_BYTES + 1];
-  off_t from = fstat(fd, &st) == 0 && st.st_size > LOG_TAIL_BYTES ? st.st_size - LOG_TAIL_BYTES : 0;
-  ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, from);
+  /* Lines of a console can be long (a call trace): up to LOG_LINE_BYTES each. */
+  gsize want = MIN(MAX(LOG_TAIL_BYTES, (gsize)max_lines * LOG_LINE_BYTES), LOG_TAIL_MAX);
+  g_autofree char *buf = g_malloc(want + 1);
+  off_t from = fstat(fd, &st) == 0 && st.st_size > (off_t)want ? st.st_size - (off_t)want : 0;
+  ssize_t n = pread(fd, buf, want, from);
   close(fd);
   buf[MAX(n, 0)] = '\0';
   g_auto(GStrv) lines = g_strsplit(g_strstrip(buf), "\n", -1);

@@ -6,10 +6,12 @@
  * a VM because the helper itself stops. */
 #include "helper-authorizer.h"
 #include "helper-bridge.h"
+#include "helper-crash.h"
 #include "helper-daemon.h"
 #include "helper-events.h"
 #include "helper-job.h"
 #include "helper-qmp.h"
+#include "helper-stop.h"
 #include "helper-vm.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
@@ -21,26 +23,16 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define STOP_DEFAULT_TIMEOUT_S 30
 #define STOP_MAX_TIMEOUT_S     3600
-#define TERM_WAIT_MS           10000
-#define KILL_WAIT_MS           30000
 #define RELEASE_WAIT_MS        30000
 #define QMP_TIMEOUT_MS         15000
 #define BOOT_ERROR_LINES       5
 /* A bridge that keeps dying is not restarted for ever: after this many restarts in one VM
  * life the VM runs on without a host API and BootError says so. */
 #define BRIDGE_MAX_RESTARTS 3
-
-typedef enum {
-  STOP_NONE,
-  STOP_POWERDOWN,
-  STOP_TERM,
-  STOP_KILL,
-} StopPhase;
 
 typedef struct _HelperVms {
   HelperDaemon *daemon;
@@ -65,7 +57,8 @@ typedef struct {
   guint respawns;       /* main; bridge restarts in this VM life */
   HelperEvents *events; /* main; the guest's Notify events, while QEMU lives */
   gboolean guest_spoke; /* main; the guest sent a boot.progress in this VM life */
-  gint stop_phase;      /* atomic StopPhase */
+  gboolean announced;   /* main; the guest sent shutdown.progress in this VM life */
+  gint stop_step;       /* atomic HelperStopStep */
   GMutex lock;          /* guards released_generation and exit_how */
   GCond released;       /* signalled once a launch's QEMU is gone and released */
   guint released_generation;
@@ -179,6 +172,9 @@ vm_show_record(Vm *vm)
   lcvm_dbus_vm_set_pid(s, (guint)r->pid);
   lcvm_dbus_vm_set_started_at(s, r->started_at);
   lcvm_dbus_vm_set_exit_status(s, "");
+  lcvm_dbus_vm_set_stop_step(s, "");
+  lcvm_dbus_vm_set_unexpected_exit(s, "");
+  lcvm_dbus_vm_set_console_tail(s, NULL);
   lcvm_dbus_vm_set_boot_error(s, "");
   lcvm_dbus_vm_set_gpus(s, (const char *const *)r->reservation->devices);
   lcvm_dbus_vm_set_ports(s, (const char *const *)r->forwards);
@@ -186,26 +182,6 @@ vm_show_record(Vm *vm)
   lcvm_dbus_vm_set_compose_hash(s, r->compose_hash);
   lcvm_dbus_vm_set_os_image_hash(s, r->os_image_hash);
   lcvm_dbus_vm_set_qemu_version(s, r->qemu_version);
-}
-
-/* How QEMU ended, and whether that is a failure. A stop in progress names the way it went;
- * otherwise a clean exit is the guest powering itself off. A re-adopted QEMU is not the
- * helper's child: its exit status cannot be known. */
-static char *
-exit_how(StopPhase phase, gboolean known, const siginfo_t *info, gboolean *failed)
-{
-  static const char *const by_phase[] = { "unknown", "powered off", "terminated", "killed" };
-  gboolean clean = known && info->si_code == CLD_EXITED && info->si_status == 0;
-  gboolean sent = known && info->si_code == CLD_KILLED &&
-                  ((phase == STOP_TERM && info->si_status == SIGTERM) ||
-                   (phase == STOP_KILL && info->si_status == SIGKILL));
-  *failed = FALSE;
-  if (!known || clean || sent)
-    return g_strdup(phase == STOP_NONE && clean ? "powered off" : by_phase[phase]);
-  *failed = TRUE;
-  if (info->si_code == CLD_EXITED)
-    return g_strdup_printf("exit status %d", info->si_status);
-  return g_strdup_printf("killed by signal %d", info->si_status);
 }
 
 /* ---- the guest's events and the host-API bridge ---- */
@@ -224,6 +200,7 @@ vm_on_event(const char *event, const char *payload, gpointer data)
     g_autofree char *text = g_strdup_printf("shutting down: %s", payload);
     lcvm_dbus_vm_set_boot_progress(vm->skeleton, text);
     vm->guest_spoke = TRUE;
+    vm->announced = TRUE;
   }
 }
 
@@ -239,6 +216,7 @@ vm_follow_events(Vm *vm)
 {
   g_autoptr(GError) error = NULL;
   vm->guest_spoke = FALSE;
+  vm->announced = FALSE;
   vm->events = helper_events_follow(vm->vms->daemon->config, vm->name, vm_on_event, vm_events_read,
                                     vm, &error);
   if (vm->events == NULL)
@@ -353,33 +331,56 @@ vm_released(Vm *vm, guint generation, const char *how)
   g_mutex_unlock(&vm->lock);
 }
 
+/* Unexpected: visible on the object, in the journal and (for a helper restart) in the
+ * instance's crash record. Never restarted. */
+static void
+vm_show_crash(Vm *vm, const HelperCrash *crash)
+{
+  g_autofree char *text = helper_crash_describe(crash);
+  lcvm_dbus_vm_set_unexpected_exit(vm->skeleton, text);
+  lcvm_dbus_vm_set_console_tail(vm->skeleton, (const char *const *)crash->console);
+  lcvm_dbus_vm_set_exit_status(vm->skeleton, crash->how);
+}
+
 static void
 vm_on_exit(gpointer data)
 {
   Vm *vm = data;
   HelperVms *vms = vm->vms;
+  const LcvmConfig *config = vms->daemon->config;
   gint64 t0 = g_get_monotonic_time();
   vm->watch = 0;
   siginfo_t info;
   gboolean known = helper_process_reap(vm->pidfd, &info);
-  StopPhase phase = g_atomic_int_get(&vm->stop_phase);
+  HelperStopStep step = g_atomic_int_get(&vm->stop_step);
+  vm_unfollow_events(vm); /* the guest's last words first: did it announce its shutdown? */
   gboolean failed = FALSE;
-  g_autofree char *how = exit_how(phase, known, &info, &failed);
+  g_autofree char *how = helper_stop_exit_how(step, known, &info, vm->announced, &failed);
+  if (!failed && step == HELPER_STOP_NONE && helper_crash_console_panicked(config, vm->name)) {
+    g_free(how);
+    how = g_strdup("guest kernel panic (its console says so), then its reset ended QEMU");
+    failed = TRUE;
+  }
   g_message("VM %s: QEMU (pid %d) ended: %s", vm->name, (int)vm->record->pid, how);
-  vm_unfollow_events(vm);
   vm_stop_bridge(vm);
   if (failed || g_str_equal(vm_state(vm), LCVM_VM_STARTING)) {
     g_autofree char *tail =
-        helper_vm_qemu_log_tail(vms->daemon->config, vm->name, BOOT_ERROR_LINES);
+        helper_vm_log_tail(config, vm->name, HELPER_VM_QEMU_LOG, BOOT_ERROR_LINES);
     lcvm_dbus_vm_set_boot_error(vm->skeleton, tail[0] ? tail : how);
-    failed = TRUE;
   }
-  helper_vm_release(vms->daemon->config, vms->alloc, vm->record);
+  g_autoptr(HelperCrash) crash = failed ? helper_crash_new(config, vm->name, how) : NULL;
+  if (crash != NULL)
+    helper_crash_report(config, crash);
+  failed = failed || g_str_equal(vm_state(vm), LCVM_VM_STARTING);
+  helper_vm_release(config, vms->alloc, vm->record);
   g_clear_pointer(&vm->record, helper_record_free);
   close(vm->pidfd);
   vm->pidfd = -1;
   lcvm_dbus_vm_set_pid(vm->skeleton, 0);
   lcvm_dbus_vm_set_exit_status(vm->skeleton, how);
+  lcvm_dbus_vm_set_stop_step(vm->skeleton, helper_stop_step_name(step));
+  if (crash != NULL)
+    vm_show_crash(vm, crash);
   vm_set_state(vm, failed ? LCVM_VM_FAILED : LCVM_VM_STOPPED);
   g_message("VM %s: released %.1f ms after its exit was seen", vm->name,
             (double)(g_get_monotonic_time() - t0) / 1000.0);
@@ -399,7 +400,7 @@ vm_supervise(Vm *vm, HelperRecord *record, int pidfd, int bridge_pidfd)
   vm->record = record;
   vm->pidfd = pidfd;
   vm->generation++;
-  g_atomic_int_set(&vm->stop_phase, STOP_NONE);
+  g_atomic_int_set(&vm->stop_step, HELPER_STOP_NONE);
   vm->watch = helper_supervise_watch(pidfd, vm_on_exit, vm_ref(vm));
   vm->held = TRUE;
   helper_daemon_hold(vm->vms->daemon);
@@ -507,8 +508,11 @@ start_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancella
 {
   StartCall *c = data;
   GError *error = NULL;
-  c->record = helper_vm_launch(c->vms->daemon->config, c->vms->alloc, c->vm->name, &c->pidfd,
-                               &c->bridge_pidfd, &c->exec_us, &error);
+  const LcvmConfig *config = c->vms->daemon->config;
+  c->record = helper_vm_launch(config, c->vms->alloc, c->vm->name, &c->pidfd, &c->bridge_pidfd,
+                               &c->exec_us, &error);
+  if (c->record != NULL)
+    helper_crash_clear(config, c->vm->name); /* a new life: the last crash is history */
   if (c->record != NULL)
     g_task_return_boolean(task, TRUE);
   else
@@ -624,12 +628,9 @@ handle_start_vm(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const char
 
 typedef struct {
   Vm *vm;
-  int pidfd; /* a dup: the main thread closes its own at the exit */
+  HelperStopRequest request;
   char *qmp_path;
-  pid_t pid;
   guint generation;
-  guint timeout_s;
-  gboolean force;
 } StopCall;
 
 static void
@@ -637,37 +638,9 @@ stop_call_free(gpointer p)
 {
   StopCall *c = p;
   vm_unref(c->vm);
-  close(c->pidfd);
+  close(c->request.pidfd);
   g_free(c->qmp_path);
   g_free(c);
-}
-
-static gboolean
-power_button(HelperJob *job, StopCall *c)
-{
-  g_autoptr(GError) error = NULL;
-  helper_job_step(job, 0.1, "pressing the power button (QMP system_powerdown); waiting up to %u s",
-                  c->timeout_s);
-  g_atomic_int_set(&c->vm->stop_phase, STOP_POWERDOWN);
-  g_autoptr(HelperQmp) qmp = helper_qmp_connect(c->qmp_path, QMP_TIMEOUT_MS, &error);
-  g_autoptr(JsonNode) ret = qmp ? helper_qmp_execute(qmp, "system_powerdown", &error) : NULL;
-  if (ret == NULL) {
-    helper_job_step(job, 0.5, "%s; terminating QEMU instead", error->message);
-    return FALSE;
-  }
-  return helper_process_wait(c->pidfd, c->timeout_s * 1000);
-}
-
-static gboolean
-send_signal(HelperJob *job, StopCall *c, StopPhase phase, int sig, guint wait_ms)
-{
-  const char *name = sig == SIGTERM ? "SIGTERM" : "SIGKILL";
-  helper_job_step(job, phase == STOP_TERM ? 0.6 : 0.8, "sending %s to QEMU (pid %d)", name,
-                  (int)c->pid);
-  g_atomic_int_set(&c->vm->stop_phase, phase);
-  if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
-    g_warning("VM %s: %s: %s", c->vm->name, name, g_strerror(errno));
-  return helper_process_wait(c->pidfd, wait_ms);
 }
 
 /* QEMU is gone; the main thread gives back what it held. */
@@ -690,9 +663,7 @@ static gboolean
 stop_job(HelperJob *job, gpointer data, GError **error)
 {
   StopCall *c = data;
-  gboolean gone = !c->force && power_button(job, c);
-  gone = gone || send_signal(job, c, STOP_TERM, SIGTERM, TERM_WAIT_MS);
-  gone = gone || send_signal(job, c, STOP_KILL, SIGKILL, KILL_WAIT_MS);
+  gboolean gone = helper_stop_ladder(job, &c->request);
   g_autofree char *how = NULL;
   if (!gone || !wait_released(c, &how)) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
@@ -722,12 +693,20 @@ handle_stop_vm(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const char 
   }
   StopCall *c = g_new0(StopCall, 1);
   c->vm = vm_ref(vm);
-  c->pid = vm->record->pid;
-  c->pidfd = fcntl(vm->pidfd, F_DUPFD_CLOEXEC, 3);
   c->qmp_path = helper_runtime_path(d->config, name, HELPER_RUNTIME_QMP);
   c->generation = vm->generation;
-  c->timeout_s = timeout_s == 0 ? STOP_DEFAULT_TIMEOUT_S : MIN(timeout_s, STOP_MAX_TIMEOUT_S);
-  c->force = (flags & LCVM_STOP_FORCE) != 0;
+  c->request = (HelperStopRequest){
+    .config = d->config,
+    .name = vm->name,
+    .pid = vm->record->pid,
+    .pidfd = fcntl(vm->pidfd, F_DUPFD_CLOEXEC, 3),
+    .qmp_path = c->qmp_path,
+    .agent_cid = helper_stop_agent_cid(d->config, (const char *const *)vm->record->argv,
+                                       vm->record->reservation->cid),
+    .timeout_s = timeout_s == 0 ? STOP_DEFAULT_TIMEOUT_S : MIN(timeout_s, STOP_MAX_TIMEOUT_S),
+    .force = (flags & LCVM_STOP_FORCE) != 0,
+    .step = &vm->stop_step,
+  };
   g_autofree char *lock = g_strdup_printf("vm:%s", name);
   const char *locks[] = { lock, NULL };
   if (g_hash_table_contains(d->locks, lock)) {
@@ -848,8 +827,10 @@ readopt_dead(HelperVms *vms, Vm *vm, const HelperRecord *record, const char *why
     helper_runtime_remove(config, vm->name, NULL);
   g_autofree char *message =
       g_strdup_printf("QEMU ended while the helper was not running (%s)", why);
+  g_autoptr(HelperCrash) crash = helper_crash_new(config, vm->name, message);
+  helper_crash_report(config, crash);
   lcvm_dbus_vm_set_boot_error(vm->skeleton, message);
-  lcvm_dbus_vm_set_exit_status(vm->skeleton, "unknown");
+  vm_show_crash(vm, crash);
   vm_set_state(vm, LCVM_VM_FAILED);
 }
 
@@ -889,6 +870,20 @@ readopt(HelperVms *vms, const char *name)
   }
   vm_set_state(vm, LCVM_VM_STARTING);
   vm_check_qmp(vm);
+}
+
+/* A crash recorded by an earlier helper stays visible (never restarted). */
+static void
+show_recorded_crash(HelperVms *vms, const char *name)
+{
+  g_autoptr(HelperCrash) crash =
+      vm_lookup(vms, name) ? NULL : helper_crash_load(vms->daemon->config, name);
+  g_autoptr(GError) error = NULL;
+  Vm *vm = crash ? vm_get(vms, name, &error) : NULL;
+  if (vm == NULL)
+    return;
+  vm_show_crash(vm, crash);
+  vm_set_state(vm, LCVM_VM_FAILED);
 }
 
 /* ---- export ---- */
@@ -933,5 +928,8 @@ helper_vm_export(HelperDaemon *d, GError **error)
   g_auto(GStrv) names = helper_runtime_names(d->config);
   for (guint i = 0; names[i] != NULL; i++)
     readopt(vms, names[i]);
+  g_auto(GStrv) crashed = helper_crash_names(d->config);
+  for (guint i = 0; crashed[i] != NULL; i++)
+    show_recorded_crash(vms, crashed[i]);
   return TRUE;
 }

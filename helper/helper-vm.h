@@ -37,5 +37,11 @@ void helper_vm_release(const LcvmConfig *config, HelperAlloc *alloc, const Helpe
  * sure the VM does not run. */
 gboolean helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **error);
 
-/* The last lines (at most max_lines) QEMU wrote to qemu.log, for BootError. */
-char *helper_vm_qemu_log_tail(const LcvmConfig *config, const char *name, guint max_lines);
+/* The last lines (at most max_lines) this start's QEMU wrote to file of the instance
+ * (HELPER_VM_QEMU_LOG for BootError, HELPER_VM_SERIAL_LOG for a crash's console lines):
+ * raw bytes, which for the console the guest wrote. */
+char *helper_vm_log_tail(const LcvmConfig *config, const char *name, const char *file,
+                         guint max_lines);
+
+/* state_dir/instances/NAME, reached without following a symlink; -1 when absent. */
+int helper_vm_instance_dir_open(const LcvmConfig *config, const char *name, GError **error);

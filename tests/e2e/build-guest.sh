@@ -4,6 +4,9 @@
 # busybox acpid holds the power-button event device, and powers off when the button is pressed.
 # With lcvm_guest=ignore-power-button on the kernel command line it prints
 # LCVM-GUEST-READY ignore-power-button and never powers off (for the forced-stop path).
+# With lcvm_guest=reboot it prints LCVM-GUEST-READY reboot and reboots (reboot -f); with
+# lcvm_guest=panic it prints LCVM-GUEST-READY panic and crashes its kernel (sysrq c; with
+# panic=1 on the command line the kernel then resets the machine).
 # With lcvm_guest=hostapi it is a host-API client instead: it brings up virtio-net (slirp's
 # 10.0.2.15), mounts the 9p share host-shared, takes host_api_url from .sys-config.json, POSTs
 # Notify boot.progress, GetSealingKey (the quote: "0123456789abcdef" eight times) and Notify
@@ -108,6 +111,17 @@ case " $(cat /proc/cmdline) " in
   ;;
 *" lcvm_guest=ignore-power-button "*)
   echo "LCVM-GUEST-READY ignore-power-button"
+  ;;
+*" lcvm_guest=reboot "*)
+  echo "LCVM-GUEST-READY reboot"
+  sleep 1
+  reboot -f
+  ;;
+*" lcvm_guest=panic "*)
+  echo "LCVM-GUEST-READY panic"
+  sleep 1
+  echo 1 >/proc/sys/kernel/sysrq
+  echo c >/proc/sysrq-trigger
   ;;
 *)
   acpid -f -c /etc/acpi &

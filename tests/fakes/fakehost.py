@@ -3,7 +3,7 @@
 QEMU and docker, and the lium-cvm.conf that points the real binary at them.
 
 Kinds:
-  ready             a TDX host ready to run VMs: Granite Rapids, TDX module 2.0 build 882
+  ready             a TDX host ready to run VMs: 2 sockets, 224 CPUs, 2 TiB, Granite Rapids, TDX module 2.0 build 882
                     initialised, kvm_intel tdx=Y, SGX nodes, IOMMU on, vfio loaded with the DMA
                     limit, 8 GPUs + 4 NVSwitches on vfio-pci (fakepci.py's HGX tree) with CC mode
                     on in the helper's cache (state/gpu-modes.json), the dstack QEMU 9.2.1, an OS
@@ -163,6 +163,22 @@ QCNL_CONF = """{
 """
 
 
+TIB = 1 << 40
+
+
+def host_facts(root, cpus="0-223", node_bytes=(TIB, TIB)):
+    """The CPUs and memory the helper reads from sysfs_root: by default a 2-socket HGX host,
+    224 CPUs online (56 cores x 2 threads per socket) and 1 TiB per NUMA node."""
+    system = os.path.join(root, "sys", "devices", "system")
+    write(os.path.join(system, "cpu", "online"), cpus + "\n")
+    last = len(node_bytes) - 1
+    write(os.path.join(system, "node", "online"), "0\n" if last == 0 else "0-%d\n" % last)
+    for n, size in enumerate(node_bytes):
+        write(os.path.join(system, "node", "node%d" % n, "meminfo"),
+              "Node %d MemTotal:       %d kB\nNode %d MemFree:        %d kB\n"
+              % (n, size >> 10, n, size >> 11))
+
+
 def intel_host(root, tdx=True):
     """Everything but the PCI devices for a TDX host (fakepci provides those)."""
     sysdir, proc = os.path.join(root, "sys"), os.path.join(root, "proc")
@@ -174,7 +190,7 @@ def intel_host(root, tdx=True):
     write(os.path.join(sysdir, "module", "vfio_iommu_type1", "parameters", "dma_entry_limit"),
           "16777216\n")
     write(os.path.join(sysdir, "devices", "system", "node", "possible"), "0-1\n")
-    write(os.path.join(sysdir, "devices", "system", "node", "online"), "0-1\n")
+    host_facts(root)
     huge = os.path.join(sysdir, "kernel", "mm", "hugepages", "hugepages-1048576kB")
     write(os.path.join(huge, "nr_hugepages"), "64\n")
     write(os.path.join(huge, "free_hugepages"), "64\n")
@@ -207,7 +223,7 @@ def bare_vm(root):
     os.makedirs(os.path.join(sysdir, "bus", "pci", "devices"))
     os.makedirs(os.path.join(sysdir, "class", "iommu"))
     write(os.path.join(sysdir, "devices", "system", "node", "possible"), "0\n")
-    write(os.path.join(sysdir, "devices", "system", "node", "online"), "0\n")
+    host_facts(root, cpus="0-1", node_bytes=(4 << 30,))
     write(os.path.join(root, "dev", "kmsg"), kmsg_records(["Linux version 6.1.0-28-amd64"]))
     node(root, "kvm")
     os.makedirs(os.path.join(root, "state"))

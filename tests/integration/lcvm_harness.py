@@ -626,6 +626,7 @@ class Harness:
                   self.root / "bin", self.root / "key-provider"):
             d.mkdir(parents=True, exist_ok=True)
         self.runtime_dir.chmod(0o700)
+        self._mirror_host_facts()
         # state_dir as data/lium-cvm.tmpfiles.conf lays it out.
         gid = self.users.group_gid
         for sub, mode, group in (("", 0o755, 0), ("images", 0o2775, gid), ("vms", 0o2770, gid),
@@ -636,6 +637,18 @@ class Harness:
             d.chmod(mode)
         shutil.copy2(FRONTEND, self.frontend)
         self.frontend.chmod(0o755)
+
+    def _mirror_host_facts(self):
+        """This machine's online CPUs and NUMA memory, which the helper reads from sysfs_root
+        (the VMs of the run tests really run here); a module's prepare may pose as another
+        host (tests/fakes/fakehost.py host_facts)."""
+        system = Path("/sys/devices/system")
+        files = [Path("cpu/online"), Path("node/online")]
+        files += [p.relative_to(system) for p in system.glob("node/node*/meminfo")]
+        for rel in files:
+            if (system / rel).exists():
+                (self.sysfs / "devices/system" / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(system / rel, self.sysfs / "devices/system" / rel)
 
     def config(self):
         """The effective config as {group: {key: value}} (defaults plus the extra keys)."""

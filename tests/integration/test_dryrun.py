@@ -11,10 +11,14 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 
 import pytest
 
 import lcvm_harness as lh
+
+sys.path.insert(0, str(lh.SOURCE_ROOT / "tests" / "fakes"))
+import fakehost  # noqa: E402
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 IMAGE = "dstack-nvidia-0.5.11"
@@ -68,6 +72,7 @@ def write_vm(h, name, compose=COMPOSE, extra=None):
 
 
 def prepare_harness(h):
+    fakehost.host_facts(str(h.root))
     write_image(h)
     write_vm(h, "vm1")
 
@@ -80,6 +85,7 @@ def expected_argv(h, name):
         "-machine", "q35,kernel_irqchip=split,confidential-guest-support=tdx,hpet=off,smm=off",
         "-object", "tdx-guest,id=tdx", "-nographic", "-nodefaults",
         "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+        "-action", "reboot=shutdown,panic=exit-failure",
         "-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
         "-add-fd", "set=4,fd=4,opaque=serial.log",
         "-chardev", "file,id=ser0,path=/dev/fdset/4,append=on", "-serial", "chardev:ser0",
@@ -128,10 +134,10 @@ def test_operator_gets_the_exact_argv_one_argument_per_line(harness, users):
     assert r.stdout.endswith("\n")
 
 
-def test_json_is_the_same_argv_as_an_array(harness, users):
+def test_json_is_the_same_argv_and_no_refusal(harness, users):
     r = harness.run_frontend(users.op, "--json", "run", "vm1", "--dry-run")
     assert r.rc == 0, r
-    assert r.json == expected_argv(harness, "vm1")
+    assert r.json == {"argv": expected_argv(harness, "vm1"), "refusals": []}
 
 
 def test_dry_run_leaves_no_trace(harness, users):

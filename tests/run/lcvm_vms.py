@@ -1,6 +1,6 @@
 """VM definitions and OS images for the VM-run tests and benchmarks: images made of the tiny
 guest of tests/e2e/build-guest.sh (one that powers off on the ACPI button, one that ignores
-it) and definitions written the way `lium-cvm new` writes them."""
+it, one that reboots, one that panics) and definitions written the way `lium-cvm new` writes them."""
 
 import hashlib
 import json
@@ -14,6 +14,10 @@ IMAGES = {
     # name: (digest, extra kernel cmdline)
     "guest": ("a1" * 32, ""),
     "stubborn": ("b2" * 32, " lcvm_guest=ignore-power-button"),
+    # reboots by itself once booted (a TD cannot reset: QEMU must exit)
+    "reboots": ("e5" * 32, " lcvm_guest=reboot"),
+    # panics once booted; panic=1 as dstack guests boot: the kernel resets after the panic
+    "panics": ("f6" * 32, " panic=1 lcvm_guest=panic"),
     # a host-API client: POSTs to the bridge, prints the answers, powers off
     "hostapi": ("d4" * 32, " lcvm_guest=hostapi"),
     # firmware QEMU refuses (not a multiple of 64 KiB): QEMU exits at once

@@ -83,6 +83,7 @@ def prepare_harness(h, guest):
         shutil.rmtree(top)
         top.mkdir()
     fakepci.build(str(h.root), nic_sibling_unbound=True, device_ids={QUIRKED_GPU: 0x2342})
+    fakehost.host_facts(str(h.root))
     kernel = fakepci.Kernel(str(h.root))
     for slot in (GPU, SWITCH, SHARED_GPU, QUIRKED_GPU):
         if kernel.driver(slot):

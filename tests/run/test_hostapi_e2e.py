@@ -157,7 +157,7 @@ def test_the_guest_gets_its_sealing_key_and_reports_through_the_bridge(harness, 
 
         p = wait_props(harness, "hapi", lambda p: p["State"] in ("stopped", "failed"), "stop",
                        timeout=60)
-        assert p["State"] == "stopped" and p["ExitStatus"] == "powered off", p
+        assert p["State"] == "stopped" and p["ExitStatus"] == "powered off by the guest", p
         assert p["BootProgress"] == "e2e: done" and p["BootError"] == "", p
     finally:
         signals = monitor.stop()

@@ -91,6 +91,20 @@ write_definition(Fixture *fx)
   put(fx->vm_dir, "init_script.sh", "echo init\n", -1, 0640);
 }
 
+/* The CPUs and memory the validation reads from sysfs_root: 4 CPUs, 8 GiB. */
+static void
+write_host_facts(const char *root)
+{
+  g_autofree char *cpu = g_build_filename(root, "sys/devices/system/cpu", NULL);
+  g_autofree char *node = g_build_filename(root, "sys/devices/system/node", NULL);
+  g_autofree char *node0 = g_build_filename(node, "node0", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(cpu, 0755), ==, 0);
+  g_assert_cmpint(g_mkdir_with_parents(node0, 0755), ==, 0);
+  put(cpu, "online", "0-3\n", -1, 0644);
+  put(node, "online", "0\n", -1, 0644);
+  put(node0, "meminfo", "Node 0 MemTotal:        8388608 kB\n", -1, 0644);
+}
+
 static LcvmConfig *
 make_config(const char *root, const char *qemu_img)
 {
@@ -120,6 +134,7 @@ setup(Fixture *fx, gconstpointer data)
   fx->instance = g_build_filename(state, "instances", VM, NULL);
   write_image(state);
   write_definition(fx);
+  write_host_facts(fx->root);
   fx->config = make_config(fx->root, QEMU_IMG);
 }
 

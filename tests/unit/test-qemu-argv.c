@@ -21,9 +21,10 @@
 /* Guest-invisible plumbing, then the image and the share, vsock 1000. */
 #define PLUMBING_ARGS                                                                              \
   "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",           \
-      "-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",     \
-      "-add-fd", "set=4,fd=4,opaque=serial.log", "-chardev",                                       \
-      "file,id=ser0,path=/dev/fdset/4,append=on", "-serial", "chardev:ser0"
+      "-action", "reboot=shutdown,panic=exit-failure", "-chardev",                                 \
+      "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control", "-add-fd",      \
+      "set=4,fd=4,opaque=serial.log", "-chardev", "file,id=ser0,path=/dev/fdset/4,append=on",      \
+      "-serial", "chardev:ser0"
 
 #define IMAGE_ARGS                                                                                 \
   "-kernel", IMG "/bzImage", "-initrd", IMG "/initramfs.cpio.gz", "-bios", IMG "/ovmf.fd",         \

@@ -158,6 +158,8 @@ test_definition_becomes_the_reference_argv(Fixture *f, gconstpointer data)
     "-nodefaults",
     "-sandbox",
     "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+    "-action",
+    "reboot=shutdown,panic=exit-failure",
     "-chardev",
     "socket,id=qmp,fd=3,server=on,wait=off",
     "-mon",
