@@ -298,6 +298,15 @@ write_vm_boot(LcvmProm *p, GHashTable *vms, GPtrArray *names)
       lcvm_prom_sample(p, *lookup_str(props, "BootError") ? 1 : 0, "vm",
                        (const char *)names->pdata[i], NULL);
   }
+  lcvm_prom_family(p, "lium_cvm_vm_unexpected_exit", "gauge",
+                   "1 when a VM's QEMU ended without a stop request and without the guest saying "
+                   "so (a crash, a signal, a guest panic; never restarted): its status says when");
+  for (guint i = 0; i < names->len; i++) {
+    GVariant *props = g_hash_table_lookup(vms, names->pdata[i]);
+    if (props != NULL)
+      lcvm_prom_sample(p, *lookup_str(props, "UnexpectedExit") ? 1 : 0, "vm",
+                       (const char *)names->pdata[i], NULL);
+  }
   lcvm_prom_family(p, "lium_cvm_vm_last_exit", "gauge",
                    "How a VM's QEMU last ended, as the helper saw it (powered off, terminated, "
                    "killed, exit status N, killed by signal N)");

@@ -25,6 +25,7 @@ function useLiveVms() {
                     state: p.State, pid: p.Pid, startedAt: p.StartedAt, exitStatus: p.ExitStatus,
                     gpus: p.Gpus || [], ports: p.Ports || [], composeHash: p.ComposeHash,
                     bootProgress: printable(p.BootProgress), bootError: printable(p.BootError),
+                    unexpectedExit: printable(p.UnexpectedExit),
                 };
             }
             setLive(byName);
@@ -109,7 +110,9 @@ function VmRow({ name, def, vm, now, busy, onStart, onStop, onSelect, selected }
             <Td dataLabel="State" className="lcvm-vm-state"><StateLabel state={state} /></Td>
             <Td dataLabel="Uptime">{vm && live ? formatUptime(vm.startedAt, now) : ""}</Td>
             <Td dataLabel="Ports">{vm ? vm.ports.join(" ") : ""}</Td>
-            <Td dataLabel="Boot progress" className="lcvm-boot">{vm ? (vm.bootError || vm.bootProgress) : ""}</Td>
+            <Td dataLabel="Boot progress" className="lcvm-boot">
+                {vm ? (vm.unexpectedExit || vm.bootError || vm.bootProgress) : ""}
+            </Td>
             <Td dataLabel="Compose hash"><code>{vm && vm.composeHash ? vm.composeHash.slice(0, 12) : ""}</code></Td>
             <Td dataLabel="Actions">
                 {live

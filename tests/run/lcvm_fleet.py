@@ -18,6 +18,7 @@ from lcvm_vms import write_image
 FAKES = lh.SOURCE_ROOT / "tests" / "fakes"
 sys.path.insert(0, str(FAKES))
 import fake_key_provider  # noqa: E402
+import fakehost  # noqa: E402
 import fakepci  # noqa: E402
 
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -57,6 +58,7 @@ def prepare_fleet_host(h, guest):
         shutil.rmtree(top)
         top.mkdir()
     fakepci.build(str(h.root))
+    fakehost.host_facts(str(h.root))
     ready = h.root / "kernel.ready"
     subprocess.Popen([sys.executable, fakepci.__file__, "simulate", str(h.root), "--delay", "0.02",
                       "--ready-file", str(ready)])

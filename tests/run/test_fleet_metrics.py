@@ -8,6 +8,7 @@ passes `promtool check metrics`; the shipped timer's command line writes it atom
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -163,9 +164,34 @@ def test_a_removed_vm_defined_and_started_again(harness, users):
     m = metrics(harness, users.op)
     assert m.value("lium_cvm_vm_up", vm="vm1") == 1
     assert m.of("lium_cvm_vm_last_exit", vm="vm1") == []
+    assert m.value("lium_cvm_vm_unexpected_exit", vm="vm1") == 0
     assert harness.run_frontend(users.op, "stop", "vm1", "--force").rc == 0
     m = metrics(harness, users.op)
     assert m.value("lium_cvm_vm_state", vm="vm1", state="stopped") == 1
+    assert m.value("lium_cvm_vm_unexpected_exit", vm="vm1") == 0
+
+
+def test_a_crashed_vm_shows_as_an_unexpected_exit(harness, users):
+    r = harness.run_frontend(users.op, "run", "vm1")
+    assert r.rc == 0, r
+    pid = harness.run_frontend(users.op, "status", "vm1", "--json").json["Pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:
+        status = harness.run_frontend(users.op, "status", "vm1", "--json").json
+        if status["State"] == "failed":
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["UnexpectedExit"].startswith("exited unexpectedly at ")
+    m = metrics(harness, users.op)
+    assert m.value("lium_cvm_vm_unexpected_exit", vm="vm1") == 1
+    assert m.value("lium_cvm_vm_state", vm="vm1", state="failed") == 1
+    assert m.of("lium_cvm_vm_unexpected_exit", vm="vm-idle") == []  # never started: no Vm
+    # A new start clears it; the module's later tests expect vm1 stopped.
+    assert harness.run_frontend(users.op, "run", "vm1").rc == 0
+    assert metrics(harness, users.op).value("lium_cvm_vm_unexpected_exit", vm="vm1") == 0
+    assert harness.run_frontend(users.op, "stop", "vm1", "--force").rc == 0
 
 
 def test_key_provider_before_and_after_its_start(harness, users):
