@@ -3,7 +3,9 @@
 #include "lcvm-env.h"
 #include "lcvm-config.h"
 #include "lcvm-error.h"
+#include "lcvm-json-depth.h"
 #include "lcvm-pyjson.h"
+#include "lcvm-text.h"
 #include "lcvm-validate.h"
 #include <errno.h>
 #include <gio/gio.h>
@@ -466,9 +468,11 @@ mapping_port(JsonNode *node, guint16 *out)
 static void
 mappings_key(PortSet *set, const char *value)
 {
-  g_autoptr(JsonNode) root = json_from_string(value, NULL);
+  /* Bounded: a .env of 150 KB of '[' overflowed json-glib's recursion. */
+  g_autoptr(JsonNode) root = lcvm_json_parse_bounded(value, -1, NULL);
+  g_autofree char *shown = lcvm_text_for_message(value);
   if (root == NULL || !JSON_NODE_HOLDS_ARRAY(root)) {
-    note(set->problems, "RENTING_PORT_MAPPINGS='%s' is not valid: expected %s", value,
+    note(set->problems, "RENTING_PORT_MAPPINGS='%s' is not valid: expected %s", shown,
          MAPPINGS_FORM);
     return;
   }
@@ -481,10 +485,11 @@ mappings_key(PortSet *set, const char *value)
         !mapping_port(json_array_get_element(two, 0), &guest) ||
         !mapping_port(json_array_get_element(two, 1), &host)) {
       g_autofree char *text = json_to_string(pair, FALSE);
+      g_autofree char *entry = lcvm_text_for_message(text);
       note(set->problems,
            "RENTING_PORT_MAPPINGS='%s': entry %u (%s) is not valid: expected %s "
            "with ports 1-65535",
-           value, i + 1, text, MAPPINGS_FORM);
+           shown, i + 1, entry, MAPPINGS_FORM);
       continue;
     }
     add_forward(set, "RENTING_PORT_MAPPINGS", host, guest);

@@ -2,6 +2,7 @@
  * "queried_at", "broken"}}}. Read with O_NOFOLLOW and a size cap; values are checked against
  * the fixed sets, so a reader never shows what the helper could not have written. */
 #include "lcvm-gpu-modes.h"
+#include "lcvm-json-depth.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
 #include <errno.h>
@@ -60,11 +61,8 @@ lcvm_gpu_modes_new(void)
 static const char *
 member_in(JsonObject *o, const char *name, const char *const *allowed)
 {
-  JsonNode *n = json_object_get_member(o, name);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-    return NULL;
-  const char *v = json_node_get_string(n);
-  return g_strv_contains(allowed, v) ? v : NULL;
+  const char *v = lcvm_json_string_member(o, name);
+  return v != NULL && g_strv_contains(allowed, v) ? v : NULL;
 }
 
 static LcvmGpuMode *
@@ -79,9 +77,11 @@ entry_from_json(const char *slot, JsonNode *node)
   g_autoptr(LcvmGpuMode) m = lcvm_gpu_mode_new(slot, kind);
   m->cc = g_strdup(member_in(o, "cc", cc_values));
   m->ppcie = g_strdup(member_in(o, "ppcie", ppcie_values));
-  m->queried_at = json_object_get_int_member_with_default(o, "queried_at", 0);
-  m->broken = json_object_get_boolean_member_with_default(o, "broken", FALSE);
-  if (m->queried_at <= 0 || (!m->broken && (m->cc == NULL || m->ppcie == NULL)))
+  JsonNode *broken = json_object_get_member(o, "broken");
+  m->broken = broken != NULL && JSON_NODE_HOLDS_VALUE(broken) &&
+              json_node_get_value_type(broken) == G_TYPE_BOOLEAN && json_node_get_boolean(broken);
+  if (!lcvm_json_int_member(o, "queried_at", &m->queried_at) || m->queried_at <= 0 ||
+      (!m->broken && (m->cc == NULL || m->ppcie == NULL)))
     return NULL;
   return g_steal_pointer(&m);
 }
@@ -111,8 +111,8 @@ lcvm_gpu_modes_load(const char *state_dir, GError **error)
     g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", state_dir);
     return NULL;
   }
-  g_autoptr(JsonParser) parser = json_parser_new();
-  if (!json_parser_load_from_data(parser, text, (gssize)len, &local)) {
+  g_autoptr(JsonParser) parser = json_parser_new_immutable();
+  if (!lcvm_json_load_bounded(parser, text, (gssize)len, &local)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                 "%s/%s is not JSON (%s): remove it "
                 "and run 'lium-cvm lsgpu --query'",
@@ -120,14 +120,14 @@ lcvm_gpu_modes_load(const char *state_dir, GError **error)
     return NULL;
   }
   JsonNode *root = json_parser_get_root(parser);
-  JsonObject *top = root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-  JsonNode *devices = top ? json_object_get_member(top, "devices") : NULL;
-  if (devices == NULL || !JSON_NODE_HOLDS_OBJECT(devices))
+  JsonObject *top = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+  JsonObject *devices = lcvm_json_object_member(top, "devices");
+  if (devices == NULL)
     return g_steal_pointer(&modes);
   JsonObjectIter it;
   const char *slot;
   JsonNode *node;
-  json_object_iter_init(&it, json_node_get_object(devices));
+  json_object_iter_init(&it, devices);
   while (json_object_iter_next(&it, &slot, &node)) {
     LcvmGpuMode *m = entry_from_json(slot, node);
     if (m != NULL)

@@ -7,6 +7,7 @@
 #include "lcvm-json-depth.h"
 #include "lcvm-pyjson.h"
 #include "lcvm-safe-io.h"
+#include "lcvm-text.h"
 #include "lcvm-validate.h"
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -66,6 +67,8 @@ lcvm_protocol_name(LcvmProtocol protocol)
 
 /* ---- validation ---- */
 
+#define MAX_MESSAGE 512
+
 static gboolean invalid(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 static gboolean
@@ -75,7 +78,9 @@ invalid(GError **error, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT, "invalid VM definition: %s", msg);
+  /* It echoes what the file says: shown valid, without controls, of bounded length. */
+  g_autofree char *shown = lcvm_text_for_message_max(msg, MAX_MESSAGE);
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT, "invalid VM definition: %s", shown);
   return FALSE;
 }
 
@@ -434,7 +439,7 @@ lcvm_manifest_parse(const char *data, gsize len, GError **error)
     return NULL;
   }
   JsonNode *root = json_parser_get_root(parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+  if (!JSON_NODE_HOLDS_OBJECT(root)) {
     invalid(error, "%s is not a JSON object", LCVM_MANIFEST_FILE);
     return NULL;
   }

@@ -23,3 +23,7 @@
 #define LCVM_CRASH_MESSAGE_ID "53198a4e3e404c8894eedd2dc8ec877f"
 
 #define LCVM_GROUP "lium-cvm"
+
+/* shared/.instance_info, which the guest writes through Notify and reads back at its next boot:
+ * dstack-util copies at most this much, so the bridge accepts and the helper carries no more. */
+#define LCVM_INSTANCE_INFO_MAX (10u * 1024)

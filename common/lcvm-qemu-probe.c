@@ -2,6 +2,7 @@
  * and no file is opened here. */
 #include "lcvm-qemu-probe.h"
 #include "lcvm-error.h"
+#include "lcvm-text.h"
 
 #include <string.h>
 
@@ -83,10 +84,11 @@ lcvm_qemu_version_parse(const char *output, LcvmQemuVersion *version, GError **e
   g_autofree char *text = word ? g_strndup(word, strcspn(word, "+")) : NULL;
   LcvmQemuVersion parsed = { 0 };
   if (!text || strlen(text) >= sizeof parsed.text || !parse_triple(text, &parsed)) {
+    g_autofree char *shown = lcvm_text_for_message(first);
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "cannot read a QEMU version from '%s' (expected \"QEMU emulator version "
                 "X.Y.Z\"); check that [qemu] path names a qemu-system-x86_64 binary",
-                first);
+                shown);
     return FALSE;
   }
   g_strlcpy(parsed.text, text, sizeof parsed.text);

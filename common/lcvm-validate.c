@@ -2,6 +2,7 @@
  * system: a valid name is only well-formed; existence is checked by the caller. */
 #include "lcvm-validate.h"
 #include "lcvm-error.h"
+#include "lcvm-text.h"
 #include <string.h>
 
 gboolean
@@ -11,11 +12,13 @@ lcvm_vm_name_valid(const char *name, GError **error)
   gboolean ok = len >= 1 && len <= 63 && (g_ascii_islower(name[0]) || g_ascii_isdigit(name[0]));
   for (gsize i = 1; ok && i < len; i++)
     ok = g_ascii_islower(name[i]) || g_ascii_isdigit(name[i]) || name[i] == '_' || name[i] == '-';
-  if (!ok)
+  if (!ok) {
+    g_autofree char *shown = lcvm_text_for_message(name ? name : "");
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "invalid VM name '%s': use 1-63 characters a-z, 0-9, '_' and '-', starting with "
                 "a letter or digit",
-                name ? name : "");
+                shown);
+  }
   return ok;
 }
 
@@ -50,9 +53,9 @@ lcvm_slot_normalize(const char *text, GError **error)
   else
     full = g_strdup(text ? text : "");
   if (!full_slot_shape(full)) {
+    g_autofree char *shown = lcvm_text_for_message(text ? text : "");
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                "invalid PCI slot '%s': expected BB:DD.F or DDDD:BB:DD.F, such as 19:00.0",
-                text ? text : "");
+                "invalid PCI slot '%s': expected BB:DD.F or DDDD:BB:DD.F, such as 19:00.0", shown);
     return NULL;
   }
   return g_ascii_strdown(full, -1);

@@ -1,6 +1,7 @@
 /* The definitions directory and the display of a definition (see cli-vm.h). */
 #include "cli-vm.h"
 #include "lcvm-error.h"
+#include "lcvm-json-depth.h"
 #include "lcvm-safe-io.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -98,7 +99,7 @@ JsonNode *
 cli_vm_manifest_node(const LcvmManifest *m, GError **error)
 {
   g_autofree char *text = lcvm_manifest_to_json(m, NULL, error);
-  return text ? json_from_string(text, error) : NULL;
+  return text ? lcvm_json_parse_bounded(text, -1, error) : NULL;
 }
 
 /* Reads yes/no from the terminal; FALSE when stdin is not one. */

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
+#include "lcvm-text.h"
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,8 +65,30 @@ cli_fail(LcvmCli *cli, int status, const GError *error)
     g_autoptr(JsonNode) root = json_builder_get_root(b);
     cli_print_json(root);
   }
-  g_printerr("lium-cvm: %s\n", error->message);
+  /* A message may quote QEMU or the guest: a terminal gets it escaped. */
+  g_autoptr(GString) shown = g_string_new(NULL);
+  if (isatty(STDERR_FILENO))
+    lcvm_text_append_for_tty(shown, error->message, -1);
+  else
+    g_string_append(shown, error->message);
+  g_printerr("lium-cvm: %s\n", shown->str);
   return status;
+}
+
+gboolean
+cli_escapes_stdout(LcvmCli *cli)
+{
+  return !cli->raw && isatty(STDOUT_FILENO);
+}
+
+char *
+cli_text_for_stdout(LcvmCli *cli, const char *text)
+{
+  if (!cli_escapes_stdout(cli))
+    return g_strdup(text);
+  GString *out = g_string_new(NULL);
+  lcvm_text_append_for_tty(out, text, -1);
+  return g_string_free(out, FALSE);
 }
 
 int

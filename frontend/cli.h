@@ -16,6 +16,7 @@ enum {
 typedef struct {
   gboolean json;
   gboolean no_ask_password;
+  gboolean raw; /* --raw (status, logs): guest text to a terminal unescaped */
   char *config_path;
   LcvmConfig *config;
   GDBusConnection *bus;
@@ -47,6 +48,11 @@ GVariant *cli_call(LcvmCli *cli, const char *iface, const char *method, GVariant
 
 /* Follows a job until it finishes, printing each step (JSON lines with --json). */
 gboolean cli_follow_job(LcvmCli *cli, const char *path, GError **error);
+
+/* Text a guest or QEMU wrote, as stdout may show it: on a terminal (unless --raw), C0 and C1
+ * controls other than newline and tab, and bytes that are not UTF-8, escaped as \xNN. */
+gboolean cli_escapes_stdout(LcvmCli *cli);
+char *cli_text_for_stdout(LcvmCli *cli, const char *text);
 
 /* Prints a JSON node (pretty) and a newline on stdout. */
 void cli_print_json(JsonNode *node);

@@ -6,6 +6,7 @@
 #include "cli-vm.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
+#include "lcvm-text.h"
 #include "lcvm-validate.h"
 #include "lcvm-vm-object.h"
 
@@ -351,24 +352,35 @@ format_uptime(guint64 started_at)
                          s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
 }
 
-/* A crash, loud: the helper never restarts the VM, the operator decides. */
+/* One "Label:  value" line; the value escaped for a terminal (guest and QEMU text among them). */
 static void
-print_unexpected_exit(const char *name, GVariant *props)
+field(LcvmCli *cli, const char *label, const char *value)
+{
+  g_autofree char *shown = cli_text_for_stdout(cli, value);
+  printf("%-16s%s\n", label, shown);
+}
+
+/* A crash, loud: the helper never restarts the VM, the operator decides. The console's last
+ * lines are the guest's text: escaped on a terminal like every field. */
+static void
+print_unexpected_exit(LcvmCli *cli, const char *name, GVariant *props)
 {
   if (!*prop_str(props, "UnexpectedExit"))
     return;
-  printf("Unexpected:     %s; not restarted (`lium-cvm logs %s` shows the console, "
-         "`lium-cvm run %s` starts it again)\n",
-         prop_str(props, "UnexpectedExit"), name, name);
+  g_autofree char *what =
+      g_strdup_printf("%s; not restarted (`lium-cvm logs %s` shows the console, "
+                      "`lium-cvm run %s` starts it again)",
+                      prop_str(props, "UnexpectedExit"), name, name);
+  field(cli, "Unexpected:", what);
   g_autofree const char **lines = NULL;
   if (!g_variant_lookup(props, "ConsoleTail", "^a&s", &lines))
     return;
   for (guint i = 0; lines[i] != NULL; i++)
-    printf("%s%s\n", i == 0 ? "Console:        " : "                ", lines[i]);
+    field(cli, i == 0 ? "Console:" : "", lines[i]);
 }
 
 static void
-print_status_text(const char *name, GVariant *props)
+print_status_text(LcvmCli *cli, const char *name, GVariant *props)
 {
   guint pid = 0;
   guint64 started_at = 0;
@@ -380,37 +392,43 @@ print_status_text(const char *name, GVariant *props)
   g_variant_lookup(props, "HostApiPort", "q", &hostapi);
   g_variant_lookup(props, "Ports", "^a&s", &ports);
   g_variant_lookup(props, "Gpus", "^a&s", &gpus);
-  const char *state = prop_str(props, "State");
   g_autofree char *forwards = ports && ports[0] ? g_strjoinv(", ", (char **)ports) : g_strdup("-");
   g_autofree char *devices = gpus && gpus[0] ? g_strjoinv(", ", (char **)gpus) : g_strdup("-");
   g_autofree char *uptime = pid ? format_uptime(started_at) : g_strdup("-");
   g_autofree char *pid_text = pid ? g_strdup_printf("%u", pid) : g_strdup("-");
-  printf("Name:           %s\n", name);
-  printf("State:          %s\n", state);
-  printf("QEMU pid:       %s\n", pid_text);
-  printf("Uptime:         %s\n", uptime);
-  printf("Forwards:       %s\n", forwards);
-  printf("GPUs:           %s\n", devices);
-  printf("Host API port:  %u\n", hostapi);
-  printf("QEMU version:   %s\n", prop_str(props, "QemuVersion"));
-  printf("Compose hash:   %s\n", prop_str(props, "ComposeHash"));
-  printf("OS image hash:  %s\n", prop_str(props, "OsImageHash"));
-  printf("Boot progress:  %s\n", prop_str(props, "BootProgress"));
+  g_autofree char *port_text = g_strdup_printf("%u", hostapi);
+  field(cli, "Name:", name);
+  field(cli, "State:", prop_str(props, "State"));
+  field(cli, "QEMU pid:", pid_text);
+  field(cli, "Uptime:", uptime);
+  field(cli, "Forwards:", forwards);
+  field(cli, "GPUs:", devices);
+  field(cli, "Host API port:", port_text);
+  field(cli, "QEMU version:", prop_str(props, "QemuVersion"));
+  field(cli, "Compose hash:", prop_str(props, "ComposeHash"));
+  field(cli, "OS image hash:", prop_str(props, "OsImageHash"));
+  field(cli, "Boot progress:", prop_str(props, "BootProgress"));
   if (*prop_str(props, "ExitStatus"))
-    printf("Exit:           %s\n", prop_str(props, "ExitStatus"));
+    field(cli, "Exit:", prop_str(props, "ExitStatus"));
   if (*prop_str(props, "StopStep"))
-    printf("Stopped by:     %s\n", prop_str(props, "StopStep"));
-  print_unexpected_exit(name, props);
+    field(cli, "Stopped by:", prop_str(props, "StopStep"));
+  print_unexpected_exit(cli, name, props);
   if (*prop_str(props, "BootError"))
-    printf("Error:          %s\n", prop_str(props, "BootError"));
+    field(cli, "Error:", prop_str(props, "BootError"));
 }
 
 int
 cmd_status(LcvmCli *cli, int argc, char **argv)
 {
-  if (!cli_parse(cli, &argc, &argv, NULL, "NAME",
+  const GOptionEntry entries[] = {
+    { "raw", 0, 0, G_OPTION_ARG_NONE, &cli->raw,
+      "Print the guest's text as it is, even to a terminal", NULL },
+    { NULL },
+  };
+  if (!cli_parse(cli, &argc, &argv, entries, "NAME",
                  "Shows a VM's live state as the helper sees it: state, QEMU pid, uptime, "
-                 "forwards, boot progress and why it failed."))
+                 "forwards, boot progress and why it failed. On a terminal, control characters "
+                 "in what the guest reported are shown escaped (\\xNN) unless --raw."))
     return CLI_EXIT_USAGE;
   g_autoptr(GError) error = NULL;
   if (argc != 2)
@@ -434,7 +452,7 @@ cmd_status(LcvmCli *cli, int argc, char **argv)
     g_autoptr(JsonNode) node = json_gvariant_serialize(props);
     cli_print_json(node);
   } else {
-    print_status_text(argv[1], props);
+    print_status_text(cli, argv[1], props);
   }
   return CLI_EXIT_OK;
 }
@@ -485,15 +503,44 @@ tail_offset(int fd, gint64 lines)
   return 0;
 }
 
+/* How many of n bytes end before a trailing UTF-8 sequence that may still be incomplete (its
+ * rest in the next read); n when there is none, 0 when it is all there is. */
+static gsize
+complete_prefix(const char *buf, gsize n)
+{
+  for (gsize back = 1; back <= 3 && back <= n; back++) {
+    guchar c = (guchar)buf[n - back];
+    if ((c & 0xc0) == 0x80)
+      continue;
+    gsize need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return need > back ? n - back : n;
+  }
+  return n;
+}
+
+/* The console as the guest wrote it, or (escape) with its control sequences defused. */
 static gboolean
-copy_out(int fd, off_t *offset)
+write_out(const char *buf, gsize n, gboolean escape)
+{
+  if (!escape)
+    return fwrite(buf, 1, n, stdout) == n;
+  g_autoptr(GString) shown = g_string_sized_new(n);
+  lcvm_text_append_for_tty(shown, buf, (gssize)n);
+  return fwrite(shown->str, 1, shown->len, stdout) == shown->len;
+}
+
+static gboolean
+copy_out(int fd, off_t *offset, gboolean escape)
 {
   char buf[65536];
   ssize_t n;
   while ((n = pread(fd, buf, sizeof buf, *offset)) > 0) {
-    if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+    gsize take = escape ? complete_prefix(buf, (gsize)n) : (gsize)n;
+    if (take == 0)
+      take = (gsize)n; /* only the unfinished character is left: shown as it is, escaped */
+    if (!write_out(buf, take, escape))
       return FALSE;
-    *offset += n;
+    *offset += (off_t)take;
   }
   fflush(stdout);
   return n == 0;
@@ -525,11 +572,12 @@ follow_log(LcvmCli *cli, const char *name, gint64 lines, gboolean follow)
   if (fd < 0)
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   off_t offset = tail_offset(fd, lines);
-  gboolean ok = copy_out(fd, &offset);
+  gboolean escape = cli_escapes_stdout(cli);
+  gboolean ok = copy_out(fd, &offset, escape);
   while (ok && follow) {
     g_usleep(FOLLOW_INTERVAL_US);
     fd = reopen_if_replaced(cli, name, fd, &offset);
-    ok = copy_out(fd, &offset);
+    ok = copy_out(fd, &offset, escape);
   }
   close(fd);
   return ok ? CLI_EXIT_OK : CLI_EXIT_FAILED;
@@ -543,16 +591,20 @@ cmd_logs(LcvmCli *cli, int argc, char **argv)
   const GOptionEntry entries[] = {
     { "follow", 'f', 0, G_OPTION_ARG_NONE, &follow, "Keep printing what the guest writes", NULL },
     { "lines", 'n', 0, G_OPTION_ARG_INT, &lines, "Print only the last N lines", "N" },
+    { "raw", 0, 0, G_OPTION_ARG_NONE, &cli->raw,
+      "Print the console's bytes as they are, even to a terminal", NULL },
     { NULL },
   };
   if (!cli_parse(cli, &argc, &argv, entries, "NAME",
                  "Prints a VM's serial console log (state_dir/instances/NAME/serial.log, "
                  "readable by group " LCVM_GROUP "). Ctrl-C ends --follow; the VM keeps "
-                 "running."))
+                 "running. On a terminal, control characters other than newline and tab are "
+                 "shown escaped (\\xNN), so the guest cannot drive the terminal; --raw prints "
+                 "the bytes."))
     return CLI_EXIT_USAGE;
   g_autoptr(GError) error = NULL;
   if (argc != 2)
-    return cli_failf(cli, CLI_EXIT_USAGE, "usage: lium-cvm logs NAME [-f] [-n N]");
+    return cli_failf(cli, CLI_EXIT_USAGE, "usage: lium-cvm logs NAME [-f] [-n N] [--raw]");
   if (!lcvm_vm_name_valid(argv[1], &error))
     return cli_fail(cli, CLI_EXIT_USAGE, error);
   return follow_log(cli, argv[1], lines, follow);

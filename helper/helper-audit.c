@@ -2,11 +2,14 @@
  * never what the caller claims. */
 #include "helper-audit.h"
 #include "lcvm-names.h"
+#include "lcvm-text.h"
 #include <stdio.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
-#define ARGS_MAX 1024
+/* What a record quotes of the call's arguments and of its result (which may echo them). */
+#define ARGS_MAX   1024
+#define RESULT_MAX 1024
 
 static void
 caller_free(gpointer p)
@@ -55,7 +58,9 @@ helper_audit_raw(const HelperCaller *caller, const char *method, const char *obj
   guint32 uid = caller ? caller->uid : G_MAXUINT32;
   guint32 pid = caller ? caller->pid : 0;
   const char *bus_name = caller && caller->bus_name ? caller->bus_name : "-";
-  g_autofree char *args = g_strndup(arguments ? arguments : "", ARGS_MAX);
+  g_autofree char *args = lcvm_text_cut(arguments ? arguments : "", ARGS_MAX);
+  g_autofree char *capped = lcvm_text_cut(result, RESULT_MAX);
+  result = capped;
 
   if (journal_available()) {
     sd_journal_send("MESSAGE_ID=" LCVM_AUDIT_MESSAGE_ID, "PRIORITY=%d", 5,

@@ -5,6 +5,10 @@
 #include "helper-audit.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
+#include "lcvm-text.h"
+
+/* The longest error text sent on the bus (a manifest error quotes at most 512 bytes of it). */
+#define ERROR_MESSAGE_MAX 4096
 
 static const HelperAuthRule auth_table[] = {
   { LCVM_IFACE_HOST, "GetInfo", NULL },
@@ -139,11 +143,11 @@ void
 helper_return_error(GDBusMethodInvocation *inv, const GError *error)
 {
   const char *action = helper_invocation_action(inv);
-  GError *wire = NULL;
-  if (error->domain == LCVM_ERROR)
-    wire = g_error_copy(error);
-  else
-    wire = g_error_new_literal(LCVM_ERROR, LCVM_ERROR_FAILED, error->message);
+  /* The last gate before the bus: whatever a message quotes (a file, QEMU, the guest), GDBus
+   * gets valid UTF-8 of bounded length, never a critical and a malformed reply. */
+  g_autofree char *message = lcvm_text_cut(error->message, ERROR_MESSAGE_MAX);
+  GError *wire = g_error_new_literal(
+      LCVM_ERROR, error->domain == LCVM_ERROR ? error->code : LCVM_ERROR_FAILED, message);
   if (action != NULL) {
     g_autofree char *result =
         g_strdup_printf("failed: %s: %s", lcvm_error_dbus_name(wire->code), wire->message);

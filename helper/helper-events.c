@@ -1,12 +1,14 @@
 /* The event file follower (see the header). The file is opened once, without following a
  * symlink, in the root-only runtime_dir/NAME; the inotify watch is put on that open file (its
  * /proc/self/fd link), so nothing can swap the path under it. Memory stays bounded whatever
- * the bridge writes: at most one line of HELPER_EVENTS_MAX_LINE is held. */
+ * the bridge writes: at most one line of HELPER_EVENTS_MAX_LINE is held, and one batch of
+ * HELPER_EVENTS_MAX_BATCH bytes is read per main-loop iteration. */
 #include "helper-events.h"
 #include "helper-bridge.h"
 #include "helper-supervise.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,34 +26,39 @@ struct _HelperEvents {
   off_t offset;
   GString *line;
   gboolean overlong; /* the current line passed the cap: skipped up to its end */
+  guint refused;     /* lines dropped since the last warning */
+  guint more_source; /* reading the rest of a large append, one batch per iteration */
+  char *name;
   HelperEventFunc func;
   HelperEventsDoneFunc done;
   gpointer data;
 };
 
-static const char *
-string_member(JsonObject *obj, const char *name)
+gboolean
+helper_events_parse_line(const char *text, gsize len, char **event, char **payload)
 {
-  JsonNode *n = json_object_get_member(obj, name);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string(n);
+  g_autoptr(JsonNode) root = len > 0 ? lcvm_json_parse_bounded(text, (gssize)len, NULL) : NULL;
+  JsonObject *obj =
+      root != NULL && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+  const char *ev = lcvm_json_string_member(obj, "event");
+  const char *pl = lcvm_json_string_member(obj, "payload");
+  /* The bridge refuses control characters already; a bridge the guest took over does not. */
+  if (ev == NULL || pl == NULL || !lcvm_text_is_plain(ev, strlen(ev)) ||
+      !lcvm_text_is_plain(pl, strlen(pl)))
+    return FALSE;
+  *event = g_strdup(ev);
+  *payload = g_strdup(pl);
+  return TRUE;
 }
 
 static void
 take_line(HelperEvents *e, const char *text, gsize len)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable();
-  if (len == 0 || !lcvm_json_load_bounded(parser, text, (gssize)len, NULL))
-    return;
-  JsonNode *root = json_parser_get_root(parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
-    return;
-  JsonObject *obj = json_node_get_object(root);
-  const char *event = string_member(obj, "event");
-  const char *payload = string_member(obj, "payload");
-  if (event != NULL && payload != NULL)
+  g_autofree char *event = NULL, *payload = NULL;
+  if (helper_events_parse_line(text, len, &event, &payload))
     e->func(event, payload, e->data);
+  else
+    e->refused++;
 }
 
 static void
@@ -64,6 +71,8 @@ take_bytes(HelperEvents *e, const char *buf, gsize n)
       g_string_truncate(e->line, 0);
       e->overlong = FALSE;
     } else if (e->line->len >= HELPER_EVENTS_MAX_LINE) {
+      if (!e->overlong)
+        e->refused++;
       e->overlong = TRUE;
     } else {
       g_string_append_c(e->line, buf[i]);
@@ -71,23 +80,50 @@ take_bytes(HelperEvents *e, const char *buf, gsize n)
   }
 }
 
-void
-helper_events_catch_up(HelperEvents *e)
+/* Reads at most max bytes; TRUE when the file may hold more. */
+static gboolean
+read_some(HelperEvents *e, gsize max)
 {
   char buf[READ_CHUNK];
-  gboolean any = FALSE;
-  for (;;) {
+  gsize total = 0;
+  gboolean more = FALSE;
+  while (!(more = total >= max)) {
     ssize_t n = pread(e->fd, buf, sizeof buf, e->offset);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
       break;
     e->offset += n;
+    total += (gsize)n;
     take_bytes(e, buf, (gsize)n);
-    any = TRUE;
   }
-  if (any && e->done != NULL)
+  if (e->refused > 0) {
+    g_warning("event file %s: %u line(s) dropped: not a JSON object with \"event\" and "
+              "\"payload\" strings of plain text, or longer than %d bytes",
+              e->name, e->refused, HELPER_EVENTS_MAX_LINE);
+    e->refused = 0;
+  }
+  if (total > 0 && e->done != NULL)
     e->done(e->data);
+  return more;
+}
+
+void
+helper_events_catch_up(HelperEvents *e)
+{
+  /* The whole rest: the bridge's RLIMIT_FSIZE bounds the file. */
+  while (read_some(e, HELPER_EVENTS_MAX_BATCH))
+    ;
+}
+
+static gboolean
+on_more(gpointer data)
+{
+  HelperEvents *e = data;
+  if (read_some(e, HELPER_EVENTS_MAX_BATCH))
+    return G_SOURCE_CONTINUE;
+  e->more_source = 0;
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -97,7 +133,10 @@ on_inotify(gint fd, GIOCondition condition, gpointer data)
   char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
   while (read(fd, buf, sizeof buf) > 0)
     ; /* which event it was does not matter: the file is read from the last offset */
-  helper_events_catch_up(e);
+  /* One batch per main-loop iteration: a flood of events must not keep the helper from its
+   * callers. The rest is read from an idle source, one batch at a time. */
+  if (e->more_source == 0 && read_some(e, HELPER_EVENTS_MAX_BATCH))
+    e->more_source = g_idle_add(on_more, e);
   return G_SOURCE_CONTINUE;
 }
 
@@ -125,6 +164,7 @@ helper_events_follow(const LcvmConfig *config, const char *name, HelperEventFunc
     return NULL;
   HelperEvents *e = g_new0(HelperEvents, 1);
   e->fd = fd;
+  e->name = g_strdup(name);
   e->line = g_string_new(NULL);
   e->func = func;
   e->done = done;
@@ -149,6 +189,9 @@ helper_events_free(HelperEvents *e)
     return;
   if (e->source != 0)
     g_source_remove(e->source);
+  if (e->more_source != 0)
+    g_source_remove(e->more_source);
+  g_free(e->name);
   if (e->inotify_fd >= 0)
     close(e->inotify_fd);
   close(e->fd);

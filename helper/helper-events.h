@@ -11,6 +11,8 @@
 
 /* The longest line taken; the bridge's own cap on a payload is 4 KiB. */
 #define HELPER_EVENTS_MAX_LINE (16 * 1024)
+/* The most read from the file per main-loop iteration while following it. */
+#define HELPER_EVENTS_MAX_BATCH (256 * 1024)
 
 typedef struct _HelperEvents HelperEvents;
 
@@ -28,4 +30,8 @@ HelperEvents *helper_events_follow(const LcvmConfig *config, const char *name, H
 void helper_events_catch_up(HelperEvents *events);
 
 void helper_events_free(HelperEvents *events);
+
+/* One line of the file: TRUE with event and payload when it is a JSON object whose "event" and
+ * "payload" are strings of plain text (no control characters), FALSE for anything else. */
+gboolean helper_events_parse_line(const char *text, gsize len, char **event, char **payload);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperEvents, helper_events_free)

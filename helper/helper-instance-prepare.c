@@ -5,11 +5,13 @@
  * never a path followed out of the instance directory, never a half-made instance left
  * behind: every step records what it created so a failure can take it back. */
 #include "helper-instance.h"
+#include "lcvm-names.h"
 #include "helper-instance-private.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sysconfig.h"
+#include "lcvm-text.h"
 #include "lcvm-trust.h"
 
 #include <errno.h>
@@ -205,8 +207,8 @@ carry_instance_info(Assembly *a, GError **error)
     return TRUE;
   g_autofree char *bytes = NULL;
   gsize len = 0;
-  gboolean found = lcvm_read_untrusted_file_at(
-      old_fd, HELPER_INSTANCE_INSTANCE_INFO, HELPER_INSTANCE_INSTANCE_INFO_MAX, &bytes, &len, NULL);
+  gboolean found = lcvm_read_untrusted_file_at(old_fd, HELPER_INSTANCE_INSTANCE_INFO,
+                                               LCVM_INSTANCE_INFO_MAX, &bytes, &len, NULL);
   close(old_fd);
   return !found || put_file(a, HELPER_INSTANCE_INSTANCE_INFO, bytes, len, error);
 }
@@ -336,9 +338,10 @@ run_qemu_img(Assembly *a, const char *qemu_img, int disk_fd, GError **error)
       !finished ? g_strdup_printf("killed after %d s", QEMU_IMG_TIMEOUT_MS / 1000)
       : info.si_code == CLD_EXITED ? g_strdup_printf("exit status %d", info.si_status)
                                    : g_strdup_printf("signal %d", info.si_status);
+  g_autofree char *said = lcvm_text_for_message_max(g_strstrip(text->str), QEMU_IMG_MAX_OUTPUT);
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
               "VM %s: `%s create -f qcow2` of the data disk failed (%s): %s", a->name, qemu_img,
-              how, g_strstrip(text->str));
+              how, said);
   return FALSE;
 }
 

@@ -30,7 +30,6 @@
 #define HELPER_INSTANCE_INSTANCE_INFO ".instance_info"
 /* Guest-side size limits of shared/ files (dstack-util HostShared::copy). */
 #define HELPER_INSTANCE_ENCRYPTED_ENV_MAX (256u * 1024)
-#define HELPER_INSTANCE_INSTANCE_INFO_MAX (10u * 1024)
 
 /* A definition that passed every check of helper_instance_validate. */
 typedef struct {

@@ -12,6 +12,7 @@
 #include "helper-authorizer.h"
 #include "helper-job.h"
 #include "lcvm-error.h"
+#include "lcvm-json-depth.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-trust.h"
 #include <dirent.h>
@@ -300,28 +301,22 @@ compose_run(const Compose *c, const char *const *args, guint timeout_s, GError *
 static char *
 member_string(JsonObject *o, const char *name)
 {
-  JsonNode *n = json_object_get_member(o, name);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-    return g_strdup("");
-  return g_strdup(json_node_get_string(n));
+  const char *s = lcvm_json_string_member(o, name);
+  return g_strdup(s != NULL ? s : "");
 }
 
 static gint64
 member_int(JsonObject *o, const char *name)
 {
-  JsonNode *n = json_object_get_member(o, name);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
-    return 0;
-  return json_node_get_int(n);
+  gint64 v = 0;
+  return lcvm_json_int_member(o, name, &v) ? v : 0;
 }
 
 static gboolean
 state_running(JsonObject *o)
 {
-  JsonNode *state = json_object_get_member(o, "State");
-  if (state == NULL || !JSON_NODE_HOLDS_OBJECT(state))
-    return FALSE;
-  JsonNode *running = json_object_get_member(json_node_get_object(state), "Running");
+  JsonObject *state = lcvm_json_object_member(o, "State");
+  JsonNode *running = state != NULL ? json_object_get_member(state, "Running") : NULL;
   return running != NULL && JSON_NODE_HOLDS_VALUE(running) &&
          json_node_get_value_type(running) == G_TYPE_BOOLEAN && json_node_get_boolean(running);
 }
@@ -373,19 +368,17 @@ pin_read(const LcvmConfig *config, GError **error)
   g_autoptr(GHashTable) pin = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   if (!ok && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
     return g_steal_pointer(&pin); /* never started: empty */
-  g_autoptr(JsonParser) parser = json_parser_new();
-  JsonNode *images = NULL;
-  if (ok && json_parser_load_from_data(parser, text, (gssize)len, NULL) &&
-      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-    images = json_object_get_member(json_node_get_object(json_parser_get_root(parser)), "images");
-  if (images == NULL || !JSON_NODE_HOLDS_OBJECT(images)) {
+  g_autoptr(JsonNode) root = ok ? lcvm_json_parse_bounded(text, (gssize)len, &local) : NULL;
+  JsonObject *obj = root != NULL && JSON_NODE_HOLDS_OBJECT(root)
+                        ? lcvm_json_object_member(json_node_get_object(root), "images")
+                        : NULL;
+  if (obj == NULL) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "%s/%s is unreadable or damaged (%s): restore it from a backup; only remove it "
                 "when no VM has a data disk",
                 config->state_dir, HELPER_KEY_PROVIDER_PIN, local ? local->message : "not JSON");
     return NULL;
   }
-  JsonObject *obj = json_node_get_object(images);
   g_autoptr(GList) names = json_object_get_members(obj);
   for (GList *l = names; l != NULL; l = l->next) {
     g_autofree char *id = member_string(obj, l->data);
@@ -554,8 +547,8 @@ json_objects(const char *text, GError **error)
   for (guint i = 0; lines[i] != NULL; i++) {
     if (g_strstrip(lines[i])[0] == '\0')
       continue;
-    g_autoptr(JsonParser) parser = json_parser_new();
-    if (!json_parser_load_from_data(parser, lines[i], -1, error))
+    g_autoptr(JsonParser) parser = json_parser_new_immutable();
+    if (!lcvm_json_load_bounded(parser, lines[i], -1, error))
       return prefix_error(error, "unexpected docker output"), NULL;
     JsonNode *root = json_parser_get_root(parser);
     if (JSON_NODE_HOLDS_OBJECT(root)) {

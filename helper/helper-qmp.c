@@ -3,6 +3,7 @@
 #include "helper-qmp.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-text.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -82,14 +83,14 @@ read_message(HelperQmp *qmp, gint64 deadline, JsonNode **root, GError **error)
   g_autofree char *line = read_line(qmp, deadline, error);
   if (line == NULL)
     return NULL;
-  g_autoptr(JsonParser) parser = json_parser_new();
-  /* QEMU runs the guest: a line from it is as untrusted as the guest. */
-  if (!lcvm_json_load_bounded(parser, line, -1, NULL) ||
-      !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+  /* QEMU runs the guest: a line from it is as untrusted as the guest. The bounded loader also
+   * refuses an empty line and a second value on the line. */
+  g_autoptr(JsonNode) node = lcvm_json_parse_bounded(line, -1, NULL);
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
     qmp_fail(qmp, error, "QEMU sent something that is not a JSON object", 0);
     return NULL;
   }
-  *root = json_node_copy(json_parser_get_root(parser));
+  *root = g_steal_pointer(&node);
   return json_node_get_object(*root);
 }
 
@@ -124,10 +125,10 @@ helper_qmp_execute(HelperQmp *qmp, const char *command, GError **error)
     if (json_object_has_member(o, "return"))
       return json_node_copy(json_object_get_member(o, "return"));
     if (json_object_has_member(o, "error")) {
-      JsonObject *e = json_object_get_object_member(o, "error");
-      const char *desc = e ? json_object_get_string_member_with_default(e, "desc", "?") : "?";
+      const char *desc = lcvm_json_string_member(lcvm_json_object_member(o, "error"), "desc");
+      g_autofree char *shown = lcvm_text_for_message(desc != NULL ? desc : "?");
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "QMP %s: %s failed: %s", qmp->path, command,
-                  desc);
+                  shown);
       return NULL;
     }
   }
@@ -184,10 +185,9 @@ helper_qmp_query_status(HelperQmp *qmp, GError **error)
   g_autoptr(JsonNode) ret = helper_qmp_execute(qmp, "query-status", error);
   if (ret == NULL)
     return NULL;
-  const char *status =
-      JSON_NODE_HOLDS_OBJECT(ret)
-          ? json_object_get_string_member_with_default(json_node_get_object(ret), "status", NULL)
-          : NULL;
+  const char *status = JSON_NODE_HOLDS_OBJECT(ret)
+                           ? lcvm_json_string_member(json_node_get_object(ret), "status")
+                           : NULL;
   if (status == NULL)
     qmp_fail(qmp, error, "query-status answered without a status", 0);
   return g_strdup(status);

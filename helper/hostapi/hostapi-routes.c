@@ -6,6 +6,8 @@
 #include "config.h"
 #include "hostapi.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-names.h"
+#include "lcvm-text.h"
 #include "lcvm-safe-io.h"
 #include <errno.h>
 #include <json-glib/json-glib.h>
@@ -68,21 +70,11 @@ body_object(SoupServerMessage *msg, JsonParser *parser)
     return NULL;
   }
   JsonNode *root = json_parser_get_root(parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+  if (!JSON_NODE_HOLDS_OBJECT(root)) {
     respond_error(msg, SOUP_STATUS_BAD_REQUEST, "the request body must be a JSON object");
     return NULL;
   }
   return json_node_get_object(root);
-}
-
-/* A string member, or NULL when absent or not a string. */
-static const char *
-string_member(JsonObject *obj, const char *name)
-{
-  JsonNode *n = json_object_get_member(obj, name);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string(n);
 }
 
 static int
@@ -159,7 +151,7 @@ sealing_key_done(GObject *source, GAsyncResult *result, gpointer data)
 static void
 get_sealing_key(HostapiRoutes *routes, SoupServerMessage *msg, JsonObject *body)
 {
-  const char *hex = string_member(body, "quote");
+  const char *hex = lcvm_json_string_member(body, "quote");
   if (hex == NULL) {
     respond_error(msg, SOUP_STATUS_BAD_REQUEST, "\"quote\" must be a hex string");
     return;
@@ -231,19 +223,19 @@ is_reported_event(const char *event)
 static void
 notify(HostapiRoutes *routes, SoupServerMessage *msg, JsonObject *body)
 {
-  const char *event = string_member(body, "event");
+  const char *event = lcvm_json_string_member(body, "event");
   /* pRPC's JSON omits a default (empty) string, so a missing payload is "". */
   const char *payload =
-      json_object_has_member(body, "payload") ? string_member(body, "payload") : "";
+      json_object_has_member(body, "payload") ? lcvm_json_string_member(body, "payload") : "";
   if (event == NULL || payload == NULL) {
     respond_error(msg, SOUP_STATUS_BAD_REQUEST, "\"event\" and \"payload\" must be strings");
     return;
   }
   g_autoptr(GError) error = NULL;
   if (g_str_equal(event, INSTANCE_INFO)) {
-    if (strlen(payload) > HOSTAPI_MAX_INFO) {
+    if (strlen(payload) > LCVM_INSTANCE_INFO_MAX) {
       respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                    "an instance.info payload is at most %u bytes", HOSTAPI_MAX_INFO);
+                    "an instance.info payload is at most %u bytes", LCVM_INSTANCE_INFO_MAX);
       return;
     }
     if (!lcvm_write_file_atomic_at(routes->shared_fd, INSTANCE_INFO_FILE, payload, strlen(payload),
@@ -255,6 +247,12 @@ notify(HostapiRoutes *routes, SoupServerMessage *msg, JsonObject *body)
     if (strlen(payload) > HOSTAPI_MAX_EVENT) {
       respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
                     "an event payload is at most %u bytes", HOSTAPI_MAX_EVENT);
+      return;
+    }
+    /* Operators' terminals show it (`lium-cvm status`): no escape sequence gets that far. */
+    if (!lcvm_text_is_plain(payload, strlen(payload))) {
+      respond_error(msg, SOUP_STATUS_BAD_REQUEST,
+                    "an event payload is one line of text without control characters");
       return;
     }
     if (!hostapi_events_append(routes->events_fd, event, payload, &error)) {

@@ -12,7 +12,6 @@
 #define HOSTAPI_MAX_QUOTE      (1024 * 1024)     /* dstack's quote limit */
 #define HOSTAPI_MAX_FRAME      (8 * 1024 * 1024) /* the key provider's frame limit */
 #define HOSTAPI_MAX_EVENT      4096              /* dstack drops larger Notify bodies */
-#define HOSTAPI_MAX_INFO       (64 * 1024)       /* .instance_info payload */
 #define HOSTAPI_MAX_EVENT_FILE (1024 * 1024)     /* the helper consumes it; a flood stops here */
 
 /* ---- hostapi-peer.c ---- */

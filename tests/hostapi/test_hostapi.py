@@ -234,6 +234,18 @@ def test_notify_instance_info_writes_the_file_atomically(bridge, path):
     assert sorted(p.name for p in bridge.shared.iterdir()) == [".instance_info"]
 
 
+# The helper carries at most 10 KiB of it into the next boot (dstack-util reads no more): the
+# bridge refuses what would not be kept instead of accepting 64 KiB and losing it later.
+def test_notify_instance_info_over_10_kib_is_refused_and_the_old_file_kept(bridge):
+    (bridge.shared / ".instance_info").write_text("old")
+    ok = json.dumps({"app_id": "a" * (10 * 1024 - 20)})
+    assert len(ok) <= 10 * 1024
+    assert bridge.post("/api/Notify", {"event": "instance.info", "payload": ok})[0] == 200
+    status, answer = bridge.post("/api/Notify", {"event": "instance.info", "payload": "x" * 10241})
+    assert status == 413 and "10240 bytes" in answer["error"]
+    assert (bridge.shared / ".instance_info").read_text() == ok
+
+
 def test_notify_instance_info_replaces_a_planted_symlink_without_following_it(bridge, tmp_path):
     target = tmp_path / "outside"
     target.write_text("untouched")
@@ -257,10 +269,69 @@ def test_notify_boot_events_are_appended_to_the_event_file(bridge):
 
 
 def test_notify_keeps_a_hostile_payload_on_one_line(bridge):
-    payload = 'x"\n{"event":"boot.error"}\n\u2028\t'
+    payload = 'x"}{"event":"boot.error"}\u2028\u2029'
     assert bridge.post("/api/Notify", {"event": "boot.progress", "payload": payload})[0] == 200
     [line, end] = bridge.events.read_text().split("\n")  # JSON lines end at "\n" only
     assert end == "" and json.loads(line)["payload"] == payload
+
+
+# Issue 19 item 4: a guest's OSC 52 reached the operator's clipboard through `lium-cvm status`.
+@pytest.mark.parametrize("payload", ["\x1b]52;c;aGk=\x07", "\x1b[2J", "\x9b2J", "two\nlines",
+                                     "tab\there", "nul\x00", "del\x7f"])
+def test_notify_refuses_control_characters_in_an_event_payload(bridge, payload):
+    status, answer = bridge.post("/api/Notify", {"event": "boot.progress", "payload": payload})
+    assert status == 400, answer
+    assert "control characters" in answer["error"] or "NUL character" in answer["error"]
+    assert bridge.events.read_text() == ""
+
+
+# Found by fuzzing: json-glib turned "\udc80x" into bytes that are not UTF-8; the 400 answer that
+# quoted them was no longer JSON, and the event line the helper read was silently dropped.
+@pytest.mark.parametrize("body", [b'{"event": "boot.progress", "payload": "\\udc80x"}',
+                                  b'{"event": "boot.progress\\ud800 ", "payload": "x"}',
+                                  b'{"quote": "\\udc80x"}'])
+def test_a_lone_surrogate_is_400_with_a_json_answer(bridge, body):
+    path = "/api/GetSealingKey" if b"quote" in body else "/api/Notify"
+    status, answer = bridge.post(path, body)  # post() fails unless the answer is JSON
+    assert status == 400 and "UTF-8" in answer["error"]
+    assert bridge.events.read_text() == ""
+
+
+def test_a_json_glib_error_text_is_valid_utf8_in_the_answer(bridge):
+    # json-glib quotes the text near the error, cut at a byte count.
+    body = b'{"event": "boot.progress", "payload": "x"' + "\u00e9".encode() * 20 + b"\xc3"
+    conn = bridge.connection()
+    conn.request("POST", "/api/Notify", body=body)
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    assert resp.status == 400
+    raw.decode("utf-8")  # strict
+    assert "error" in json.loads(raw)
+
+
+# Found by fuzzing: json-glib 1.6 parses a body of several values and leaks all but the first;
+# 100 such bodies grew the bridge by 500 MiB.
+@pytest.mark.parametrize("body", [b'{"event": "boot.progress", "payload": "x"}{}',
+                                  b'{"event": "boot.progress", "payload": "x"} [1]',
+                                  b'{"event": "boot.progress", "payload": "x"}\n{"a": 1}'])
+def test_a_body_of_several_values_is_400_and_nothing_is_kept(bridge, body):
+    status, answer = bridge.post("/api/Notify", body)
+    assert status == 400 and "first JSON value" in answer["error"]
+    assert bridge.events.read_text() == ""
+
+
+def test_a_flood_of_many_value_bodies_does_not_grow_the_bridge(bridge):
+    value = b'{"a": "' + b"x" * 4000 + b'"}'
+    body = b'{"event": "boot.progress", "payload": "x"}' + value * 30  # ~120 KiB
+    def rss_kib():
+        with open(f"/proc/{bridge.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    bridge.post("/api/Notify", body)
+    before = rss_kib()
+    for _ in range(100):
+        assert bridge.post("/api/Notify", body)[0] == 400
+    assert rss_kib() - before < 32 * 1024, "the bridge kept what it refused"
 
 
 def test_notify_without_payload_means_empty(bridge):
@@ -320,7 +391,8 @@ def test_other_methods_are_405(bridge):
     assert "POST" in json.loads(resp.read())["error"]
 
 
-@pytest.mark.parametrize("body", [b"{", b"not json", b"[1,2]", b"\xff\xfe", b"null", b""])
+@pytest.mark.parametrize("body", [b"{", b"not json", b"[1,2]", b"\xff\xfe", b"null", b"",
+                                  b'"a string"', b"1"])
 def test_a_body_that_is_not_a_json_object_is_400(bridge, provider, body):
     status, answer = bridge.post("/api/GetSealingKey", body)
     assert status == 400 and "JSON" in answer["error"]

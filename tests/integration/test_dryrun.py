@@ -210,3 +210,64 @@ def test_qemu_in_an_operator_writable_directory_is_refused(harness, users):
         assert f"{opbin} is owned by uid {users.op.uid}, not root" in r.stderr, r
     finally:
         harness.restart_helper({"qemu": {"path": QEMU}})
+
+
+# ---- hostile definitions (issue 19: found by fuzzing) ------------------------------------------
+
+def write_image_metadata(h, name, metadata_text):
+    d = h.state_dir / "images" / name
+    shutil.copytree(h.state_dir / "images" / IMAGE, d)
+    (d / "metadata.json").write_text(metadata_text)
+    for p in [d, *d.iterdir()]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def assert_helper_lives_on(harness, users):
+    r = harness.run_frontend(users.op, "run", "vm1", "--dry-run")
+    assert r.rc == 0, r
+
+
+# json-glib decodes "\udc80x" into bytes that are not UTF-8; in a GError they aborted the helper
+# (G_DEBUG=fatal-criticals, as every helper here runs) on this one DryRun.
+def test_image_metadata_with_a_lone_surrogate_is_refused_and_the_helper_lives(harness, users):
+    text = json.dumps({"kernel": "bzImage", "initrd": "initramfs.cpio.gz", "bios": "ovmf.fd",
+                       "rootfs": "rootfs.img.verity", "cmdline": CMDLINE,
+                       "version": "VERSION"}).replace("VERSION", "\\udc80x")
+    write_image_metadata(harness, "dstack-surrogate-0.5.11", text)
+    write_vm(harness, "surrogate", extra={"image": "dstack-surrogate-0.5.11"})
+    r = harness.run_frontend(users.op, "run", "surrogate", "--dry-run")
+    assert r.rc == 1, r
+    assert "metadata.json" in r.stderr and "UTF-8" in r.stderr, r
+    assert_helper_lives_on(harness, users)
+
+
+def test_a_manifest_with_a_lone_surrogate_is_refused_and_the_helper_lives(harness, users):
+    d = write_vm(harness, "surr-manifest")
+    text = (d / "vm-manifest.json").read_text()
+    (d / "vm-manifest.json").write_text(text.replace('"vcpus"', '"\\ud800x": 1, "vcpus"'))
+    r = harness.run_frontend(users.op, "run", "surr-manifest", "--dry-run")
+    assert r.rc == 1, r
+    assert "vm-manifest.json" in r.stderr and "UTF-8" in r.stderr, r
+    assert_helper_lives_on(harness, users)
+
+
+# json-glib 1.6 accepted a valid manifest followed by a second value (and leaked it every start).
+def test_a_manifest_followed_by_a_second_value_is_refused(harness, users):
+    d = write_vm(harness, "two-values")
+    with open(d / "vm-manifest.json", "a") as f:
+        f.write('\n{"name": "other"}\n')
+    r = harness.run_frontend(users.op, "run", "two-values", "--dry-run")
+    assert r.rc == 1, r
+    assert "first JSON value" in r.stderr, r
+
+
+# Issue 19 item 9: a caller's value is echoed in bounded length, in the error and the record.
+def test_a_huge_name_is_echoed_bounded_in_the_error_and_the_audit_record(harness, users):
+    mark = harness.audit_mark()
+    name = "\u00e9" * 50000 + "\x1b]0;x\x07"
+    r = harness.gdbus_call(users.op, "io.lium.Cvm1.Manager.DryRun", f"'{name}'",
+                           object_path=lh.OBJECT_PATH)
+    assert r.rc != 0, r
+    assert len(r.stderr) < 4096 and "\x1b" not in r.stderr, r.stderr[:300]
+    for rec in harness.audit_records(since=mark):
+        assert len(rec.result) < 1200 and len(rec.args) < 1200, rec

@@ -337,6 +337,26 @@ test_user_config_is_python_json_in_file_order(void)
   g_assert_cmpuint(len, ==, strlen(json));
 }
 
+/* Found by fuzzing: json-glib recursed once per '[' of a 150 KB value and overflowed the stack.
+ * The refusal echoes a bounded, printable part of the value. */
+static void
+test_mappings_nested_past_the_limit_are_refused_not_a_crash(void)
+{
+  GString *text = g_string_new(BASE "RENTING_PORT_MAPPINGS=");
+  for (guint i = 0; i < 150 * 1000; i++)
+    g_string_append_c(text, '[');
+  g_string_append(text, "\n");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LcvmEnv) env = lcvm_env_parse(text->str, text->len, &error);
+  g_assert_no_error(error);
+  g_autoptr(LcvmManifest) m = lcvm_manifest_new();
+  g_assert_false(lcvm_env_apply(env, m, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull(strstr(error->message, "RENTING_PORT_MAPPINGS='[[["));
+  g_assert_cmpuint(strlen(error->message), <, 1024);
+  g_string_free(text, TRUE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -349,6 +369,8 @@ main(int argc, char **argv)
     g_autofree char *path = g_strdup_printf("/env/typed/%s", typed_cases[i].name);
     g_test_add_data_func(path, &typed_cases[i], test_typed);
   }
+  g_test_add_func("/env/mappings_nested_past_the_limit_are_refused_not_a_crash",
+                  test_mappings_nested_past_the_limit_are_refused_not_a_crash);
   g_test_add_func("/env/user_config_is_python_json_in_file_order",
                   test_user_config_is_python_json_in_file_order);
   return g_test_run();
