@@ -454,7 +454,10 @@ lcvm_manifest_load_at(int dirfd, GError **error)
 {
   g_autofree char *data = NULL;
   gsize len = 0;
-  if (!lcvm_read_file_at(dirfd, LCVM_MANIFEST_FILE, LCVM_MANIFEST_MAX_SIZE, &data, &len, error))
+  /* Single-link, like every other definition file: a hard link may name a file its
+   * writer could not read, whose bytes root would then echo in its errors. */
+  if (!lcvm_read_untrusted_file_at(dirfd, LCVM_MANIFEST_FILE, LCVM_MANIFEST_MAX_SIZE, &data, &len,
+                                   error))
     return NULL;
   return lcvm_manifest_parse(data, len, error);
 }

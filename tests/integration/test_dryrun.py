@@ -271,3 +271,12 @@ def test_a_huge_name_is_echoed_bounded_in_the_error_and_the_audit_record(harness
     assert len(r.stderr) < 4096 and "\x1b" not in r.stderr, r.stderr[:300]
     for rec in harness.audit_records(since=mark):
         assert len(rec.result) < 1200 and len(rec.args) < 1200, rec
+
+
+# Issue 19 "also": vm-manifest.json is read like every other definition file, single-link.
+def test_a_hard_linked_manifest_is_refused(harness, users):
+    d = write_vm(harness, "hardlinked")
+    os.link(d / "vm-manifest.json", harness.root / "second-name-of-the-manifest")
+    r = harness.run_frontend(users.op, "run", "hardlinked", "--dry-run")
+    assert r.rc == 1, r
+    assert "vm-manifest.json is a hard link" in r.stderr, r
