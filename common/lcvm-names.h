@@ -27,3 +27,8 @@
 /* shared/.instance_info, which the guest writes through Notify and reads back at its next boot:
  * dstack-util copies at most this much, so the bridge accepts and the helper carries no more. */
 #define LCVM_INSTANCE_INFO_MAX (10u * 1024)
+
+/* A VM's event file (runtime_dir/NAME/events): the bridge stops appending there, and the
+ * helper spawns the bridge with RLIMIT_FSIZE at this size, so even a bridge the guest took over
+ * cannot grow it further. */
+#define LCVM_EVENTS_FILE_MAX (1024u * 1024)

@@ -5,6 +5,7 @@
 #include "helper-instance.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
+#include "lcvm-names.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-trust.h"
 
@@ -27,6 +28,21 @@
 #define FD_LISTEN      3
 #define FD_SHARED      4
 #define FD_EVENTS      5
+
+/* The bridge holds at most 8 connections of 128 KiB bodies: about 20 MiB of data at its busiest.
+ * RLIMIT_DATA (heap, thread stacks, private mappings — what a guest could make it fill) stops a
+ * guest that found a way to make it keep memory; RLIMIT_AS would also count glibc's 64 MiB arena
+ * reservations and the libraries. Not under AddressSanitizer, whose shadow is terabytes of data. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BRIDGE_DATA_LIMIT 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BRIDGE_DATA_LIMIT 0
+#endif
+#endif
+#ifndef BRIDGE_DATA_LIMIT
+#define BRIDGE_DATA_LIMIT (256u << 20)
+#endif
 
 void
 helper_bridge_clear(HelperBridge *bridge)
@@ -134,6 +150,9 @@ spawn_with(const char *name, const HelperReservation *res, GStrv argv, const int
     .uid = res->bridge_uid,
     .gid = res->bridge_uid,
     .profile = LCVM_SECCOMP_BRIDGE,
+    .data_limit = BRIDGE_DATA_LIMIT,
+    /* Its biggest file is the event file: a compromised bridge cannot fill /run. */
+    .file_size_limit = LCVM_EVENTS_FILE_MAX,
   };
   HelperSpawnChild child = { 0 };
   if (!helper_spawn(&options, &child, error)) {

@@ -29,6 +29,8 @@ typedef enum {
   STEP_SETSID,
   STEP_RLIMIT_MEMLOCK,
   STEP_RLIMIT_CORE,
+  STEP_RLIMIT_DATA,
+  STEP_RLIMIT_FSIZE,
   STEP_BOUNDING_SET,
   STEP_SETGROUPS,
   STEP_SETRESGID,
@@ -48,6 +50,8 @@ static const char *const step_names[N_STEPS] = {
   [STEP_SETSID] = "setsid",
   [STEP_RLIMIT_MEMLOCK] = "RLIMIT_MEMLOCK",
   [STEP_RLIMIT_CORE] = "RLIMIT_CORE",
+  [STEP_RLIMIT_DATA] = "RLIMIT_DATA",
+  [STEP_RLIMIT_FSIZE] = "RLIMIT_FSIZE",
   [STEP_BOUNDING_SET] = "drop capability bounding set",
   [STEP_SETGROUPS] = "setgroups",
   [STEP_SETRESGID] = "setresgid",
@@ -76,6 +80,8 @@ typedef struct {
   gid_t groups[1];
   int n_groups;
   guint64 memlock;
+  guint64 data_limit;
+  guint64 file_size_limit;
   struct sock_fprog prog;
   int report_fd;
 } ChildPlan;
@@ -204,6 +210,17 @@ child_run(ChildPlan *plan)
   struct rlimit no_core = { 0, 0 };
   if (setrlimit(RLIMIT_CORE, &no_core) < 0)
     child_fail(plan, STEP_RLIMIT_CORE, errno);
+  /* soft = hard, set while still root: the unprivileged child can never raise them. */
+  if (plan->data_limit > 0) {
+    struct rlimit lim = { plan->data_limit, plan->data_limit };
+    if (setrlimit(RLIMIT_DATA, &lim) < 0)
+      child_fail(plan, STEP_RLIMIT_DATA, errno);
+  }
+  if (plan->file_size_limit > 0) {
+    struct rlimit lim = { plan->file_size_limit, plan->file_size_limit };
+    if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+      child_fail(plan, STEP_RLIMIT_FSIZE, errno);
+  }
   if (child_drop_bounding_set() < 0)
     child_fail(plan, STEP_BOUNDING_SET, errno);
   /* Raw calls: they change this (only) thread's credentials, with no libc bookkeeping. */
@@ -364,6 +381,8 @@ helper_spawn(const HelperSpawnOptions *options, HelperSpawnChild *child, GError 
     .uid = options->uid,
     .gid = options->gid,
     .memlock = options->memlock,
+    .data_limit = options->data_limit,
+    .file_size_limit = options->file_size_limit,
   };
   plan.prog.filter = (struct sock_filter *)g_bytes_get_data(bpf, &bpf_len);
   plan.prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));

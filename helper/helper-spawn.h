@@ -24,6 +24,8 @@ typedef struct {
   gid_t gid;
   gboolean kvm_group; /* supplementary groups = [kvm] when the group exists, else none */
   guint64 memlock;    /* RLIMIT_MEMLOCK (soft = hard) in bytes; 0: inherited */
+  guint64 data_limit; /* RLIMIT_DATA (soft = hard): heap, stacks, private mappings; 0: inherited */
+  guint64 file_size_limit; /* RLIMIT_FSIZE (soft = hard): the largest file it may write */
   LcvmSeccompProfile profile;
 } HelperSpawnOptions;
 

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "hostapi.h"
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <stdio.h>
@@ -357,6 +358,9 @@ main(int argc, char **argv)
     return 2;
   }
 
+  /* Past RLIMIT_FSIZE (the helper sets it) a write fails with EFBIG and the guest gets a 503,
+   * instead of the bridge dying of SIGXFSZ. */
+  signal(SIGXFSZ, SIG_IGN);
   g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
   g_unix_signal_add(SIGTERM, on_signal, loop);
   g_unix_signal_add(SIGINT, on_signal, loop);

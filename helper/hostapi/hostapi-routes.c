@@ -194,10 +194,10 @@ hostapi_events_append(int fd, const char *event, const char *payload, GError **e
                 g_strerror(errno));
     return FALSE;
   }
-  if ((guint64)st.st_size + len > HOSTAPI_MAX_EVENT_FILE) {
+  if ((guint64)st.st_size + len > LCVM_EVENTS_FILE_MAX) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
                 "the event file is full (%u bytes); later events are dropped",
-                HOSTAPI_MAX_EVENT_FILE);
+                LCVM_EVENTS_FILE_MAX);
     return FALSE;
   }
   /* One write on an O_APPEND fd: a line lands whole, after whatever is there. */

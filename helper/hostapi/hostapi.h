@@ -8,11 +8,10 @@
 #include <sys/types.h>
 
 /* Limits (reference/dstack.md §4.1, §4.2, §4.5). */
-#define HOSTAPI_MAX_BODY       (128 * 1024)      /* the legacy host_api.py cap */
-#define HOSTAPI_MAX_QUOTE      (1024 * 1024)     /* dstack's quote limit */
-#define HOSTAPI_MAX_FRAME      (8 * 1024 * 1024) /* the key provider's frame limit */
-#define HOSTAPI_MAX_EVENT      4096              /* dstack drops larger Notify bodies */
-#define HOSTAPI_MAX_EVENT_FILE (1024 * 1024)     /* the helper consumes it; a flood stops here */
+#define HOSTAPI_MAX_BODY  (128 * 1024)      /* the legacy host_api.py cap */
+#define HOSTAPI_MAX_QUOTE (1024 * 1024)     /* dstack's quote limit */
+#define HOSTAPI_MAX_FRAME (8 * 1024 * 1024) /* the key provider's frame limit */
+#define HOSTAPI_MAX_EVENT 4096              /* dstack drops larger Notify bodies */
 
 /* ---- hostapi-peer.c ---- */
 

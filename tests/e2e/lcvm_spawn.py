@@ -33,7 +33,8 @@ class SpawnFailed(Exception):
 
 class Spawned:
     def __init__(self, argv, fds=None, profile="qemu", env=None, umask=None, cwd=None,
-                 memlock=None, kvm_group=True, uid=VM_UID, gid=VM_GID):
+                 memlock=None, kvm_group=True, uid=VM_UID, gid=VM_GID, data_limit=None,
+                 file_size_limit=None):
         fds = fds or {}
         cmd = [str(SPAWN_RUN), "--uid", str(uid), "--gid", str(gid), "--profile", profile]
         if kvm_group:
@@ -48,6 +49,10 @@ class Spawned:
             cmd += ["--cwd", str(cwd)]
         if memlock is not None:
             cmd += ["--memlock", str(memlock)]
+        if data_limit is not None:
+            cmd += ["--data-limit", str(data_limit)]
+        if file_size_limit is not None:
+            cmd += ["--file-size-limit", str(file_size_limit)]
         cmd += ["--", *[str(a) for a in argv]]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, pass_fds=tuple(fds.values()))

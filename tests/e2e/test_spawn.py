@@ -131,6 +131,21 @@ def test_vfio_sized_memlock_limit_is_applied(probe):
     s.close()
 
 
+# Issue 19: the bridge's memory and file sizes are capped by the spawn, as root, soft = hard, so
+# a guest that took the bridge over cannot grow it (or the event file) past them.
+def test_data_and_file_size_limits_are_applied(probe):
+    r, w = os.pipe()
+    s = ls.Spawned([probe, "status"], fds={1: w}, profile="bridge", data_limit=256 << 20,
+                   file_size_limit=1 << 20)
+    os.close(w)
+    with os.fdopen(r) as out:
+        report = out.read()
+    assert f"rlimit data {256 << 20} {256 << 20}" in report
+    assert f"rlimit fsize {1 << 20} {1 << 20}" in report
+    assert s.wait_exit(30) == ("exited", 0)
+    s.close()
+
+
 def test_sigterm_through_the_pidfd_ends_the_probe(held_probe):
     held_probe.signal("TERM")
     assert held_probe.wait_exit(10) == ("signaled", SIGTERM)

@@ -9,6 +9,7 @@ real wire format. After every test the bridge must still be running: no input ma
 import http.client
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -35,7 +36,8 @@ INFO_REQUEST = b"POST /api/Info HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n
 class Bridge:
     """One running lium-cvm-hostapi and the files it was given."""
 
-    def __init__(self, tmp_path, provider, peer_uid=None, extra=(), events_flags=None):
+    def __init__(self, tmp_path, provider, peer_uid=None, extra=(), events_flags=None,
+                 file_size_limit=None):
         self.shared = tmp_path / "shared"
         self.shared.mkdir()
         self.events = tmp_path / "events.jsonl"
@@ -57,6 +59,9 @@ class Bridge:
             self.proc = subprocess.Popen(
                 self.argv, pass_fds=(self.listener.fileno(), self.shared_fd, self.events_fd),
                 stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                preexec_fn=None if file_size_limit is None else (
+                    lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
+                                               (file_size_limit, file_size_limit))),
                 env={"G_DEBUG": "fatal-criticals", "PATH": "/usr/bin:/bin"})
 
     @property
@@ -364,6 +369,17 @@ def test_notify_stops_appending_when_the_event_file_is_full(bridge):
     status, answer = bridge.post("/api/Notify", {"event": "boot.progress", "payload": "x"})
     assert status == 503 and "full" in answer["error"]
     assert os.path.getsize(bridge.events) == 1024 * 1024 - 10
+
+
+# Issue 19 item 10: the helper spawns the bridge with RLIMIT_FSIZE; past it a write fails (the
+# bridge ignores SIGXFSZ) and the guest gets a 503 instead of a dead bridge.
+def test_a_write_past_rlimit_fsize_is_503_and_the_bridge_lives_on(make_bridge, provider):
+    b = make_bridge(provider.address, file_size_limit=3000)
+    assert b.post("/api/Notify", {"event": "boot.progress", "payload": "x" * 2000})[0] == 200
+    status, answer = b.post("/api/Notify", {"event": "boot.progress", "payload": "y" * 2000})
+    assert status == 503, answer
+    assert b.proc.poll() is None
+    assert b.post("/api/Info", b"")[0] == 200
 
 
 # ---- Info ---------------------------------------------------------------------------------

@@ -95,6 +95,8 @@ run_status(char **envp)
   printf("cwd %s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
   print_rlimit("memlock", RLIMIT_MEMLOCK);
   print_rlimit("core", RLIMIT_CORE);
+  print_rlimit("data", RLIMIT_DATA);
+  print_rlimit("fsize", RLIMIT_FSIZE);
   printf("end\n");
   fflush(stdout);
   char buf[64];

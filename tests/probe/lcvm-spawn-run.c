@@ -23,6 +23,8 @@ typedef struct {
   gboolean kvm_group;
   char *profile;
   gint64 memlock;
+  gint64 data_limit;
+  gint64 file_size_limit;
   char **fds;
   char **env;
   char *umask;
@@ -105,6 +107,9 @@ main(int argc, char **argv)
     { "kvm-group", 0, 0, G_OPTION_ARG_NONE, &a.kvm_group, "supplementary group kvm", NULL },
     { "profile", 0, 0, G_OPTION_ARG_STRING, &a.profile, "seccomp profile", "qemu|bridge" },
     { "memlock", 0, 0, G_OPTION_ARG_INT64, &a.memlock, "RLIMIT_MEMLOCK (0: inherit)", "BYTES" },
+    { "data-limit", 0, 0, G_OPTION_ARG_INT64, &a.data_limit, "RLIMIT_DATA (0: inherit)", "BYTES" },
+    { "file-size-limit", 0, 0, G_OPTION_ARG_INT64, &a.file_size_limit, "RLIMIT_FSIZE (0: inherit)",
+      "BYTES" },
     { "fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a.fds, "pass an fd", "CHILD=PARENT" },
     { "env", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a.env, "environment entry", "K=V" },
     { "umask", 0, 0, G_OPTION_ARG_STRING, &a.umask, "umask (octal)", "MASK" },
@@ -138,6 +143,8 @@ main(int argc, char **argv)
     .gid = (gid_t)a.gid,
     .kvm_group = a.kvm_group,
     .memlock = (guint64)a.memlock,
+    .data_limit = (guint64)a.data_limit,
+    .file_size_limit = (guint64)a.file_size_limit,
     .profile = profile,
   };
   block_like_a_worker_thread();
