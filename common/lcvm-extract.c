@@ -238,21 +238,20 @@ extract_dir(Extractor *ex, GPtrArray *comps, const char *path, GError **error)
   return TRUE;
 }
 
-/* A relative symlink target, resolved from the link's directory, must stay below the top. */
+/* A symlink target must be relative and never go up ('..'). A lexical check of '..' is not
+ * enough: a target that passes through another link the archive plants (before or after it,
+ * say "sub/up -> ..") really climbs where the text does not. Without '..', every link points
+ * below its own directory, and so does any chain of them. dstack's images are a flat directory
+ * of plain files (reference/dstack.md §2.1): no image needs a link that goes up. */
 static gboolean
-symlink_stays_inside(GPtrArray *comps, const char *target)
+symlink_stays_inside(const char *target)
 {
   if (target == NULL || target[0] == '\0' || target[0] == '/')
     return FALSE;
-  gint depth = (gint)comps->len - 1; /* components of the link's directory, top included */
   g_auto(GStrv) parts = g_strsplit(target, "/", -1);
-  for (guint i = 0; parts[i] != NULL; i++) {
-    if (parts[i][0] == '\0' || g_str_equal(parts[i], "."))
-      continue;
-    depth += g_str_equal(parts[i], "..") ? -1 : 1;
-    if (depth < 1)
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (g_str_equal(parts[i], ".."))
       return FALSE;
-  }
   return TRUE;
 }
 
@@ -261,9 +260,9 @@ extract_symlink(Extractor *ex, struct archive_entry *entry, GPtrArray *comps, co
                 GError **error)
 {
   const char *target = archive_entry_symlink(entry);
-  if (!symlink_stays_inside(comps, target))
+  if (!symlink_stays_inside(target))
     return refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path,
-                  "is a symlink pointing outside the image directory");
+                  "is a symlink pointing outside the image directory or up ('..')");
   int dirfd = open_dir(ex, comps, comps->len - 1, path, error);
   if (dirfd < 0)
     return FALSE;

@@ -116,7 +116,7 @@ test_good_image_is_extracted_with_store_modes(Fixture *f, gconstpointer data)
 {
   add_image(f);
   add(f, "dstack-0.5.11/sub/deep/file", AE_IFREG, "x", NULL);
-  add(f, "./dstack-0.5.11/link", AE_IFLNK, NULL, "sub/deep/../deep/file");
+  add(f, "./dstack-0.5.11/link", AE_IFLNK, NULL, "sub/./deep/file");
   add(f, "dstack-0.5.11/hard", AE_IFREG, NULL, "dstack-0.5.11/bzImage");
   g_autoptr(GError) error = NULL;
   g_autofree char *top = NULL;
@@ -162,6 +162,26 @@ test_symlink_dipping_out_and_back_is_refused(Fixture *f, gconstpointer data)
   add_image(f);
   add(f, "dstack-0.5.11/link", AE_IFLNK, NULL, "../dstack-0.5.11/bzImage");
   assert_refused(f, LCVM_EXTRACT_ERROR_UNSAFE, "symlink pointing outside");
+}
+
+/* Found by fuzzing: each target stays inside when read as text, but "sub/up -> .." makes the
+ * second link climb two levels for real, out of the store to /etc/passwd. */
+static void
+test_symlink_through_a_planted_up_link_is_refused(Fixture *f, gconstpointer data)
+{
+  add_image(f);
+  add(f, "dstack-0.5.11/sub/up", AE_IFLNK, NULL, "..");
+  add(f, "dstack-0.5.11/passwd", AE_IFLNK, NULL, "sub/up/sub/up/sub/up/../../etc/passwd");
+  assert_refused(f, LCVM_EXTRACT_ERROR_UNSAFE, "symlink pointing outside");
+}
+
+static void
+test_symlink_going_up_and_down_inside_is_refused(Fixture *f, gconstpointer data)
+{
+  add_image(f);
+  add(f, "dstack-0.5.11/sub/file", AE_IFREG, "x", NULL);
+  add(f, "dstack-0.5.11/sub/link", AE_IFLNK, NULL, "../sub/file");
+  assert_refused(f, LCVM_EXTRACT_ERROR_UNSAFE, "up ('..')");
 }
 
 static void
@@ -282,6 +302,10 @@ main(int argc, char **argv)
   ADD("/extract/symlink-dipping-out-and-back-is-refused",
       test_symlink_dipping_out_and_back_is_refused);
   ADD("/extract/write-through-symlink-is-refused", test_write_through_symlink_is_refused);
+  ADD("/extract/symlink-through-a-planted-up-link-is-refused",
+      test_symlink_through_a_planted_up_link_is_refused);
+  ADD("/extract/symlink-going-up-and-down-inside-is-refused",
+      test_symlink_going_up_and_down_inside_is_refused);
   ADD("/extract/hardlink-outside-is-refused", test_hardlink_to_a_later_or_outside_file_is_refused);
   ADD("/extract/device-node-is-refused", test_device_node_is_refused);
   ADD("/extract/fifo-is-refused", test_fifo_is_refused);
