@@ -413,7 +413,12 @@ lcvm_gpu_admin_parse(const char *slot, const char *out, const char *err, GError 
   g_autoptr(LcvmGpuAdminOutput) o = g_new0(LcvmGpuAdminOutput, 1);
   o->problems = g_ptr_array_new_with_free_func(g_free);
   p.o = o;
-  gboolean ok = parse_stream(&p, out, FALSE, error) && parse_stream(&p, err, TRUE, error);
+  /* GRegex (PCRE2's JIT) reads past the end of text that is not UTF-8 (found by fuzzing: the
+   * tool's stderr with 0xfe bytes crashed the parser), and what is quoted reaches the bus. */
+  g_autofree char *valid_out = g_utf8_make_valid(out, -1);
+  g_autofree char *valid_err = g_utf8_make_valid(err, -1);
+  gboolean ok =
+      parse_stream(&p, valid_out, FALSE, error) && parse_stream(&p, valid_err, TRUE, error);
   g_regex_unref(p.log_line);
   g_regex_unref(p.mode_is);
   g_regex_unref(p.mode_set);

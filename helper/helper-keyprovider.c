@@ -13,6 +13,7 @@
 #include "helper-job.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-text.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-trust.h"
 #include <dirent.h>
@@ -535,10 +536,8 @@ container_free(gpointer p)
   g_free(c);
 }
 
-/* docker prints JSON either as one array (older compose, docker inspect) or one object per
- * line (compose ps since v2.21). */
-static GPtrArray *
-json_objects(const char *text, GError **error)
+GPtrArray *
+helper_keyprovider_docker_objects(const char *text, GError **error)
 {
   g_autoptr(GPtrArray) objects = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
   g_autofree char *trimmed = g_strstrip(g_strdup(text));
@@ -573,7 +572,7 @@ inspect_containers(const Compose *c, GPtrArray *containers, GError **error)
     g_strv_builder_add(b, ((Container *)containers->pdata[i])->id);
   g_auto(GStrv) args = g_strv_builder_end(b);
   g_autofree char *text = docker_run(c, (const char *const *)args, QUERY_TIMEOUT_S, error);
-  g_autoptr(GPtrArray) objects = text ? json_objects(text, error) : NULL;
+  g_autoptr(GPtrArray) objects = text ? helper_keyprovider_docker_objects(text, error) : NULL;
   if (objects == NULL)
     return FALSE;
   for (guint i = 0; i < objects->len; i++) {
@@ -597,7 +596,7 @@ list_containers(const Compose *c, GError **error)
 {
   const char *args[] = { "ps", "--all", "--format", "json", NULL };
   g_autofree char *text = compose_run(c, args, QUERY_TIMEOUT_S, error);
-  g_autoptr(GPtrArray) objects = text ? json_objects(text, error) : NULL;
+  g_autoptr(GPtrArray) objects = text ? helper_keyprovider_docker_objects(text, error) : NULL;
   if (objects == NULL)
     return NULL;
   g_autoptr(GPtrArray) containers = g_ptr_array_new_with_free_func(container_free);
@@ -719,9 +718,8 @@ port_answers(const char *address)
   return conn != NULL;
 }
 
-/* AESM error 44 and load_enclave failures (lium.md §8.7-8.8): the lines, at most a few. */
-static GPtrArray *
-enclave_errors(const char *logs)
+GPtrArray *
+helper_keyprovider_enclave_errors(const char *logs)
 {
   g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
   g_auto(GStrv) lines = g_strsplit(logs, "\n", -1);
@@ -731,7 +729,7 @@ enclave_errors(const char *logs)
         strstr(lower, "load_enclave") && (strstr(lower, "fail") || strstr(lower, "error") ||
                                           strstr(lower, "eperm") || strstr(lower, "einval"));
     if (strstr(lower, "error 44") || load_failed)
-      g_ptr_array_add(found, g_utf8_substring(lines[i], 0, MIN(g_utf8_strlen(lines[i], -1), 300)));
+      g_ptr_array_add(found, lcvm_text_for_message_max(lines[i], ENCLAVE_ERROR_TEXT_MAX));
   }
   return g_steal_pointer(&found);
 }
@@ -817,7 +815,7 @@ status_build(const LcvmConfig *config, GError **error)
     running = running && ((Container *)containers->pdata[i])->running;
   gboolean answering = port_answers(config->key_provider_address);
   gboolean production = strstr(logs, "PRODUCTION mode") != NULL;
-  g_autoptr(GPtrArray) errors = enclave_errors(logs);
+  g_autoptr(GPtrArray) errors = helper_keyprovider_enclave_errors(logs);
   gboolean pinned = pin_matches(pin, containers);
   g_autoptr(GPtrArray) disks = data_disks(config);
 

@@ -9,3 +9,13 @@
 
 /* Connects the four handlers to d->host (called by helper_host_export). */
 void helper_keyprovider_connect(HelperDaemon *d);
+
+/* ---- parsing docker's output (unit tests and fuzz/fuzz-docker.c) ---- */
+
+/* docker prints JSON either as one array (older compose, docker inspect) or one object per line
+ * (compose ps since v2.21): the objects, or NULL with error. */
+GPtrArray *helper_keyprovider_docker_objects(const char *text, GError **error);
+/* AESM error 44 and load_enclave failures in the containers' logs (lium.md §8.7-8.8): at most a
+ * few lines, each escaped (valid UTF-8, no controls) and at most ENCLAVE_ERROR_TEXT_MAX bytes. */
+#define ENCLAVE_ERROR_TEXT_MAX 300
+GPtrArray *helper_keyprovider_enclave_errors(const char *logs);

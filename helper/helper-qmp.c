@@ -77,16 +77,46 @@ read_line(HelperQmp *qmp, gint64 deadline, GError **error)
   }
 }
 
+JsonNode *
+helper_qmp_parse_line(const char *line)
+{
+  /* QEMU runs the guest: a line from it is as untrusted as the guest. The bounded loader also
+   * refuses an empty line and a second value on the line. */
+  g_autoptr(JsonNode) node = lcvm_json_parse_bounded(line, -1, NULL);
+  return node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? g_steal_pointer(&node) : NULL;
+}
+
+HelperQmpMessage
+helper_qmp_classify(JsonObject *o, const char *where, const char *command, JsonNode **ret,
+                    GError **error)
+{
+  if (json_object_has_member(o, "return")) {
+    *ret = json_node_copy(json_object_get_member(o, "return"));
+    return HELPER_QMP_RETURN;
+  }
+  if (!json_object_has_member(o, "error"))
+    return HELPER_QMP_OTHER;
+  const char *desc = lcvm_json_string_member(lcvm_json_object_member(o, "error"), "desc");
+  g_autofree char *shown = lcvm_text_for_message(desc != NULL ? desc : "?");
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "QMP %s: %s failed: %s", where, command, shown);
+  return HELPER_QMP_ERROR;
+}
+
+const char *
+helper_qmp_status_of(JsonNode *ret)
+{
+  return JSON_NODE_HOLDS_OBJECT(ret) ? lcvm_json_string_member(json_node_get_object(ret), "status")
+                                     : NULL;
+}
+
 static JsonObject *
 read_message(HelperQmp *qmp, gint64 deadline, JsonNode **root, GError **error)
 {
   g_autofree char *line = read_line(qmp, deadline, error);
   if (line == NULL)
     return NULL;
-  /* QEMU runs the guest: a line from it is as untrusted as the guest. The bounded loader also
-   * refuses an empty line and a second value on the line. */
-  g_autoptr(JsonNode) node = lcvm_json_parse_bounded(line, -1, NULL);
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
+  g_autoptr(JsonNode) node = helper_qmp_parse_line(line);
+  if (node == NULL) {
     qmp_fail(qmp, error, "QEMU sent something that is not a JSON object", 0);
     return NULL;
   }
@@ -122,14 +152,14 @@ helper_qmp_execute(HelperQmp *qmp, const char *command, GError **error)
     JsonObject *o = read_message(qmp, deadline, &root, error);
     if (o == NULL)
       return NULL;
-    if (json_object_has_member(o, "return"))
-      return json_node_copy(json_object_get_member(o, "return"));
-    if (json_object_has_member(o, "error")) {
-      const char *desc = lcvm_json_string_member(lcvm_json_object_member(o, "error"), "desc");
-      g_autofree char *shown = lcvm_text_for_message(desc != NULL ? desc : "?");
-      g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "QMP %s: %s failed: %s", qmp->path, command,
-                  shown);
+    JsonNode *ret = NULL;
+    switch (helper_qmp_classify(o, qmp->path, command, &ret, error)) {
+    case HELPER_QMP_RETURN:
+      return ret;
+    case HELPER_QMP_ERROR:
       return NULL;
+    case HELPER_QMP_OTHER:
+      break;
     }
   }
 }
@@ -185,9 +215,7 @@ helper_qmp_query_status(HelperQmp *qmp, GError **error)
   g_autoptr(JsonNode) ret = helper_qmp_execute(qmp, "query-status", error);
   if (ret == NULL)
     return NULL;
-  const char *status = JSON_NODE_HOLDS_OBJECT(ret)
-                           ? lcvm_json_string_member(json_node_get_object(ret), "status")
-                           : NULL;
+  const char *status = helper_qmp_status_of(ret);
   if (status == NULL)
     qmp_fail(qmp, error, "query-status answered without a status", 0);
   return g_strdup(status);

@@ -20,3 +20,21 @@ JsonNode *helper_qmp_execute(HelperQmp *qmp, const char *command, GError **error
 
 /* query-status' "status" ("running", "paused", "prelaunch", …). */
 char *helper_qmp_query_status(HelperQmp *qmp, GError **error);
+
+/* ---- the parsing, on its own (unit tests and fuzz/fuzz-qmp.c) ---- */
+
+/* One line from QEMU (as untrusted as its guest): a JSON object, or NULL. */
+JsonNode *helper_qmp_parse_line(const char *line);
+
+typedef enum {
+  HELPER_QMP_OTHER,  /* an event, or anything else: skipped */
+  HELPER_QMP_RETURN, /* *ret holds a copy of "return" */
+  HELPER_QMP_ERROR,  /* error holds QEMU's description, escaped and bounded */
+} HelperQmpMessage;
+
+/* What message (an object) says about the command in flight; where names the socket. */
+HelperQmpMessage helper_qmp_classify(JsonObject *message, const char *where, const char *command,
+                                     JsonNode **ret, GError **error);
+
+/* query-status' answer: its "status" string, or NULL. */
+const char *helper_qmp_status_of(JsonNode *ret);

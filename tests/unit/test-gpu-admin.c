@@ -248,6 +248,22 @@ test_an_exception_line_outside_a_traceback_is_unknown(void)
   assert_message_has(error, "ValueError: nope");
 }
 
+/* Found by fuzzing: GRegex's JIT read past the end of a stderr line that is not UTF-8 (SEGV);
+ * the fuzzer's input, as a regression. */
+static void
+test_output_that_is_not_utf8_is_parsed_safely(void)
+{
+  static const char err[] = "\n\n\n\n\n\n\n\n\n\n\n\n\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe"
+                            "\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe"
+                            "\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\xfe\n\n\n\n\n\n  File\x02 u\"e";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LcvmGpuAdminOutput) o = lcvm_gpu_admin_parse(SLOT, "  \n\n\n\n", err, &error);
+  if (o == NULL)
+    g_assert_true(g_utf8_validate(error->message, -1, NULL));
+  else
+    g_assert_true(o->last_stderr == NULL || g_utf8_validate(o->last_stderr, -1, NULL));
+}
+
 /* ---- trust ---- */
 
 typedef struct {
@@ -371,6 +387,8 @@ main(int argc, char **argv)
                   test_failed_switch_trace_is_quoted);
   g_test_add_func("/gpu-admin/parse/an-exception-line-outside-a-traceback-is-unknown",
                   test_an_exception_line_outside_a_traceback_is_unknown);
+  g_test_add_func("/gpu-admin/parse/output-that-is-not-utf8-is-parsed-safely",
+                  test_output_that_is_not_utf8_is_parsed_safely);
 #define ADD(name, fn)                                                                              \
   g_test_add("/gpu-admin/trust/" name, Tree, NULL, tree_setup, fn, tree_teardown)
   ADD("root-owned-tool-tree-is-run", test_root_owned_tool_tree_is_run);

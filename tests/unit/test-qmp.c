@@ -109,6 +109,47 @@ test_no_socket_is_an_error(void)
   g_assert_nonnull(strstr(error->message, "cannot connect"));
 }
 
+/* Found by fuzzing: an empty line gave a NULL root (a critical), a line of two values leaked the
+ * second, an "error" that is not an object was a critical, and its "desc" reached a GError raw. */
+static void
+test_hostile_lines_are_refused_or_answered_safely(void)
+{
+  static const char *const refused[] = {
+    "", "  ", "[]", "\"x\"", "{}{}", "{\"return\": {}} []", "{\"a\": \"\\udc80x\"}"
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(refused); i++)
+    g_assert_null(helper_qmp_parse_line(refused[i]));
+
+  static const char *const errors[] = { "{\"error\": 7}", "{\"error\": {\"desc\": [1]}}",
+                                        "{\"error\": {\"desc\": \"\\u001b]0;x\\u0007\"}}" };
+  for (guint i = 0; i < G_N_ELEMENTS(errors); i++) {
+    g_autoptr(JsonNode) line = helper_qmp_parse_line(errors[i]);
+    g_assert_nonnull(line);
+    g_autoptr(GError) error = NULL;
+    JsonNode *ret = NULL;
+    g_assert_cmpint(
+        helper_qmp_classify(json_node_get_object(line), "qmp.sock", "query-status", &ret, &error),
+        ==, HELPER_QMP_ERROR);
+    g_assert_null(ret);
+    g_assert_true(g_utf8_validate(error->message, -1, NULL));
+    g_assert_null(strchr(error->message, '\x1b'));
+  }
+
+  g_autoptr(JsonNode) event = helper_qmp_parse_line("{\"event\": \"RESUME\"}");
+  JsonNode *ret = NULL;
+  g_assert_cmpint(helper_qmp_classify(json_node_get_object(event), "s", "c", &ret, NULL), ==,
+                  HELPER_QMP_OTHER);
+  static const char *const no_status[] = { "{\"return\": []}", "{\"return\": {\"status\": 1}}",
+                                           "{\"return\": null}" };
+  for (guint i = 0; i < G_N_ELEMENTS(no_status); i++) {
+    g_autoptr(JsonNode) line = helper_qmp_parse_line(no_status[i]);
+    g_autoptr(JsonNode) value = NULL;
+    g_assert_cmpint(helper_qmp_classify(json_node_get_object(line), "s", "c", &value, NULL), ==,
+                    HELPER_QMP_RETURN);
+    g_assert_null(helper_qmp_status_of(value));
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -117,5 +158,7 @@ main(int argc, char **argv)
                   test_handshake_then_status_skipping_events);
   g_test_add_func("/qmp/a_silent_peer_times_out", test_a_silent_peer_times_out);
   g_test_add_func("/qmp/no_socket_is_an_error", test_no_socket_is_an_error);
+  g_test_add_func("/qmp/hostile_lines_are_refused_or_answered_safely",
+                  test_hostile_lines_are_refused_or_answered_safely);
   return g_test_run();
 }
