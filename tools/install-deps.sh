@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 packages="
-  meson ninja-build pkg-config gcc clang-format
+  meson ninja-build pkg-config gcc clang-format clang libclang-rt-14-dev
   libglib2.0-dev libjson-glib-dev libpolkit-gobject-1-dev libpolkit-agent-1-dev
   libpci-dev libcurl4-openssl-dev libseccomp-dev libkmod-dev libarchive-dev
   libsystemd-dev libcap-ng-dev libnftables-dev libsoup-3.0-dev

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The README's second command and what CI runs: installs the dependencies, then builds and
 # runs the whole suite twice — a normal build (unit, integration with a real dbus-daemon
-# and polkitd, end-to-end with the real QEMU) and an ASan/UBSan build (unit + integration).
+# and polkitd, end-to-end with the real QEMU) and an ASan/UBSan build (unit + integration) —
+# and the libFuzzer smoke runs (suite 'fuzz') in a clang build (fuzz/README.md).
 # Ends with one line "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
@@ -26,6 +27,10 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -De2e=disabled -Dcockpit=disabled" \
   --no-suite e2e --no-suite bench || status=1
 
+CC=clang run_suite build-fuzz \
+  "-Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false -De2e=disabled" \
+  --suite fuzz || status=1
+
 python3 "$root/tools/summarize-tests.py" build/meson-logs/testlog.json \
-  build-asan/meson-logs/testlog.json || status=1
+  build-asan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json || status=1
 exit $status

@@ -7,7 +7,7 @@ if ! command -v clang-format >/dev/null; then
   echo "clang-format missing (apt install clang-format)"
   exit 77
 fi
-files=$(find common helper frontend tests seccomp bench -name '*.[ch]' -type f | sort)
+files=$(find common helper frontend tests seccomp bench fuzz -name '*.[ch]' -type f | sort)
 [ -n "$files" ] || { echo "no C files found under $1"; exit 1; }
 # shellcheck disable=SC2086
 if ! clang-format --dry-run --Werror $files; then
