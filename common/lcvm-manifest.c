@@ -295,7 +295,7 @@ static gboolean
 value_of_type(JsonObject *o, const char *key, GType type)
 {
   JsonNode *n = json_object_get_member(o, key);
-  return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == type;
+  return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == type;
 }
 
 static gboolean

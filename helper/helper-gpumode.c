@@ -13,6 +13,7 @@
 #include "helper-sanitize.h"
 #include "helper-vfio.h"
 #include "lcvm-error.h"
+#include "lcvm-text.h"
 #include "lcvm-gpu-admin.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-pci.h"
@@ -806,13 +807,13 @@ static gboolean
 check_modes(const char *cc, const char *ppcie, GError **error)
 {
   if (cc[0] != '\0' && !lcvm_gpu_mode_settable(LCVM_GPU_KNOB_CC, cc)) {
-    g_autofree char *shown = g_strescape(cc, NULL);
+    g_autofree char *shown = lcvm_text_for_message(cc);
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "'%s' is not a CC mode: on, off, devtools, or empty to leave it", shown);
     return FALSE;
   }
   if (ppcie[0] != '\0' && !lcvm_gpu_mode_settable(LCVM_GPU_KNOB_PPCIE, ppcie)) {
-    g_autofree char *shown = g_strescape(ppcie, NULL);
+    g_autofree char *shown = lcvm_text_for_message(ppcie);
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "'%s' is not a PPCIe mode: on, off, or empty to leave it", shown);
     return FALSE;

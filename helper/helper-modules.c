@@ -5,6 +5,7 @@
  * pages into every idle helper for an act that happens once per boot. */
 #include "helper-modules.h"
 #include "lcvm-error.h"
+#include "lcvm-text.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
 #include <dlfcn.h>
@@ -80,8 +81,9 @@ helper_modules_validate(const char *const *modules, guint64 flags, GError **erro
     g_autofree char *name = lcvm_module_normalize(modules[i]);
     if (!lcvm_module_allowed(name)) {
       g_autofree char *allowed = g_strjoinv(", ", (char **)lcvm_module_allow_list());
+      g_autofree char *shown = lcvm_text_for_message(modules[i]);
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                  "module '%s' is not one the helper loads (allowed: %s)", modules[i], allowed);
+                  "module '%s' is not one the helper loads (allowed: %s)", shown, allowed);
       return NULL;
     }
     if (g_hash_table_add(seen, g_strdup(name)))

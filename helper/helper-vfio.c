@@ -12,6 +12,7 @@
 #include "helper-job.h"
 #include "helper-modules.h"
 #include "lcvm-error.h"
+#include "lcvm-text.h"
 #include "lcvm-pci.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sysfs.h"
@@ -106,7 +107,7 @@ static gboolean
 check_slot(const LcvmConfig *c, LcvmPciInventory *inv, const char *slot, GError **error)
 {
   if (!lcvm_slot_is_canonical(slot)) {
-    g_autofree char *shown = g_strescape(slot, NULL);
+    g_autofree char *shown = lcvm_text_for_message(slot);
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "'%s' is not a PCI slot: send DDDD:BB:DD.F in lower-case hex (such as "
                 "0000:19:00.0), or the single word 'all'",
