@@ -144,6 +144,8 @@ key_provider_logs(LcvmCli *cli, int argc, char **argv)
   gint lines = 200;
   const GOptionEntry entries[] = {
     { "lines", 'n', 0, G_OPTION_ARG_INT, &lines, "Show the last N lines (default 200)", "N" },
+    { "raw", 0, 0, G_OPTION_ARG_NONE, &cli->raw, "Print the logs as they are, even to a terminal",
+      NULL },
     { NULL },
   };
   if (!cli_parse(cli, &argc, &argv, entries, "", "Shows the key provider containers' logs."))
@@ -167,7 +169,9 @@ key_provider_logs(LcvmCli *cli, int argc, char **argv)
     g_autoptr(JsonNode) root = json_builder_get_root(b);
     cli_print_json(root);
   } else {
-    fputs(text, stdout);
+    /* Container output: escaped on a terminal like a VM's console (--raw: as it is). */
+    g_autofree char *shown = cli_text_for_stdout(cli, text);
+    fputs(shown, stdout);
   }
   return CLI_EXIT_OK;
 }
@@ -178,7 +182,7 @@ static const LcvmCommand key_provider_commands[] = {
   { "key-provider start", "", "Start the prebuilt containers (pins the images)",
     key_provider_start },
   { "key-provider stop", "", "Stop the containers", key_provider_stop },
-  { "key-provider logs", "[-n N]", "The containers' last log lines", key_provider_logs },
+  { "key-provider logs", "[-n N] [--raw]", "The containers' last log lines", key_provider_logs },
   { NULL, NULL, NULL, NULL },
 };
 
