@@ -172,6 +172,15 @@ class NewFailsCleanly(vmtest.Host):
         self.assert_failed(self.new(), 1, "CVM_GPUS='nope'", "both set")
         self.assert_nothing_left()
 
+    def test_deeply_nested_port_mappings_are_refused_not_a_crash(self):
+        # Found by fuzzing: json-glib recursed once per '[' and a 150 KB .env overflowed the stack.
+        env = vmtest.BASE_ENV.replace('RENTING_PORT_RANGE="19001,19002,19003"\n', "")
+        self.write(".env", env + "RENTING_PORT_MAPPINGS=" + "[" * 150000 + "\n")
+        r = self.new()
+        self.assert_failed(r, 1, "RENTING_PORT_MAPPINGS='[[[", "is not valid")
+        self.assertLess(len(r.stderr), 4096)
+        self.assert_nothing_left()
+
     def test_env_syntax_error(self):
         self.write(".env", vmtest.BASE_ENV + "rm -rf /\n")
         self.assert_failed(self.new(), 1, "line 12", "not KEY=VALUE")
