@@ -167,6 +167,24 @@ def test_qemu_profile_keeps_threads_processes_and_sockets(probe, call):
     assert run_call(probe, call, "qemu") == (("exited", 0), f"{call}: ok")
 
 
+# QEMU's socket-family allow-list: UNIX, INET, INET6 and NETLINK_ROUTE; AF_VSOCK (which would
+# reach other guests' CIDs), AF_PACKET, AF_ALG, other netlink families and every family above
+# AF_NETLINK are refused before the kernel could autoload a module for them.
+@pytest.mark.parametrize("call, result", [
+    ("socket-unix", "ok"), ("socket-inet", "ok"), ("socket-inet6", "ok"),
+    ("socket-netlink-route", "ok"),
+    ("socket-vsock", "errno EAFNOSUPPORT"),
+    ("socket-packet", "errno EAFNOSUPPORT"),
+    ("socket-packet-high-bits", "errno EAFNOSUPPORT"),
+    ("socket-alg", "errno EAFNOSUPPORT"),
+    ("socket-netlink-audit", "errno EPROTONOSUPPORT"),
+    ("socket-netlink-uevent", "errno EPROTONOSUPPORT"),
+    ("socket-netlink-diag", "errno EPROTONOSUPPORT"),
+])
+def test_qemu_profile_allows_only_its_sockets(probe, call, result):
+    assert run_call(probe, call, "qemu") == (("exited", 0), f"{call}: {result}")
+
+
 def test_bridge_profile_kills_fork(probe):
     assert run_call(probe, "fork", "bridge") == (("signaled", SIGSYS), "")
 

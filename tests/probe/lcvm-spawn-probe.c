@@ -192,6 +192,18 @@ do_call(const char *name)
     return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (strcmp(name, "socket-netlink-diag") == 0)
     return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (strcmp(name, "socket-netlink-audit") == 0)
+    return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
+  if (strcmp(name, "socket-netlink-uevent") == 0)
+    return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+  if (strcmp(name, "socket-unix") == 0)
+    return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "socket-inet6") == 0)
+    return socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "socket-vsock") == 0)
+    return socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "socket-alg") == 0)
+    return socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (strcmp(name, "i386-int80") == 0)
     return call_int80_getpid();
   if (strcmp(name, "x32") == 0)
