@@ -221,10 +221,23 @@ open_fds(Launch *l, GError **error)
     return FALSE;
   write_boot_marker(l->fds[STDERR_FILENO]);
   l->fds[STDOUT_FILENO] = dup(l->fds[STDERR_FILENO]);
-  /* Beneath the image dir with no symlink anywhere: operators can write images/. */
-  l->fds[LCVM_QEMU_FD_ROOTFS] = lcvm_image_open_artefact(l->def->image, "rootfs", error);
-  if (l->fds[LCVM_QEMU_FD_ROOTFS] < 0)
-    return FALSE;
+  /* Beneath the image dir with no symlink anywhere: operators can write images/. QEMU reads
+   * these open files, so a link swapped in afterwards changes nothing. */
+  static const struct {
+    int child_fd;
+    const char *key;
+  } artefacts[] = {
+    { LCVM_QEMU_FD_ROOTFS, "rootfs" },
+    { LCVM_QEMU_FD_KERNEL, "kernel" },
+    { LCVM_QEMU_FD_INITRD, "initrd" },
+    { LCVM_QEMU_FD_BIOS, "bios" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(artefacts); i++) {
+    l->fds[artefacts[i].child_fd] =
+        lcvm_image_open_artefact(l->def->image, artefacts[i].key, error);
+    if (l->fds[artefacts[i].child_fd] < 0)
+      return FALSE;
+  }
   return open_disk(l, LCVM_QEMU_FD_DATA_DISK, O_RDWR, error) &&
          open_disk(l, LCVM_QEMU_FD_DATA_DISK_RO, O_RDONLY, error);
 }

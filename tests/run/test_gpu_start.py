@@ -198,11 +198,11 @@ def test_dry_run_on_qemu_10_names_the_fds_a_start_passes(harness, users):
     argv = dry_run(harness, "gpu-vm")
     tail = argv[argv.index("-object", argv.index("-netdev")):argv.index("-append")]
     assert tail == [
-        "-object", "iommufd,id=iommufd0,fd=8",
+        "-object", "iommufd,id=iommufd0,fd=11",
         "-device", "pcie-root-port,id=pci.1,bus=pcie.0,chassis=1",
-        "-device", f"vfio-pci,host={GPU},bus=pci.1,iommufd=iommufd0,fd=9",
+        "-device", f"vfio-pci,host={GPU},bus=pci.1,iommufd=iommufd0,fd=12",
         "-device", "pcie-root-port,id=pci.2,bus=pcie.0,chassis=2",
-        "-device", f"vfio-pci,host={SWITCH},bus=pci.2,iommufd=iommufd0,fd=10",
+        "-device", f"vfio-pci,host={SWITCH},bus=pci.2,iommufd=iommufd0,fd=13",
     ]
 
 
