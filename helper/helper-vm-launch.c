@@ -7,6 +7,7 @@
 #include "helper-bridge.h"
 #include "helper-instance.h"
 #include "helper-nft.h"
+#include "helper-qemu-view.h"
 #include "helper-sanitize.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
@@ -404,6 +405,12 @@ spawn_qemu(Launch *l, GStrv argv, int *pidfd, GError **error)
     if (l->fds[i] >= 0)
       fds[n++] = (HelperSpawnFd){ l->fds[i], i };
   guint n_devices = l->spec->n_gpus + l->spec->n_nvswitches;
+  g_autoptr(HelperSandbox) view =
+      helper_qemu_view(l->config, l->spec, l->res->qemu_uid, l->dev_nodes, error);
+  if (view == NULL) {
+    g_prefix_error(error, "VM %s: ", l->name);
+    return NULL;
+  }
   HelperSpawnOptions options = {
     .argv = (const char *const *)argv,
     .envp = envp,
@@ -411,7 +418,7 @@ spawn_qemu(Launch *l, GStrv argv, int *pidfd, GError **error)
     .n_fds = n,
     .uid = l->res->qemu_uid,
     .gid = l->res->qemu_uid,
-    .kvm_group = TRUE,
+    .sandbox = view,
     .memlock =
         helper_spawn_memlock_for(lcvm_qemu_spec_effective_memory_mib(l->spec) * MIB, n_devices),
     .profile = LCVM_SECCOMP_QEMU,

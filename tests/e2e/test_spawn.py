@@ -3,6 +3,8 @@
 reports what it got; /proc of the running probe is read from outside."""
 
 import os
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -63,8 +65,7 @@ def test_probe_runs_as_the_vm_uid_without_any_privilege(held_probe):
     for status in tasks.values():
         assert status["Uid"].split() == [uid] * 4
         assert status["Gid"].split() == [str(ls.VM_GID)] * 4
-        kvm = ls.kvm_gid()
-        assert status["Groups"].split() == ([str(kvm)] if kvm is not None else [])
+        assert status["Groups"].split() == []
         for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert int(status[cap], 16) == 0, f"{cap} = {status[cap]}"
         assert status["NoNewPrivs"] == "1"
@@ -72,15 +73,98 @@ def test_probe_runs_as_the_vm_uid_without_any_privilege(held_probe):
         assert status["Seccomp_filters"] == "1"
 
 
-def test_probe_has_no_supplementary_group_unless_kvm_is_asked_for(probe):
-    r, w = os.pipe()
-    s = ls.Spawned([probe, "status"], fds={1: w}, kvm_group=False)
-    os.close(w)
-    with os.fdopen(r) as out:
-        groups = [line.split()[2:] for line in out if line.startswith("status Groups:")]
-    assert groups == [[]]
+def held(argv, sandbox=True, **kwargs):
+    """Spawns argv (a probe in status or leave mode); returns (Spawned, report lines, stdin)."""
+    out_r, out_w = os.pipe()
+    in_r, in_w = os.pipe()
+    try:
+        s = ls.Spawned(argv, fds={0: in_r, 1: out_w}, sandbox=sandbox, **kwargs)
+    finally:
+        os.close(in_r)
+        os.close(out_w)
+    lines = []
+    with os.fdopen(out_r) as out:
+        for line in out:
+            if line == "end\n":
+                break
+            lines.append(line.rstrip("\n"))
+    return s, lines, in_w
+
+
+def release(s, stdin):
+    os.close(stdin)
     assert s.wait_exit(30) == ("exited", 0)
     s.close()
+
+
+# The sandbox (helper/helper-sandbox-ns.c): QEMU's own mount and IPC namespaces and a root
+# built from nothing.
+MINIMAL_VIEW = ["/", "/usr", "/etc/ld.so.cache", "/etc/resolv.conf", "/etc/localtime", "/sys",
+                "/proc", "/dev", "/dev/shm", "/tmp"]
+
+
+def test_sandboxed_child_has_its_own_mount_and_ipc_namespaces(probe, run_dir):
+    s, _, stdin = held([probe, "status"], show_dirs=[run_dir])
+    try:
+        for kind in ("mnt", "ipc"):
+            assert ls.namespace(s.pid, kind) != ls.namespace(os.getpid(), kind), kind
+    finally:
+        release(s, stdin)
+
+
+def test_sandboxed_child_sees_only_the_minimal_view(probe, run_dir):
+    s, report, stdin = held([probe, "status"], show_dirs=[run_dir])
+    try:
+        expected = [p for p in MINIMAL_VIEW if p == "/" or os.path.exists(p)]
+        assert ls.mount_points(s.pid) == expected + [str(run_dir)]
+        root = f"/proc/{s.pid}/root"
+        assert set(os.listdir(root)) == (
+            {"usr", "etc", "sys", "proc", "dev", "tmp", "run", run_dir.parts[1]}
+            | {n for n in ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+               if os.path.lexists(f"/{n}")})
+        assert os.listdir(f"{root}/run") == []  # no /run/dbus: the system bus is unreachable
+        assert not os.path.exists(f"{root}/home") and not os.path.exists(f"{root}/var")
+        assert sorted(os.listdir(f"{root}/etc")) == sorted(
+            n for n in ("ld.so.cache", "resolv.conf", "localtime") if os.path.exists(f"/etc/{n}"))
+        # /proc is a procfs of its own that shows the child nothing of other uids.
+        info = Path(f"/proc/{s.pid}/mountinfo").read_text()
+        assert "hidepid=invisible" in info or "hidepid=2" in info
+        assert all(t["Groups"] == "" for t in ls.task_status(s.pid).values())
+    finally:
+        release(s, stdin)
+
+
+def test_sandboxed_child_gets_its_devices_as_own_nodes(probe, run_dir):
+    s, _, stdin = held([probe, "status"], show_dirs=[run_dir], show_devs={"kvm": "/dev/zero"})
+    try:
+        st = os.stat(f"/proc/{s.pid}/root/dev/kvm")
+        host = os.stat("/dev/zero")
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == host.st_rdev
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (ls.VM_UID, ls.VM_GID, 0o600)
+        assert (host.st_uid, stat.S_IMODE(host.st_mode)) == (0, 0o666)  # the host's is untouched
+    finally:
+        release(s, stdin)
+
+
+def test_sandboxed_child_leaves_no_ipc_object_or_file_on_the_host(probe, run_dir):
+    before = ls.sysv_ipc_owned_by(ls.VM_UID)
+    s, report, stdin = held([probe, "leave"], show_dirs=[run_dir])
+    try:
+        left = report_values(report, "left")
+        assert {v.split()[0] for v in left} == {"shm", "msg", "sem", "mqueue", "file"}, left
+        assert all(not v.split()[1].startswith("-") for v in left), left  # each was created
+        assert ls.sysv_ipc_owned_by(ls.VM_UID) == before
+        assert os.path.exists(f"/proc/{s.pid}/root/tmp/lcvm-probe-left")
+        assert not os.path.exists("/tmp/lcvm-probe-left")
+        assert not os.path.exists("/dev/shm/lcvm-probe-left")
+    finally:
+        release(s, stdin)
+
+
+def test_a_failing_sandbox_step_is_named(probe, run_dir):
+    with pytest.raises(ls.SpawnFailed) as e:
+        ls.Spawned([probe, "status"], sandbox=True, show_devs={"kvm": str(run_dir)})
+    assert "is not" in str(e.value) or "not a character" in str(e.value)
 
 
 def test_probe_starts_with_no_blocked_or_ignored_signal(held_probe):
