@@ -10,6 +10,8 @@
 #include "helper-qemu-view.h"
 #include "helper-sanitize.h"
 #include "helper-spawn.h"
+#include "helper-uid-cursor.h"
+#include "helper-uid-purge.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
 #include "lcvm-pci.h"
@@ -477,8 +479,11 @@ launch_clear(Launch *l, gboolean failed)
     if (l->prepared)
       hand_back_instance(l->config, l->name);
     helper_runtime_remove(l->config, l->name, NULL);
-    if (l->res != NULL)
+    if (l->res != NULL) {
+      helper_uid_purge(l->res->qemu_uid);
+      helper_uid_purge(l->res->bridge_uid);
       helper_alloc_release(l->alloc, l->name);
+    }
   }
   g_ptr_array_unref(l->dev_nodes);
   lcvm_qemu_spec_free(l->spec);
@@ -492,8 +497,10 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
   gint64 t0 = g_get_monotonic_time();
   l->def = helper_instance_validate(l->config, l->name, error);
   l->res = l->def ? helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error) : NULL;
-  if (l->res == NULL || !build_spec(l, error) ||
-      !helper_sanitize_before_start(l->config, l->name, l->spec, error))
+  if (l->res == NULL)
+    return NULL;
+  helper_uid_cursor_save(l->config, l->alloc);
+  if (!build_spec(l, error) || !helper_sanitize_before_start(l->config, l->name, l->spec, error))
     return NULL;
   l->prepared = helper_instance_prepare(l->config, l->def, l->spec, l->res->qemu_uid,
                                         l->res->hostapi_port, error);
@@ -560,6 +567,9 @@ helper_vm_release(const LcvmConfig *config, HelperAlloc *alloc, const HelperReco
   g_clear_error(&error);
   if (!helper_runtime_remove(config, record->name, &error))
     g_warning("VM %s: cannot remove its runtime directory: %s", record->name, error->message);
+  /* Both processes are gone (the caller waited for them): nothing of the uids is in use. */
+  helper_uid_purge(record->reservation->qemu_uid);
+  helper_uid_purge(record->reservation->bridge_uid);
   helper_alloc_release(alloc, record->name);
 }
 

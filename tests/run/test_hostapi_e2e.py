@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import lcvm_harness as lh
-from lcvm_vms import props, serial, vm_path, write_image, write_vm
+from lcvm_vms import props, record, serial, vm_path, write_image, write_vm
 from lcvm_vms import wait_serial as wait_serial_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
@@ -68,12 +68,6 @@ def wait_props(harness, name, predicate, what, timeout=60):
 
 def wait_serial(harness, name, marker, timeout=BOOT_TIMEOUT):
     wait_serial_for(harness, name, marker, timeout)
-
-
-def record(harness, name):
-    """The runtime record's [vm] keys (GKeyFile text; the helper's own file)."""
-    text = (harness.runtime_dir / name / "record").read_text()
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def proc_status(pid):
