@@ -136,6 +136,58 @@ def test_operator_starts_a_confined_vm(harness, users):
     assert {v["name"]: v["state"] for v in listed.json}["vm1"] == "running"
 
 
+SEEN_BY_QEMU = """
+import os, socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("/run/dbus/system_bus_socket")
+    print("bus connected")
+except OSError as e:
+    print("bus", type(e).__name__)
+owners = set()
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            owners.add(os.stat(f"/proc/{p}").st_uid)
+        except FileNotFoundError:
+            pass
+print(" ".join(map(str, owners)))
+"""
+
+
+def test_qemu_has_its_own_namespaces_a_minimal_view_and_its_image_as_fds(harness, users):
+    pid = props(harness, "vm1")["Pid"]
+    for kind in ("mnt", "ipc"):
+        assert ls.namespace(pid, kind) != ls.namespace(harness.helper_pid, kind), kind
+    base = ["/", "/usr", "/etc/ld.so.cache", "/etc/resolv.conf", "/etc/localtime", "/sys", "/proc",
+            "/dev", "/dev/shm", "/tmp"]
+    shared = str(harness.state_dir / "instances" / "vm1" / "shared")
+    assert ls.mount_points(pid) == [p for p in base if p == "/" or os.path.exists(p)] + [shared]
+    assert os.listdir(f"/proc/{pid}/root/run") == []  # no system bus socket
+    assert "hidepid=" in open(f"/proc/{pid}/mountinfo").read()
+    assert all(t["Groups"] == "" for t in ls.task_status(pid).values())  # no kvm group
+    # Inside QEMU's namespaces, as its uid: the system bus is not there and /proc shows no other
+    # uid's process. The same probe in the helper's namespaces reaches the bus (it can fail).
+    uid = int(ls.task_status(pid)[pid]["Uid"].split()[0])
+    as_qemu = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+               "/usr/bin/python3", "-c", SEEN_BY_QEMU]
+    inside = subprocess.run(["nsenter", f"--target={pid}", "--mount", "--ipc", "--"] + as_qemu,
+                            capture_output=True, text=True)
+    outside = subprocess.run(as_qemu, capture_output=True, text=True)
+    assert inside.returncode == 0 and outside.returncode == 0, (inside.stderr, outside.stderr)
+    assert inside.stdout.split("\n")[0] == "bus FileNotFoundError", inside.stdout
+    assert outside.stdout.split("\n")[0] == "bus connected", outside.stdout
+    assert set(inside.stdout.split("\n")[1].split()) == {str(uid)}, inside.stdout
+    assert len(set(outside.stdout.split("\n")[1].split())) > 1, outside.stdout
+    # Kernel, initrd and firmware: the files the helper opened beneath the image dir.
+    image = harness.state_dir / "images" / "guest"
+    cmdline = open(f"/proc/{pid}/cmdline").read().split("\0")
+    for fd, option, name in ((8, "-kernel", "vmlinuz"), (9, "-initrd", "initramfs.gz"),
+                             (10, "-bios", "OVMF_CODE.fd")):
+        assert cmdline[cmdline.index(option) + 1] == f"/proc/self/fd/{fd}"
+        assert os.readlink(f"/proc/{pid}/fd/{fd}") == str(image / name)
+
+
 def test_the_operator_reads_the_console(harness, users):
     wait_serial(harness, "vm1", READY)
     r = harness.run_frontend(users.op, "logs", "vm1", "-n", "3")
