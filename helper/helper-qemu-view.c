@@ -4,15 +4,18 @@
 #include "helper-qemu-view.h"
 
 /* The installation a binary outside /usr needs: PREFIX for PREFIX/bin/NAME (its libraries and
- * share/qemu firmware live beside), else the binary's own directory. NULL under /usr. */
+ * share/qemu firmware live beside), else the binary's own directory. NULL where the base view
+ * already has it (/usr, /bin, /sbin). */
 static char *
 installation_of(const char *binary)
 {
   if (binary == NULL || g_str_has_prefix(binary, "/usr/"))
     return NULL;
   g_autofree char *dir = g_path_get_dirname(binary);
+  if (g_str_equal(dir, "/bin") || g_str_equal(dir, "/sbin") || g_str_equal(dir, "/"))
+    return NULL;
   g_autofree char *base = g_path_get_basename(dir);
-  if (g_str_equal(base, "bin") && !g_str_equal(dir, "/bin"))
+  if (g_str_equal(base, "bin"))
     return g_path_get_dirname(dir);
   return g_steal_pointer(&dir);
 }

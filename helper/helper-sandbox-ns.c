@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -54,6 +55,7 @@ struct _HelperSandbox {
   GArray *steps;       /* Step: the prologue and the view; the epilogue is static */
   GPtrArray *strings;  /* what the steps point into */
   GHashTable *created; /* directories below /newroot already in the plan */
+  GPtrArray *bound;    /* host paths bound into the view: nothing may be planned below one */
 };
 
 #define RO_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -127,6 +129,7 @@ plan_mkdirs(HelperSandbox *sb, const char *path, mode_t mode)
 static void
 plan_bind(HelperSandbox *sb, const char *host_path, const char *path, unsigned long flags)
 {
+  g_ptr_array_add(sb->bound, g_strdup(path));
   add_step(sb, (Step){ STEP_BIND, old_path(sb, host_path), new_path(sb, path), NULL, flags, 0, 0 });
 }
 
@@ -214,6 +217,7 @@ helper_sandbox_new(uid_t uid, gid_t gid)
   sb->steps = g_array_new(FALSE, TRUE, sizeof(Step));
   sb->strings = g_ptr_array_new_with_free_func(g_free);
   sb->created = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  sb->bound = g_ptr_array_new_with_free_func(g_free);
   plan_prologue(sb);
   plan_usr(sb);
   plan_etc(sb);
@@ -236,6 +240,7 @@ helper_sandbox_free(HelperSandbox *sandbox)
   g_array_unref(sandbox->steps);
   g_ptr_array_unref(sandbox->strings);
   g_hash_table_unref(sandbox->created);
+  g_ptr_array_unref(sandbox->bound);
   g_free(sandbox);
 }
 
@@ -275,6 +280,14 @@ helper_sandbox_add_device(HelperSandbox *sb, const char *host_node, const char *
   return TRUE;
 }
 
+/* Whether a and b are the same path or one lies below the other. */
+static gboolean
+nested(const char *a, const char *b)
+{
+  gsize la = strlen(a), lb = strlen(b), n = MIN(la, lb);
+  return strncmp(a, b, n) == 0 && (la == lb || (la > lb ? a[n] : b[n]) == '/');
+}
+
 gboolean
 helper_sandbox_add_dir(HelperSandbox *sb, const char *path, gboolean writable, GError **error)
 {
@@ -282,6 +295,16 @@ helper_sandbox_add_dir(HelperSandbox *sb, const char *path, gboolean writable, G
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "cannot show %s to a confined child: not a plain absolute directory path", path);
     return FALSE;
+  }
+  /* Its mount point would be made inside (or would hide) a directory already shown: the
+   * mkdir would land in the host's directory. */
+  for (guint i = 0; i < sb->bound->len; i++) {
+    if (nested(path, sb->bound->pdata[i])) {
+      g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                  "cannot show %s to a confined child: it overlaps %s, which it already sees", path,
+                  (const char *)sb->bound->pdata[i]);
+      return FALSE;
+    }
   }
   plan_mkdirs(sb, path, 0755);
   plan_bind(sb, path, path, writable ? MS_NOSUID | MS_NODEV | MS_NOEXEC : RO_FLAGS);

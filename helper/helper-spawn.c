@@ -309,10 +309,11 @@ read_report(int fd, const ChildPlan *plan, pid_t pid, int pidfd, GError **error)
                 n);
     return FALSE;
   }
-  g_autofree char *detail =
+  g_autofree char *sandbox_step =
       report.step == STEP_SANDBOX ? helper_sandbox_describe(plan->sandbox, report.detail) : NULL;
-  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "spawn failed at step %s%s%s: %s",
-              step_names[report.step], detail ? " (" : "", detail ? detail : "",
+  g_autofree char *detail = sandbox_step ? g_strdup_printf(" (%s)", sandbox_step) : g_strdup("");
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "spawn failed at step %s%s: %s",
+              step_names[report.step], detail,
               report.err != 0 ? g_strerror(report.err) : "the child could still become root");
   return FALSE;
 }

@@ -161,10 +161,32 @@ def test_sandboxed_child_leaves_no_ipc_object_or_file_on_the_host(probe, run_dir
         release(s, stdin)
 
 
-def test_a_failing_sandbox_step_is_named(probe, run_dir):
+def test_a_directory_that_is_no_device_is_refused_before_the_spawn(probe, run_dir):
     with pytest.raises(ls.SpawnFailed) as e:
         ls.Spawned([probe, "status"], sandbox=True, show_devs={"kvm": str(run_dir)})
-    assert "is not" in str(e.value) or "not a character" in str(e.value)
+    assert str(e.value) == (f"{run_dir} cannot be given to QEMU as /dev/kvm: not a character or "
+                            "block device; check dev_root in lium-cvm.conf")
+
+
+def test_a_directory_inside_one_already_shown_is_refused(probe, run_dir):
+    # Its mount point would be created in the host's directory.
+    with pytest.raises(ls.SpawnFailed) as e:
+        ls.Spawned([probe, "status"], sandbox=True, show_rw_dirs=[run_dir, run_dir / "sub"])
+    assert "overlaps" in str(e.value)
+    assert not (run_dir / "sub").exists()
+    with pytest.raises(ls.SpawnFailed) as e:
+        ls.Spawned([probe, "status"], sandbox=True, show_dirs=["/usr/lib"])
+    assert str(e.value) == ("cannot show /usr/lib to a confined child: it overlaps /usr, which "
+                            "it already sees")
+
+
+def test_a_failing_sandbox_step_is_named(probe, run_dir):
+    missing = Path(f"/nonexistent-lcvm-{os.getpid()}")
+    with pytest.raises(ls.SpawnFailed) as e:
+        ls.Spawned([probe, "status"], sandbox=True, show_dirs=[run_dir, missing])
+    assert str(e.value) == (
+        "spawn failed at step enter the sandbox (bind-mount onto /newroot"
+        f"{missing} from /oldroot{missing}): No such file or directory")
 
 
 def test_probe_starts_with_no_blocked_or_ignored_signal(held_probe):
