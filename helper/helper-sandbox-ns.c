@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/landlock.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ typedef enum {
   STEP_SYMLINK, /* data = link text, dst */
   STEP_UMOUNT,  /* dst, detached */
   STEP_REMOUNT, /* dst, flags */
+  STEP_SCOPE,   /* Landlock scopes, where the kernel has them */
 } StepKind;
 
 typedef struct {
@@ -62,11 +64,26 @@ struct _HelperSandbox {
 /* STEP_MKNOD flag: the node belongs to the child's uid (the basic nodes stay root's, 0666). */
 #define OWNED_BY_CHILD 1UL
 
-/* Leaves the old root behind and makes /newroot the root, read-only. */
+/* Landlock ABI 6 (Linux 6.12) scopes, newer than the installed headers: the child may not
+ * connect to abstract UNIX sockets bound outside its domain (the host's network namespace is
+ * QEMU's, for slirp, and abstract sockets are per network namespace) nor signal processes
+ * outside it. Older kernels: skipped. */
+#define LANDLOCK_ABI_SCOPES        6
+#define SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define SCOPE_SIGNAL               (1ULL << 1)
+
+typedef struct {
+  guint64 handled_access_fs;
+  guint64 handled_access_net;
+  guint64 scoped;
+} ScopedRulesetAttr;
+
+/* Leaves the old root behind and makes /newroot the root, read-only, then scopes it. */
 static const Step epilogue[] = {
   { STEP_UMOUNT, NULL, OLD_ROOT, NULL, 0, 0, 0 }, { STEP_CHDIR, NULL, NEW_ROOT, NULL, 0, 0, 0 },
   { STEP_PIVOT, NULL, ".", ".", 0, 0, 0 },        { STEP_UMOUNT, NULL, ".", NULL, 0, 0, 0 },
   { STEP_CHDIR, NULL, "/", NULL, 0, 0, 0 },       { STEP_REMOUNT, NULL, "/", NULL, RO_FLAGS, 0, 0 },
+  { STEP_SCOPE, NULL, NULL, NULL, 0, 0, 0 },
 };
 
 /* Device nodes every program expects (mode as on any host). */
@@ -333,6 +350,23 @@ run_mknod(const Step *s, uid_t uid, gid_t gid)
   return 0;
 }
 
+/* Allowed before no_new_privs because the child still has CAP_SYS_ADMIN; it outlives the uid
+ * drop and execve. */
+static int
+run_scope(void)
+{
+  long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  if (abi < LANDLOCK_ABI_SCOPES)
+    return 0;
+  ScopedRulesetAttr attr = { 0, 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL };
+  int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  if (fd < 0)
+    return -1;
+  int r = (int)syscall(SYS_landlock_restrict_self, fd, 0);
+  close(fd);
+  return r;
+}
+
 static int
 run_step(const Step *s, uid_t uid, gid_t gid)
 {
@@ -365,6 +399,8 @@ run_step(const Step *s, uid_t uid, gid_t gid)
     return umount2(s->dst, MNT_DETACH);
   case STEP_REMOUNT:
     return mount(NULL, s->dst, NULL, MS_BIND | MS_REMOUNT | s->flags, NULL);
+  case STEP_SCOPE:
+    return run_scope();
   }
   errno = EINVAL;
   return -1;
@@ -415,11 +451,12 @@ helper_sandbox_describe(const HelperSandbox *sb, int i)
     [STEP_SYMLINK] = "create the link",
     [STEP_UMOUNT] = "detach",
     [STEP_REMOUNT] = "remount read-only",
+    [STEP_SCOPE] = "scope abstract UNIX sockets and signals (Landlock)",
   };
   const Step *s = step_at(sb, i);
   if (s == NULL)
     return NULL;
-  if (s->kind == STEP_UNSHARE)
+  if (s->kind == STEP_UNSHARE || s->kind == STEP_SCOPE)
     return g_strdup(verbs[s->kind]);
   if (s->kind == STEP_BIND)
     return g_strdup_printf("%s %s from %s", verbs[s->kind], s->dst, s->src);

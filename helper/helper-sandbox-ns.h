@@ -11,7 +11,10 @@
  *   /tmp: a private tmpfs; /run: empty (no system bus socket, no other daemon's socket)
  *   the directories the caller adds, at the same path as on the host.
  * Nothing else of the host's filesystem is reachable, and SysV IPC objects and POSIX message
- * queues of the child live and die in its own IPC namespace.
+ * queues of the child live and die in its own IPC namespace. Where the kernel has Landlock
+ * scopes (ABI 6, Linux 6.12) the child can neither connect to abstract UNIX sockets bound
+ * outside (they live in the network namespace it shares with the host) nor signal processes
+ * outside.
  *
  * The plan is built in the parent (allocating, failing with a GError); the child only walks it
  * with raw system calls (helper_sandbox_enter): between fork and execve it may not allocate. */

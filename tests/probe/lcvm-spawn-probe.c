@@ -29,8 +29,10 @@
 #include <sys/shm.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,6 +143,28 @@ run_leave(void)
   return 0;
 }
 
+/* Connects to the abstract UNIX socket named by $LCVM_PROBE_ABSTRACT (bound by the test). */
+static long
+call_abstract_connect(void)
+{
+  const char *name = getenv("LCVM_PROBE_ABSTRACT");
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (name == NULL || strlen(name) + 1 > sizeof sa.sun_path) {
+    errno = EINVAL;
+    return -1;
+  }
+  memcpy(sa.sun_path + 1, name, strlen(name));
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+  long r = connect(fd, (struct sockaddr *)&sa, len);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return r;
+}
+
 /* A process-creating call that unexpectedly succeeds must not run the probe twice. */
 static long
 reap_if_child(long r)
@@ -242,6 +266,8 @@ do_call(const char *name)
     return socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (strcmp(name, "socket-alg") == 0)
     return socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "abstract-connect") == 0)
+    return call_abstract_connect();
   if (strcmp(name, "i386-int80") == 0)
     return call_int80_getpid();
   if (strcmp(name, "x32") == 0)
