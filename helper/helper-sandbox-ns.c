@@ -98,8 +98,10 @@ static const struct {
 static const char *const usr_links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
 
 /* /etc, file by file: the dynamic loader's cache, the resolvers slirp forwards the guest's DNS
- * to, the time zone. Absent ones are left out. */
-static const char *const etc_files[] = { "ld.so.cache", "resolv.conf", "localtime" };
+ * to, what getaddrinfo reads for a configured host name (the bridge's key provider), the time
+ * zone. Absent ones are left out. */
+static const char *const etc_files[] = { "ld.so.cache", "resolv.conf", "hosts", "nsswitch.conf",
+                                         "localtime" };
 
 static const char *
 keep(HelperSandbox *sb, char *text)

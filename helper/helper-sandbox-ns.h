@@ -2,7 +2,8 @@
  * its own mount and IPC namespaces with a root built from nothing, as libvirt and bubblewrap do.
  * What is in it:
  *   /usr and the top-level links or dirs into it (bin, lib, lib64, sbin)   read-only
- *   a few files of /etc the loader and slirp read (ld.so.cache, resolv.conf, localtime)   read-only
+ *   the files of /etc the loader and name resolution read (ld.so.cache, resolv.conf, hosts,
+ *   nsswitch.conf) and localtime                                         read-only
  *   /sys (the sysfs mount alone, no cgroup/debugfs/... below it)           read-only
  *   /proc: a new procfs instance with hidepid=2 (the child sees its own uid's processes only)
  *   /dev: a tmpfs with null, zero, full, random, urandom, fd links, a private /dev/shm tmpfs,

@@ -105,6 +105,14 @@ def namespace(pid, kind):
     return os.readlink(f"/proc/{pid}/ns/{kind}")
 
 
+def minimal_view():
+    """The mount points every sandboxed child has (helper-sandbox-ns.c), in order: those of
+    its /etc files this host has, then the rest."""
+    base = ["/", "/usr", "/etc/ld.so.cache", "/etc/resolv.conf", "/etc/hosts",
+            "/etc/nsswitch.conf", "/etc/localtime", "/sys", "/proc", "/dev", "/dev/shm", "/tmp"]
+    return [p for p in base if p == "/" or os.path.exists(p)]
+
+
 def mount_points(pid):
     """The mount points of /proc/PID/mountinfo, in order."""
     return [line.split()[4] for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()]
