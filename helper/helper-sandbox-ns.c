@@ -57,7 +57,8 @@ struct _HelperSandbox {
   GArray *steps;       /* Step: the prologue and the view; the epilogue is static */
   GPtrArray *strings;  /* what the steps point into */
   GHashTable *created; /* directories below /newroot already in the plan */
-  GPtrArray *bound;    /* host paths bound into the view: nothing may be planned below one */
+  GPtrArray *bound;    /* host paths bound into the view (and /proc): nothing may go below */
+  GPtrArray *mounted;  /* the view's own tmpfs mounts: nothing may hide one */
 };
 
 #define RO_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -79,12 +80,17 @@ typedef struct {
 } ScopedRulesetAttr;
 
 /* Leaves the old root behind and makes /newroot the root, read-only, then scopes it. */
+/* clang-format off */
 static const Step epilogue[] = {
-  { STEP_UMOUNT, NULL, OLD_ROOT, NULL, 0, 0, 0 }, { STEP_CHDIR, NULL, NEW_ROOT, NULL, 0, 0, 0 },
-  { STEP_PIVOT, NULL, ".", ".", 0, 0, 0 },        { STEP_UMOUNT, NULL, ".", NULL, 0, 0, 0 },
-  { STEP_CHDIR, NULL, "/", NULL, 0, 0, 0 },       { STEP_REMOUNT, NULL, "/", NULL, RO_FLAGS, 0, 0 },
+  { STEP_UMOUNT, NULL, OLD_ROOT, NULL, 0, 0, 0 },
+  { STEP_CHDIR, NULL, NEW_ROOT, NULL, 0, 0, 0 },
+  { STEP_PIVOT, NULL, ".", ".", 0, 0, 0 },
+  { STEP_UMOUNT, NULL, ".", NULL, 0, 0, 0 },
+  { STEP_CHDIR, NULL, "/", NULL, 0, 0, 0 },
+  { STEP_REMOUNT, NULL, "/", NULL, RO_FLAGS, 0, 0 },
   { STEP_SCOPE, NULL, NULL, NULL, 0, 0, 0 },
 };
+/* clang-format on */
 
 /* Device nodes every program expects (mode as on any host). */
 static const struct {
@@ -155,6 +161,7 @@ plan_bind(HelperSandbox *sb, const char *host_path, const char *path, unsigned l
 static void
 plan_tmpfs(HelperSandbox *sb, const char *path, const char *options, unsigned long flags)
 {
+  g_ptr_array_add(sb->mounted, g_strdup(path));
   plan_mkdirs(sb, path, 0755);
   add_step(sb, (Step){ STEP_TMPFS, NULL, new_path(sb, path), options, flags, 0, 0 });
 }
@@ -237,6 +244,7 @@ helper_sandbox_new(uid_t uid, gid_t gid)
   sb->strings = g_ptr_array_new_with_free_func(g_free);
   sb->created = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   sb->bound = g_ptr_array_new_with_free_func(g_free);
+  sb->mounted = g_ptr_array_new_with_free_func(g_free);
   plan_prologue(sb);
   plan_usr(sb);
   plan_etc(sb);
@@ -245,6 +253,7 @@ helper_sandbox_new(uid_t uid, gid_t gid)
   plan_bind(sb, "/sys", "/sys", RO_FLAGS | MS_NOEXEC);
   plan_mkdirs(sb, "/proc", 0755);
   add_step(sb, (Step){ STEP_PROC, NULL, new_path(sb, "/proc") });
+  g_ptr_array_add(sb->bound, g_strdup("/proc"));
   plan_dev(sb);
   plan_tmpfs(sb, "/tmp", "mode=1777,size=64m", MS_NOSUID | MS_NODEV);
   plan_mkdirs(sb, "/run", 0755);
@@ -260,6 +269,7 @@ helper_sandbox_free(HelperSandbox *sandbox)
   g_ptr_array_unref(sandbox->strings);
   g_hash_table_unref(sandbox->created);
   g_ptr_array_unref(sandbox->bound);
+  g_ptr_array_unref(sandbox->mounted);
   g_free(sandbox);
 }
 
@@ -307,6 +317,21 @@ nested(const char *a, const char *b)
   return strncmp(a, b, n) == 0 && (la == lb || (la > lb ? a[n] : b[n]) == '/');
 }
 
+/* What path would overlap in the view: a bound directory (or /proc) it equals, lies below or
+ * contains — its mount point would be made in the host's directory — or one of the view's own
+ * tmpfs mounts it would hide. NULL when none. */
+static const char *
+overlapped(const HelperSandbox *sb, const char *path)
+{
+  for (guint i = 0; i < sb->bound->len; i++)
+    if (nested(path, sb->bound->pdata[i]))
+      return sb->bound->pdata[i];
+  for (guint i = 0; i < sb->mounted->len; i++)
+    if (g_str_equal(path, sb->mounted->pdata[i]))
+      return sb->mounted->pdata[i];
+  return NULL;
+}
+
 gboolean
 helper_sandbox_add_dir(HelperSandbox *sb, const char *path, gboolean writable, GError **error)
 {
@@ -315,15 +340,12 @@ helper_sandbox_add_dir(HelperSandbox *sb, const char *path, gboolean writable, G
                 "cannot show %s to a confined child: not a plain absolute directory path", path);
     return FALSE;
   }
-  /* Its mount point would be made inside (or would hide) a directory already shown: the
-   * mkdir would land in the host's directory. */
-  for (guint i = 0; i < sb->bound->len; i++) {
-    if (nested(path, sb->bound->pdata[i])) {
-      g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                  "cannot show %s to a confined child: it overlaps %s, which it already sees", path,
-                  (const char *)sb->bound->pdata[i]);
-      return FALSE;
-    }
+  const char *other = overlapped(sb, path);
+  if (other != NULL) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                "cannot show %s to a confined child: it overlaps %s, which it already sees", path,
+                other);
+    return FALSE;
   }
   plan_mkdirs(sb, path, 0755);
   plan_bind(sb, path, path, writable ? MS_NOSUID | MS_NODEV | MS_NOEXEC : RO_FLAGS);

@@ -196,6 +196,10 @@ def test_a_directory_inside_one_already_shown_is_refused(probe, run_dir):
         ls.Spawned([probe, "status"], sandbox=True, show_dirs=["/usr/lib"])
     assert str(e.value) == ("cannot show /usr/lib to a confined child: it overlaps /usr, which "
                             "it already sees")
+    for hidden in ("/tmp", "/proc/sys"):
+        with pytest.raises(ls.SpawnFailed) as e:
+            ls.Spawned([probe, "status"], sandbox=True, show_dirs=[hidden])
+        assert "overlaps" in str(e.value)
 
 
 def test_a_failing_sandbox_step_is_named(probe, run_dir):
