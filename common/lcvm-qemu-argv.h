@@ -33,10 +33,10 @@
  * open /dev/iommu or the vfio cdevs, so the helper passes them: /dev/iommu at FD_IOMMUFD, the
  * k-th passed device's /dev/vfio/devices/vfioN (GPUs first, then NVSwitches) at
  * FD_VFIO_FIRST + k. */
-#define LCVM_QEMU_FD_IOMMUFD      11
-#define LCVM_QEMU_FD_VFIO_FIRST   12
-#define LCVM_QEMU_DEVICES_MAX     64
-#define LCVM_QEMU_FD_LIMIT        (LCVM_QEMU_FD_VFIO_FIRST + LCVM_QEMU_DEVICES_MAX)
+#define LCVM_QEMU_FD_IOMMUFD    11
+#define LCVM_QEMU_FD_VFIO_FIRST 12
+#define LCVM_QEMU_DEVICES_MAX   64
+#define LCVM_QEMU_FD_LIMIT      (LCVM_QEMU_FD_VFIO_FIRST + LCVM_QEMU_DEVICES_MAX)
 
 typedef struct {
   const char *protocol; /* "tcp" or "udp" */

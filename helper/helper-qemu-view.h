@@ -1,8 +1,9 @@
 /* What a VM's QEMU sees of the host (helper-sandbox-ns.h): the base view plus exactly what its
  * spec needs — the QEMU (and taskset) installation when it lives outside /usr, the guest share,
- * the hugepage mount, and the device nodes of its accelerator, vsock and (legacy VFIO)
- * passed-through devices, each a node of its own owned by the VM's uid. The kernel, initrd,
- * firmware, disks and iommufd nodes are not in it: QEMU gets them as fds. */
+ * the hugepage mount, the device nodes of its accelerator and vsock (nodes of its own, owned by
+ * the VM's uid) and, for legacy VFIO, the container and IOMMU group nodes (the host's, which
+ * the launch hands to the VM's uid). The kernel, initrd, firmware, disks and iommufd nodes are
+ * not in it: QEMU gets them as fds. */
 #pragma once
 #include "helper-sandbox-ns.h"
 #include "lcvm-config.h"

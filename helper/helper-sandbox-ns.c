@@ -309,6 +309,31 @@ helper_sandbox_add_device(HelperSandbox *sb, const char *host_node, const char *
   return TRUE;
 }
 
+gboolean
+helper_sandbox_bind_node(HelperSandbox *sb, const char *host_node, const char *name, GError **error)
+{
+  g_autofree char *path = g_strconcat("/dev/", name, NULL);
+  struct stat st;
+  const char *why = !plain_absolute(path)        ? "not a plain name below /dev"
+                    : !plain_absolute(host_node) ? "not a plain absolute path"
+                    : stat(host_node, &st) < 0   ? g_strerror(errno)
+                    : S_ISDIR(st.st_mode)        ? "a directory"
+                                                 : NULL;
+  if (why != NULL) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "%s cannot be given to QEMU as /dev/%s: %s; check dev_root in lium-cvm.conf",
+                host_node, name, why);
+    return FALSE;
+  }
+  g_autofree char *dir = g_path_get_dirname(path);
+  plan_mkdirs(sb, dir, 0755);
+  add_step(sb, (Step){ STEP_FILE, NULL, new_path(sb, path) });
+  /* Not MS_NODEV: it is a device node. */
+  add_step(sb, (Step){ STEP_BIND, old_path(sb, host_node), new_path(sb, path), NULL,
+                       MS_NOSUID | MS_NOEXEC, 0, 0 });
+  return TRUE;
+}
+
 /* Whether a and b are the same path or one lies below the other. */
 static gboolean
 nested(const char *a, const char *b)

@@ -35,6 +35,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperSandbox, helper_sandbox_free)
 gboolean helper_sandbox_add_device(HelperSandbox *sandbox, const char *host_node, const char *name,
                                    GError **error);
 
+/* host_node appears as /dev/NAME, bound as it is: a node the helper hands to the child's uid on
+ * the host for the child's life (legacy VFIO's IOMMU groups) or one everybody may open
+ * (/dev/vfio/vfio); the host's owner and mode decide who can open it. */
+gboolean helper_sandbox_bind_node(HelperSandbox *sandbox, const char *host_node, const char *name,
+                                  GError **error);
+
 /* The host directory path (absolute, no symlink in it: the caller confined it) appears at the
  * same path; writable or read-only, never with setuid, device or (read-only: all) exec bits
  * honoured beyond what the host mount allows. */

@@ -282,7 +282,7 @@ test_vfio_fds_before_qemu_10_are_refused(void)
   assert_refused(&spec, "needs QEMU >= 10 (iommufd)");
   spec.gpus = (const LcvmQemuDevice[]){ { "0000:18:00.0", 0, 0 } };
   spec.iommufd_fd = LCVM_QEMU_FD_IOMMUFD;
-  assert_refused(&spec, "an iommufd fd (8) needs QEMU >= 10");
+  assert_refused(&spec, "an iommufd fd (11) needs QEMU >= 10");
   spec.qemu_version = version(10, 0, 0);
   spec.iommufd_fd = 2;
   assert_refused(&spec, "must be 3 or above");

@@ -117,11 +117,16 @@ test_kvm_guest_with_vsock_gpu_and_hugepages_gets_their_nodes(Fixture *f, gconstp
   f->spec.n_gpus = 1;
   g_ptr_array_add(f->dev_nodes, g_build_filename(f->dev_root, "vfio", "12", NULL));
   g_autofree char *steps = view_steps(f);
+  g_autofree char *container = g_strdup_printf(
+      "bind-mount onto /newroot/dev/vfio/vfio from /oldroot%s/vfio/vfio\n", f->dev_root);
+  g_autofree char *group = g_strdup_printf(
+      "bind-mount onto /newroot/dev/vfio/12 from /oldroot%s/vfio/12\n", f->dev_root);
   const char *present[] = {
+    container,
+    group,
     "create the device node /newroot/dev/kvm\n",
     "create the device node /newroot/dev/vhost-vsock\n",
-    "create the device node /newroot/dev/vfio/vfio\n",
-    "create the device node /newroot/dev/vfio/12\n",
+    "create the mount point /newroot/dev/vfio/12\n",
     "bind-mount onto /newroot/dev/hugepages from /oldroot/dev/hugepages\n",
   };
   assert_steps_include(steps, present, G_N_ELEMENTS(present));
@@ -137,17 +142,31 @@ test_qemu_outside_usr_brings_its_installation(Fixture *f, gconstpointer data)
 }
 
 static void
-test_a_node_that_is_no_device_is_refused(Fixture *f, gconstpointer data)
+test_kvm_that_is_no_device_is_refused(Fixture *f, gconstpointer data)
 {
+  g_autofree char *kvm = g_build_filename(f->dev_root, "kvm", NULL);
+  g_autofree char *plain = g_build_filename(f->dev_root, "not-a-device", NULL);
+  g_assert_cmpint(g_remove(kvm), ==, 0);
+  g_assert_cmpint(rename(plain, kvm), ==, 0);
   f->spec.accel = "kvm";
-  f->spec.gpus = &(LcvmQemuDevice){ "0000:18:00.0", 0 };
-  f->spec.n_gpus = 1;
-  g_ptr_array_add(f->dev_nodes, g_build_filename(f->dev_root, "not-a-device", NULL));
   g_autoptr(GError) error = NULL;
   g_autoptr(HelperSandbox) sb = helper_qemu_view(&f->config, &f->spec, 61000, f->dev_nodes, &error);
   g_assert_null(sb);
   g_assert_error(error, LCVM_ERROR, LCVM_ERROR_FAILED);
-  g_assert_nonnull(strstr(error->message, "not a character or block device"));
+  g_assert_nonnull(strstr(error->message, "as /dev/kvm: not a character or block device"));
+}
+
+static void
+test_qemu_10_gets_no_vfio_node(Fixture *f, gconstpointer data)
+{
+  f->spec.accel = "kvm";
+  f->spec.qemu_version = (LcvmQemuVersion){ 10, 0, 2, "10.0.2", FALSE };
+  const LcvmQemuDevice gpu = { "0000:18:00.0", 0, LCVM_QEMU_FD_VFIO_FIRST };
+  f->spec.gpus = &gpu;
+  f->spec.n_gpus = 1;
+  g_autofree char *steps = view_steps(f);
+  g_assert_null(strstr(steps, "/dev/vfio"));
+  g_assert_null(strstr(steps, "/dev/iommu"));
 }
 
 int
@@ -161,6 +180,7 @@ main(int argc, char **argv)
       test_kvm_guest_with_vsock_gpu_and_hugepages_gets_their_nodes);
   ADD("/qemu-view/qemu-outside-usr-brings-its-installation",
       test_qemu_outside_usr_brings_its_installation);
-  ADD("/qemu-view/a-node-that-is-no-device-is-refused", test_a_node_that_is_no_device_is_refused);
+  ADD("/qemu-view/kvm-that-is-no-device-is-refused", test_kvm_that_is_no_device_is_refused);
+  ADD("/qemu-view/qemu-10-gets-no-vfio-node", test_qemu_10_gets_no_vfio_node);
   return g_test_run();
 }
