@@ -285,26 +285,45 @@ plain_absolute(const char *path)
   return TRUE;
 }
 
-gboolean
-helper_sandbox_add_device(HelperSandbox *sb, const char *host_node, const char *name,
-                          GError **error)
+/* Whether host_node can appear as /dev/NAME: a plain name, a node that exists, a device when
+ * one is asked for, never a directory. *st receives its stat. */
+static gboolean
+node_ok(const char *host_node, const char *name, gboolean device, struct stat *st, GError **error)
 {
   g_autofree char *path = g_strconcat("/dev/", name, NULL);
-  struct stat st;
-  const char *why = !plain_absolute(path)      ? "not a plain name below /dev"
-                    : stat(host_node, &st) < 0 ? g_strerror(errno)
-                    : !(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
-                        ? "not a character or block device"
-                        : NULL;
+  const char *why = !plain_absolute(path)     ? "not a plain name below /dev"
+                    : stat(host_node, st) < 0 ? g_strerror(errno)
+                    : S_ISDIR(st->st_mode)    ? "a directory"
+                                              : NULL;
+  if (why == NULL && device && !S_ISCHR(st->st_mode) && !S_ISBLK(st->st_mode))
+    why = "not a character or block device";
   if (why != NULL) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "%s cannot be given to QEMU as /dev/%s: %s; check dev_root in lium-cvm.conf",
                 host_node, name, why);
     return FALSE;
   }
+  return TRUE;
+}
+
+/* The mount point's directories and the node's path inside the new root. */
+static const char *
+plan_node_path(HelperSandbox *sb, const char *name)
+{
+  g_autofree char *path = g_strconcat("/dev/", name, NULL);
   g_autofree char *dir = g_path_get_dirname(path);
   plan_mkdirs(sb, dir, 0755);
-  add_step(sb, (Step){ STEP_MKNOD, NULL, new_path(sb, path), NULL, OWNED_BY_CHILD,
+  return new_path(sb, path);
+}
+
+gboolean
+helper_sandbox_add_device(HelperSandbox *sb, const char *host_node, const char *name,
+                          GError **error)
+{
+  struct stat st;
+  if (!node_ok(host_node, name, TRUE, &st, error))
+    return FALSE;
+  add_step(sb, (Step){ STEP_MKNOD, NULL, plan_node_path(sb, name), NULL, OWNED_BY_CHILD,
                        (st.st_mode & S_IFMT) | 0600, st.st_rdev });
   return TRUE;
 }
@@ -312,25 +331,14 @@ helper_sandbox_add_device(HelperSandbox *sb, const char *host_node, const char *
 gboolean
 helper_sandbox_bind_node(HelperSandbox *sb, const char *host_node, const char *name, GError **error)
 {
-  g_autofree char *path = g_strconcat("/dev/", name, NULL);
   struct stat st;
-  const char *why = !plain_absolute(path)        ? "not a plain name below /dev"
-                    : !plain_absolute(host_node) ? "not a plain absolute path"
-                    : stat(host_node, &st) < 0   ? g_strerror(errno)
-                    : S_ISDIR(st.st_mode)        ? "a directory"
-                                                 : NULL;
-  if (why != NULL) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
-                "%s cannot be given to QEMU as /dev/%s: %s; check dev_root in lium-cvm.conf",
-                host_node, name, why);
+  if (!node_ok(host_node, name, FALSE, &st, error))
     return FALSE;
-  }
-  g_autofree char *dir = g_path_get_dirname(path);
-  plan_mkdirs(sb, dir, 0755);
-  add_step(sb, (Step){ STEP_FILE, NULL, new_path(sb, path) });
+  const char *target = plan_node_path(sb, name);
+  add_step(sb, (Step){ STEP_FILE, NULL, target });
   /* Not MS_NODEV: it is a device node. */
-  add_step(sb, (Step){ STEP_BIND, old_path(sb, host_node), new_path(sb, path), NULL,
-                       MS_NOSUID | MS_NOEXEC, 0, 0 });
+  add_step(sb,
+           (Step){ STEP_BIND, old_path(sb, host_node), target, NULL, MS_NOSUID | MS_NOEXEC, 0, 0 });
   return TRUE;
 }
 

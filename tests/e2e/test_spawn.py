@@ -182,8 +182,8 @@ def test_sandboxed_child_cannot_reach_abstract_sockets_bound_outside(probe, run_
 def test_a_directory_that_is_no_device_is_refused_before_the_spawn(probe, run_dir):
     with pytest.raises(ls.SpawnFailed) as e:
         ls.Spawned([probe, "status"], sandbox=True, show_devs={"kvm": str(run_dir)})
-    assert str(e.value) == (f"{run_dir} cannot be given to QEMU as /dev/kvm: not a character or "
-                            "block device; check dev_root in lium-cvm.conf")
+    assert str(e.value) == (f"{run_dir} cannot be given to QEMU as /dev/kvm: a directory; check "
+                            "dev_root in lium-cvm.conf")
 
 
 def test_a_directory_inside_one_already_shown_is_refused(probe, run_dir):
