@@ -167,6 +167,11 @@ check_files(const LcvmQemuSpec *spec, GError **error)
   if (!fd_ok(spec->rootfs_fd, TRUE) || !fd_ok(spec->data_disk_fd, TRUE) ||
       !fd_ok(spec->data_disk_ro_fd, TRUE))
     return fail(error, "disk fds must be 3 or above, or -1 for a path");
+  if (!fd_ok(spec->kernel_fd, TRUE) || !fd_ok(spec->initrd_fd, TRUE) ||
+      !fd_ok(spec->bios_fd, TRUE) || (spec->kernel_fd < 0) != (spec->initrd_fd < 0) ||
+      (spec->kernel_fd < 0) != (spec->bios_fd < 0))
+    return fail(error, "kernel, initrd and bios come all three as fds (3 or above) or all "
+                       "three as paths");
   if ((spec->data_disk_fd < 0) != (spec->data_disk_ro_fd < 0))
     return fail(error, "the data disk needs both its read-write and its read-only fd");
   if (!g_str_has_suffix(spec->rootfs, ".verity") && !g_str_has_suffix(spec->rootfs, ".img"))
@@ -277,12 +282,23 @@ emit_host_plumbing(GPtrArray *argv, const LcvmQemuSpec *spec)
   add2(argv, "-serial", "chardev:ser0");
 }
 
+/* Guest-invisible: the file a loader opens is the passed fd itself (see the header). */
+static void
+emit_loaded_file(GPtrArray *argv, const char *option, const char *path, int fd)
+{
+  g_ptr_array_add(argv, g_strdup(option));
+  if (fd < 0)
+    g_ptr_array_add(argv, g_strdup(path));
+  else
+    add(argv, "/proc/self/fd/%d", fd);
+}
+
 static void
 emit_image_and_share(GPtrArray *argv, const LcvmQemuSpec *spec)
 {
-  add2(argv, "-kernel", spec->kernel);
-  add2(argv, "-initrd", spec->initrd);
-  add2(argv, "-bios", spec->bios);
+  emit_loaded_file(argv, "-kernel", spec->kernel, spec->kernel_fd);
+  emit_loaded_file(argv, "-initrd", spec->initrd, spec->initrd_fd);
+  emit_loaded_file(argv, "-bios", spec->bios, spec->bios_fd);
   g_autofree char *share = opt_escape(spec->shared_dir);
   g_ptr_array_add(argv, g_strdup("-virtfs"));
   add(argv, "local,path=%s,mount_tag=host-shared,readonly=%s,security_model=mapped,id=virtfs0",

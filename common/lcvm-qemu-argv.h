@@ -3,7 +3,8 @@
  * Everything the guest can see follows the reference launcher (Lium's dstack.py `run`)
  * option for option and in order, because the device layout ends up in the ACPI tables that
  * are measured into RTMR0. Only guest-invisible plumbing differs: the serial console goes to
- * a passed fd, QMP listens on a passed socket, disks come in through `-add-fd`, `-m` is in MiB,
+ * a passed fd, QMP listens on a passed socket, disks come in through `-add-fd`, the kernel,
+ * initrd and firmware through passed fds named /proc/self/fd/N, `-m` is in MiB,
  * the data disk names its format, QEMU's own `-sandbox` is on, and the 9p share is read-only
  * when the image asks for it.
  *
@@ -25,12 +26,15 @@
 #define LCVM_QEMU_FD_ROOTFS       5
 #define LCVM_QEMU_FD_DATA_DISK    6
 #define LCVM_QEMU_FD_DATA_DISK_RO 7
+#define LCVM_QEMU_FD_KERNEL       8
+#define LCVM_QEMU_FD_INITRD       9
+#define LCVM_QEMU_FD_BIOS         10
 /* iommufd (QEMU >= 10, reference/field-2026.md §7.2): QEMU runs as the VM's uid and cannot
  * open /dev/iommu or the vfio cdevs, so the helper passes them: /dev/iommu at FD_IOMMUFD, the
  * k-th passed device's /dev/vfio/devices/vfioN (GPUs first, then NVSwitches) at
  * FD_VFIO_FIRST + k. */
-#define LCVM_QEMU_FD_IOMMUFD    8
-#define LCVM_QEMU_FD_VFIO_FIRST 9
+#define LCVM_QEMU_FD_IOMMUFD    11
+#define LCVM_QEMU_FD_VFIO_FIRST 12
 #define LCVM_QEMU_DEVICES_MAX   64
 #define LCVM_QEMU_FD_LIMIT      (LCVM_QEMU_FD_VFIO_FIRST + LCVM_QEMU_DEVICES_MAX)
 
@@ -62,6 +66,14 @@ typedef struct {
   const char *kernel;
   const char *initrd;
   const char *bios;
+  /* Child fds of kernel, initrd and bios, opened by the caller beneath the image dir, or -1
+   * (all three) to name the paths. QEMU's loaders for -kernel, -initrd and -bios open a path
+   * with plain open()/fopen() and know no /dev/fdset (checked on QEMU 7.2 and in QEMU 10's
+   * hw/i386/x86-common.c), so the argv names /proc/self/fd/N: the open file itself, never a
+   * path an operator could swap afterwards. */
+  int kernel_fd;
+  int initrd_fd;
+  int bios_fd;
   const char *rootfs; /* "*.verity" (read-only virtio disk) or "*.img" (cdrom) */
   int rootfs_fd;      /* child fd for -add-fd, or -1 to name the path */
   const char *cmdline;

@@ -161,6 +161,9 @@ fill_image(OwnedSpec *o, const LcvmImage *image)
   s->initrd = keep(o, g_build_filename(image->dir, image->initrd, NULL));
   s->bios = keep(o, g_build_filename(image->dir, image->bios, NULL));
   s->rootfs = keep(o, g_build_filename(image->dir, image->rootfs, NULL));
+  s->kernel_fd = LCVM_QEMU_FD_KERNEL;
+  s->initrd_fd = LCVM_QEMU_FD_INITRD;
+  s->bios_fd = LCVM_QEMU_FD_BIOS;
   s->rootfs_fd = LCVM_QEMU_FD_ROOTFS;
   s->cmdline = image->cmdline;
   s->shared_ro = image->shared_ro;

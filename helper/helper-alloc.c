@@ -14,7 +14,8 @@ struct _HelperAlloc {
   LcvmRange hostapi_ports;
   GArray *reserved_ports; /* guint16, never handed out as host-API ports */
   HelperPortProbe port_free;
-  GHashTable *held; /* key → VM name */
+  GHashTable *held;   /* key → VM name */
+  guint64 uid_cursor; /* where the round-robin search for a free uid starts */
 };
 
 void
@@ -33,6 +34,7 @@ helper_alloc_new(const LcvmConfig *config, HelperPortProbe port_free)
   HelperAlloc *a = g_new0(HelperAlloc, 1);
   g_mutex_init(&a->lock);
   a->uids = config->uid_range;
+  a->uid_cursor = a->uids.min;
   a->cids = config->cid_range;
   a->hostapi_ports = config->hostapi_port_range;
   a->reserved_ports = g_array_copy(config->reserved_ports);
@@ -141,19 +143,45 @@ take_number(HelperAlloc *a, const char *vm, const char *kind, guint64 value)
   g_hash_table_insert(a->held, key_of(kind, value), g_strdup(vm));
 }
 
-/* Two uids: QEMU's, then the bridge's, each the lowest free. */
+/* The first free uid from the cursor on, wrapping round the range. */
+static gboolean
+next_free_uid(HelperAlloc *a, guint64 *out)
+{
+  guint64 size = a->uids.max - a->uids.min + 1;
+  for (guint64 i = 0; i < size; i++) {
+    guint64 uid = a->uids.min + (a->uid_cursor - a->uids.min + i) % size;
+    g_autofree char *key = key_of("uid", uid);
+    if (!g_hash_table_contains(a->held, key)) {
+      *out = uid;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+static void
+advance_uid_cursor(HelperAlloc *a, guint64 taken)
+{
+  a->uid_cursor = taken >= a->uids.max ? a->uids.min : taken + 1;
+}
+
+/* Two uids, round-robin: QEMU's, then the bridge's. */
 static gboolean
 pick_uids(HelperAlloc *a, HelperReservation *r, GError **error)
 {
-  guint64 qemu = 0, bridge = 0;
-  if (!lowest_free(a, "uid", a->uids, &qemu))
+  guint64 qemu = 0, bridge = 0, cursor = a->uid_cursor;
+  if (!next_free_uid(a, &qemu))
     return exhausted(error, "uid", "uid_range", a->uids);
   take_number(a, "", "uid", qemu);
-  gboolean ok = lowest_free(a, "uid", a->uids, &bridge);
+  advance_uid_cursor(a, qemu);
+  gboolean ok = next_free_uid(a, &bridge);
   g_autofree char *key = key_of("uid", qemu);
   g_hash_table_remove(a->held, key);
-  if (!ok)
+  if (!ok) {
+    a->uid_cursor = cursor;
     return exhausted(error, "pair of uids", "uid_range", a->uids);
+  }
+  advance_uid_cursor(a, bridge);
   r->qemu_uid = (uid_t)qemu;
   r->bridge_uid = (uid_t)bridge;
   return TRUE;
@@ -162,12 +190,16 @@ pick_uids(HelperAlloc *a, HelperReservation *r, GError **error)
 static gboolean
 pick_numbers(HelperAlloc *a, HelperReservation *r, GError **error)
 {
-  guint64 cid = 0, port = 0;
+  guint64 cid = 0, port = 0, cursor = a->uid_cursor;
   if (!pick_uids(a, r, error))
     return FALSE;
-  if (!lowest_free(a, "cid", a->cids, &cid))
+  gboolean have_cid = lowest_free(a, "cid", a->cids, &cid);
+  gboolean have_port = have_cid && lowest_free(a, "hostapi", a->hostapi_ports, &port);
+  if (!have_port)
+    a->uid_cursor = cursor; /* nothing was taken */
+  if (!have_cid)
     return exhausted(error, "vsock CID", "cid_range", a->cids);
-  if (!lowest_free(a, "hostapi", a->hostapi_ports, &port))
+  if (!have_port)
     return exhausted(error, "host-API port", "hostapi_port_range", a->hostapi_ports);
   r->cid = (guint)cid;
   r->hostapi_port = (guint16)port;
@@ -213,6 +245,20 @@ number_free(HelperAlloc *a, const char *vm, const char *kind, guint64 value, GEr
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_BUSY, "VM %s: %s is already held by VM %s", vm, key,
               holder);
   return FALSE;
+}
+
+void
+helper_alloc_set_uid_cursor(HelperAlloc *alloc, guint64 uid)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&alloc->lock);
+  alloc->uid_cursor = uid >= alloc->uids.min && uid <= alloc->uids.max ? uid : alloc->uids.min;
+}
+
+guint64
+helper_alloc_uid_cursor(HelperAlloc *alloc)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&alloc->lock);
+  return alloc->uid_cursor;
 }
 
 gboolean

@@ -35,9 +35,17 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperAlloc, helper_alloc_free)
 
 /* Everything VM vm needs for manifest m: its devices and forwarded ports (LCVM_ERROR_BUSY
  * naming the VM that holds one), two uids, a CID and a host-API port (LCVM_ERROR_BUSY when a
- * range is exhausted). The lowest free value of each range is taken. */
+ * range is exhausted). The lowest free CID and port are taken; uids go round-robin (below). */
 HelperReservation *helper_alloc_reserve(HelperAlloc *alloc, const char *vm, const LcvmManifest *m,
                                         GError **error);
+
+/* uids are handed out round-robin: the first free one from the cursor on, wrapping round
+ * uid_range, and the cursor moves past what was taken — never the lowest free one, so the uid a
+ * VM just released is the last to be handed out again (nothing it left behind can meet the next
+ * VM). The cursor starts at the range's first uid; the caller keeps it across helper restarts
+ * (helper-uid-cursor.h). A cursor outside uid_range restarts at its first uid. */
+void helper_alloc_set_uid_cursor(HelperAlloc *alloc, guint64 uid);
+guint64 helper_alloc_uid_cursor(HelperAlloc *alloc);
 
 /* Re-adoption: takes exactly what a runtime record says vm holds. */
 gboolean helper_alloc_claim(HelperAlloc *alloc, const char *vm, const HelperReservation *r,

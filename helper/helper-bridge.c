@@ -3,6 +3,7 @@
  * must be root-owned along its whole path, like every program the helper runs. */
 #include "helper-bridge.h"
 #include "helper-instance.h"
+#include "helper-sandbox-ns.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
@@ -132,11 +133,28 @@ bridge_argv(const char *program, const LcvmConfig *config, const HelperReservati
   return (GStrv)g_ptr_array_free(argv, FALSE);
 }
 
+/* Its own root, as QEMU's (helper-sandbox-ns.h): it needs nothing but its program, since its
+ * socket, share and events come as fds. A program outside /usr (a build tree) is shown. */
+static HelperSandbox *
+bridge_view(const char *program, uid_t uid, GError **error)
+{
+  g_autoptr(HelperSandbox) view = helper_sandbox_new(uid, uid);
+  g_autofree char *dir = g_path_get_dirname(program);
+  if (!g_str_has_prefix(dir, "/usr/") && !helper_sandbox_add_dir(view, dir, FALSE, error))
+    return NULL;
+  return g_steal_pointer(&view);
+}
+
 static gboolean
 spawn_with(const char *name, const HelperReservation *res, GStrv argv, const int fds[3],
            HelperBridge *out, GError **error)
 {
   static const char *const envp[] = { "LC_ALL=C", NULL };
+  g_autoptr(HelperSandbox) view = bridge_view(argv[0], res->bridge_uid, error);
+  if (view == NULL) {
+    g_prefix_error(error, "VM %s: host-API bridge: ", name);
+    return FALSE;
+  }
   const HelperSpawnFd pass[] = {
     { fds[0], FD_LISTEN },
     { fds[1], FD_SHARED },
@@ -149,6 +167,7 @@ spawn_with(const char *name, const HelperReservation *res, GStrv argv, const int
     .n_fds = G_N_ELEMENTS(pass),
     .uid = res->bridge_uid,
     .gid = res->bridge_uid,
+    .sandbox = view,
     .profile = LCVM_SECCOMP_BRIDGE,
     .data_limit = BRIDGE_DATA_LIMIT,
     /* Its biggest file is the event file: a compromised bridge cannot fill /run. */

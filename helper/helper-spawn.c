@@ -6,7 +6,6 @@
 #include "lcvm-error.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -31,6 +30,7 @@ typedef enum {
   STEP_RLIMIT_CORE,
   STEP_RLIMIT_DATA,
   STEP_RLIMIT_FSIZE,
+  STEP_SANDBOX,
   STEP_BOUNDING_SET,
   STEP_SETGROUPS,
   STEP_SETRESGID,
@@ -52,6 +52,7 @@ static const char *const step_names[N_STEPS] = {
   [STEP_RLIMIT_CORE] = "RLIMIT_CORE",
   [STEP_RLIMIT_DATA] = "RLIMIT_DATA",
   [STEP_RLIMIT_FSIZE] = "RLIMIT_FSIZE",
+  [STEP_SANDBOX] = "enter the sandbox",
   [STEP_BOUNDING_SET] = "drop capability bounding set",
   [STEP_SETGROUPS] = "setgroups",
   [STEP_SETRESGID] = "setresgid",
@@ -77,8 +78,7 @@ typedef struct {
   mode_t umask;
   uid_t uid;
   gid_t gid;
-  gid_t groups[1];
-  int n_groups;
+  const HelperSandbox *sandbox;
   guint64 memlock;
   guint64 data_limit;
   guint64 file_size_limit;
@@ -89,6 +89,7 @@ typedef struct {
 typedef struct {
   gint32 step;
   gint32 err;
+  gint32 detail; /* STEP_SANDBOX: the index of the sandbox step that failed */
 } ChildReport;
 
 guint64
@@ -100,12 +101,18 @@ helper_spawn_memlock_for(guint64 ram_bytes, guint n_vfio_devices)
 /* ---- child side: system calls only ---------------------------------------------------- */
 
 static G_GNUC_NORETURN void
-child_fail(const ChildPlan *plan, SpawnStep step, int err)
+child_fail_at(const ChildPlan *plan, SpawnStep step, int err, int detail)
 {
-  ChildReport report = { step, err };
+  ChildReport report = { step, err, detail };
   while (write(plan->report_fd, &report, sizeof report) < 0 && errno == EINTR)
     ;
   _exit(CHILD_EXIT_CODE);
+}
+
+static G_GNUC_NORETURN void
+child_fail(const ChildPlan *plan, SpawnStep step, int err)
+{
+  child_fail_at(plan, step, err, -1);
 }
 
 /* Handlers are reset by execve anyway, but ignored signals and the blocked mask are inherited:
@@ -221,10 +228,15 @@ child_run(ChildPlan *plan)
     if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
       child_fail(plan, STEP_RLIMIT_FSIZE, errno);
   }
+  /* Needs CAP_SYS_ADMIN, so before the bounding set and the uid go; the fds are already in
+   * place (they outlive the old root), the cwd is entered only later, in the new one. */
+  int failed = -1;
+  if (plan->sandbox != NULL && helper_sandbox_enter(plan->sandbox, &failed) < 0)
+    child_fail_at(plan, STEP_SANDBOX, errno, failed);
   if (child_drop_bounding_set() < 0)
     child_fail(plan, STEP_BOUNDING_SET, errno);
   /* Raw calls: they change this (only) thread's credentials, with no libc bookkeeping. */
-  if (syscall(SYS_setgroups, plan->n_groups, plan->groups) < 0)
+  if (syscall(SYS_setgroups, 0, NULL) < 0)
     child_fail(plan, STEP_SETGROUPS, errno);
   if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0)
     child_fail(plan, STEP_SETRESGID, errno);
@@ -282,17 +294,6 @@ check_options(const HelperSpawnOptions *o, GError **error)
   return TRUE;
 }
 
-static int
-kvm_gid(gid_t *gid)
-{
-  char buf[4096];
-  struct group grp, *found = NULL;
-  if (getgrnam_r("kvm", &grp, buf, sizeof buf, &found) != 0 || found == NULL)
-    return 0;
-  *gid = found->gr_gid;
-  return 1;
-}
-
 static void
 plan_fds(ChildPlan *plan, const HelperSpawnOptions *o, int devnull)
 {
@@ -308,7 +309,7 @@ plan_fds(ChildPlan *plan, const HelperSpawnOptions *o, int devnull)
 }
 
 static gboolean
-read_report(int fd, pid_t pid, int pidfd, GError **error)
+read_report(int fd, const ChildPlan *plan, pid_t pid, int pidfd, GError **error)
 {
   ChildReport report;
   ssize_t n;
@@ -325,8 +326,11 @@ read_report(int fd, pid_t pid, int pidfd, GError **error)
                 n);
     return FALSE;
   }
-  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "spawn failed at step %s: %s",
-              step_names[report.step],
+  g_autofree char *sandbox_step =
+      report.step == STEP_SANDBOX ? helper_sandbox_describe(plan->sandbox, report.detail) : NULL;
+  g_autofree char *detail = sandbox_step ? g_strdup_printf(" (%s)", sandbox_step) : g_strdup("");
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "spawn failed at step %s%s: %s",
+              step_names[report.step], detail,
               report.err != 0 ? g_strerror(report.err) : "the child could still become root");
   return FALSE;
 }
@@ -353,7 +357,7 @@ fork_child(ChildPlan *plan, int report_read, HelperSpawnChild *child, GError **e
                 "pidfd_open failed: %s (Linux 5.3 or newer is required)", g_strerror(saved));
     return FALSE;
   }
-  if (!read_report(report_read, pid, pidfd, error)) {
+  if (!read_report(report_read, plan, pid, pidfd, error)) {
     close(pidfd);
     return FALSE;
   }
@@ -380,14 +384,13 @@ helper_spawn(const HelperSpawnOptions *options, HelperSpawnChild *child, GError 
     .umask = options->umask ? options->umask : 0077,
     .uid = options->uid,
     .gid = options->gid,
+    .sandbox = options->sandbox,
     .memlock = options->memlock,
     .data_limit = options->data_limit,
     .file_size_limit = options->file_size_limit,
   };
   plan.prog.filter = (struct sock_filter *)g_bytes_get_data(bpf, &bpf_len);
   plan.prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
-  if (options->kvm_group)
-    plan.n_groups = kvm_gid(&plan.groups[0]);
 
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int report[2] = { -1, -1 };

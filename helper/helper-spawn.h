@@ -2,8 +2,10 @@
  * §2.5). Everything that allocates or can fail in an interesting way happens in the parent
  * before fork; the child makes only raw system calls, in the DESIGN order, and reports the first
  * step that fails (step name + errno) over a close-on-exec pipe. Never a shell, never the
- * helper's environment, never an fd the caller did not name, never uid or gid 0. */
+ * helper's environment, never an fd the caller did not name, never uid or gid 0, never a
+ * supplementary group. */
 #pragma once
+#include "helper-sandbox-ns.h"
 #include "lcvm-seccomp.h"
 #include <glib.h>
 #include <sys/types.h>
@@ -22,8 +24,11 @@ typedef struct {
   mode_t umask;    /* 0: 0077 (a confined child never gets umask 0) */
   uid_t uid;
   gid_t gid;
-  gboolean kvm_group; /* supplementary groups = [kvm] when the group exists, else none */
-  guint64 memlock;    /* RLIMIT_MEMLOCK (soft = hard) in bytes; 0: inherited */
+  /* The child's own mount and IPC namespaces and view of the host (helper-sandbox-ns.h),
+   * entered before the uid drop; NULL: the helper's view. Device nodes it needs come through
+   * it (owned by uid), so the child never gets a supplementary group. */
+  const HelperSandbox *sandbox;
+  guint64 memlock; /* RLIMIT_MEMLOCK (soft = hard) in bytes; 0: inherited */
   guint64 data_limit; /* RLIMIT_DATA (soft = hard): heap, stacks, private mappings; 0: inherited */
   guint64 file_size_limit; /* RLIMIT_FSIZE (soft = hard): the largest file it may write */
   LcvmSeccompProfile profile;

@@ -7,8 +7,11 @@
 #include "helper-bridge.h"
 #include "helper-instance.h"
 #include "helper-nft.h"
+#include "helper-qemu-view.h"
 #include "helper-sanitize.h"
 #include "helper-spawn.h"
+#include "helper-uid-cursor.h"
+#include "helper-uid-purge.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
 #include "lcvm-pci.h"
@@ -221,10 +224,23 @@ open_fds(Launch *l, GError **error)
     return FALSE;
   write_boot_marker(l->fds[STDERR_FILENO]);
   l->fds[STDOUT_FILENO] = dup(l->fds[STDERR_FILENO]);
-  /* Beneath the image dir with no symlink anywhere: operators can write images/. */
-  l->fds[LCVM_QEMU_FD_ROOTFS] = lcvm_image_open_artefact(l->def->image, "rootfs", error);
-  if (l->fds[LCVM_QEMU_FD_ROOTFS] < 0)
-    return FALSE;
+  /* Beneath the image dir with no symlink anywhere: operators can write images/. QEMU reads
+   * these open files, so a link swapped in afterwards changes nothing. */
+  static const struct {
+    int child_fd;
+    const char *key;
+  } artefacts[] = {
+    { LCVM_QEMU_FD_ROOTFS, "rootfs" },
+    { LCVM_QEMU_FD_KERNEL, "kernel" },
+    { LCVM_QEMU_FD_INITRD, "initrd" },
+    { LCVM_QEMU_FD_BIOS, "bios" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(artefacts); i++) {
+    l->fds[artefacts[i].child_fd] =
+        lcvm_image_open_artefact(l->def->image, artefacts[i].key, error);
+    if (l->fds[artefacts[i].child_fd] < 0)
+      return FALSE;
+  }
   return open_disk(l, LCVM_QEMU_FD_DATA_DISK, O_RDWR, error) &&
          open_disk(l, LCVM_QEMU_FD_DATA_DISK_RO, O_RDONLY, error);
 }
@@ -391,6 +407,12 @@ spawn_qemu(Launch *l, GStrv argv, int *pidfd, GError **error)
     if (l->fds[i] >= 0)
       fds[n++] = (HelperSpawnFd){ l->fds[i], i };
   guint n_devices = l->spec->n_gpus + l->spec->n_nvswitches;
+  g_autoptr(HelperSandbox) view =
+      helper_qemu_view(l->config, l->spec, l->res->qemu_uid, l->dev_nodes, error);
+  if (view == NULL) {
+    g_prefix_error(error, "VM %s: ", l->name);
+    return NULL;
+  }
   HelperSpawnOptions options = {
     .argv = (const char *const *)argv,
     .envp = envp,
@@ -398,7 +420,7 @@ spawn_qemu(Launch *l, GStrv argv, int *pidfd, GError **error)
     .n_fds = n,
     .uid = l->res->qemu_uid,
     .gid = l->res->qemu_uid,
-    .kvm_group = TRUE,
+    .sandbox = view,
     .memlock =
         helper_spawn_memlock_for(lcvm_qemu_spec_effective_memory_mib(l->spec) * MIB, n_devices),
     .profile = LCVM_SECCOMP_QEMU,
@@ -457,8 +479,11 @@ launch_clear(Launch *l, gboolean failed)
     if (l->prepared)
       hand_back_instance(l->config, l->name);
     helper_runtime_remove(l->config, l->name, NULL);
-    if (l->res != NULL)
+    if (l->res != NULL) {
+      helper_uid_purge(l->res->qemu_uid);
+      helper_uid_purge(l->res->bridge_uid);
       helper_alloc_release(l->alloc, l->name);
+    }
   }
   g_ptr_array_unref(l->dev_nodes);
   lcvm_qemu_spec_free(l->spec);
@@ -472,8 +497,10 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
   gint64 t0 = g_get_monotonic_time();
   l->def = helper_instance_validate(l->config, l->name, error);
   l->res = l->def ? helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error) : NULL;
-  if (l->res == NULL || !build_spec(l, error) ||
-      !helper_sanitize_before_start(l->config, l->name, l->spec, error))
+  if (l->res == NULL)
+    return NULL;
+  helper_uid_cursor_save(l->config, l->alloc);
+  if (!build_spec(l, error) || !helper_sanitize_before_start(l->config, l->name, l->spec, error))
     return NULL;
   l->prepared = helper_instance_prepare(l->config, l->def, l->spec, l->res->qemu_uid,
                                         l->res->hostapi_port, error);
@@ -540,6 +567,9 @@ helper_vm_release(const LcvmConfig *config, HelperAlloc *alloc, const HelperReco
   g_clear_error(&error);
   if (!helper_runtime_remove(config, record->name, &error))
     g_warning("VM %s: cannot remove its runtime directory: %s", record->name, error->message);
+  /* Both processes are gone (the caller waited for them): nothing of the uids is in use. */
+  helper_uid_purge(record->reservation->qemu_uid);
+  helper_uid_purge(record->reservation->bridge_uid);
   helper_alloc_release(alloc, record->name);
 }
 

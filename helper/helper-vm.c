@@ -12,6 +12,7 @@
 #include "helper-job.h"
 #include "helper-qmp.h"
 #include "helper-stop.h"
+#include "helper-uid-cursor.h"
 #include "helper-vm.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
@@ -919,6 +920,7 @@ helper_vm_export(HelperDaemon *d, GError **error)
   HelperVms *vms = g_new0(HelperVms, 1);
   vms->daemon = d;
   vms->alloc = helper_alloc_new(d->config, hostapi_port_free);
+  helper_uid_cursor_load(d->config, vms->alloc);
   vms->by_name = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)vm_unref);
   d->vms = vms;
   g_signal_connect(d->manager, "handle-start-vm", G_CALLBACK(handle_start_vm), d);

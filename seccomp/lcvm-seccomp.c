@@ -134,16 +134,26 @@ static const Rule bridge_rules[] = {
   KILL("fork"),
   KILL("vfork"),
   { "clone", SCMP_ACT_KILL_PROCESS, 1, { ARG(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0) } },
-  { "socket",
-    SCMP_ACT_ERRNO(EPROTONOSUPPORT),
-    2,
-    { ARG(0, SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_NETLINK),
-      ARG(2, SCMP_CMP_NE, NETLINK_SOCK_DIAG, 0) } },
 };
 
-/* Socket families the bridge may open; every other family up to AF_NETLINK is denied one by
- * one and everything above AF_NETLINK (AF_PACKET, AF_VSOCK, AF_ALG, ...) with one rule. */
-static const int bridge_socket_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
+/* Which sockets a profile may open: these families (every other one up to AF_NETLINK is denied
+ * one by one, everything above AF_NETLINK — AF_PACKET, AF_VSOCK, AF_ALG, AF_BLUETOOTH, ... —
+ * with one rule, so no autoloadable family is reachable) and, of AF_NETLINK, one protocol. */
+typedef struct {
+  int netlink_protocol;
+} SocketPolicy;
+
+static const int socket_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
+
+/* QEMU: UNIX (QMP, fd passing), INET/INET6 (slirp and its host forwards), NETLINK_ROUTE
+ * (getaddrinfo's AI_ADDRCONFIG). Not AF_VSOCK: vhost-vsock is driven through /dev/vhost-vsock
+ * ioctls and the guest's vsock traffic never passes through QEMU's own sockets; only a
+ * tdx-guest quote-generation-socket of type vsock would need it, and the argv builder emits
+ * none (the guest reaches QGS over its own vsock). AF_VSOCK from QEMU's uid could reach any
+ * other guest's CID, which seccomp cannot check (connect's address is in memory). */
+static const SocketPolicy qemu_sockets = { NETLINK_ROUTE };
+/* The bridge: its loopback server, the key provider, and sock_diag for the peer's uid. */
+static const SocketPolicy bridge_sockets = { NETLINK_SOCK_DIAG };
 
 gboolean
 lcvm_seccomp_profile_from_name(const char *name, LcvmSeccompProfile *profile)
@@ -200,15 +210,15 @@ add_rules(scmp_filter_ctx ctx, const Rule *rules, gsize n, GError **error)
 static gboolean
 family_allowed(int family)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS(bridge_socket_families); i++) {
-    if (bridge_socket_families[i] == family)
+  for (gsize i = 0; i < G_N_ELEMENTS(socket_families); i++) {
+    if (socket_families[i] == family)
       return TRUE;
   }
   return FALSE;
 }
 
 static gboolean
-add_socket_family_rules(scmp_filter_ctx ctx, GError **error)
+add_socket_rules(scmp_filter_ctx ctx, const SocketPolicy *policy, GError **error)
 {
   for (int family = 0; family <= AF_NETLINK; family++) {
     if (family_allowed(family))
@@ -225,7 +235,12 @@ add_socket_family_rules(scmp_filter_ctx ctx, GError **error)
   Rule above = {
     "socket", SCMP_ACT_ERRNO(EAFNOSUPPORT), 1, { ARG(0, SCMP_CMP_GT, AF_NETLINK, 0) }
   };
-  return add_rule(ctx, &above, error);
+  Rule netlink = { "socket",
+                   SCMP_ACT_ERRNO(EPROTONOSUPPORT),
+                   2,
+                   { ARG(0, SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_NETLINK),
+                     ARG(2, SCMP_CMP_NE, (scmp_datum_t)policy->netlink_protocol, 0) } };
+  return add_rule(ctx, &above, error) && add_rule(ctx, &netlink, error);
 }
 
 scmp_filter_ctx
@@ -241,10 +256,11 @@ lcvm_seccomp_build(LcvmSeccompProfile profile, GError **error)
    * calling thread (libseccomp's default) — a QEMU with a dead vCPU thread is worse than none. */
   gboolean ok = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) == 0 &&
                 add_rules(ctx, qemu_rules, G_N_ELEMENTS(qemu_rules), error);
-  if (ok && profile == LCVM_SECCOMP_BRIDGE) {
+  if (ok && profile == LCVM_SECCOMP_BRIDGE)
     ok = add_rules(ctx, bridge_rules, G_N_ELEMENTS(bridge_rules), error) &&
-         add_socket_family_rules(ctx, error);
-  }
+         add_socket_rules(ctx, &bridge_sockets, error);
+  else if (ok)
+    ok = add_socket_rules(ctx, &qemu_sockets, error);
   if (!ok) {
     if (error != NULL && *error == NULL)
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "libseccomp refused a filter attribute");

@@ -8,7 +8,8 @@
 #include <seccomp.h>
 
 typedef enum {
-  LCVM_SECCOMP_QEMU,   /* qemu-system-x86_64; QEMU's own -sandbox adds spawn=deny after init */
+  LCVM_SECCOMP_QEMU,   /* qemu-system-x86_64, with a socket-family allow-list; QEMU's own
+                        * -sandbox adds spawn=deny after init */
   LCVM_SECCOMP_BRIDGE, /* lium-cvm-hostapi: the QEMU list, no fork, only the sockets it needs */
 } LcvmSeccompProfile;
 

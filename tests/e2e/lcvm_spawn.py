@@ -2,6 +2,8 @@
 helper_spawn) and reads /proc of the spawned process.
 
   Spawned(argv, fds={child_fd: parent_fd}, profile="qemu", ...)   starts one program
+                           (sandbox=True: in its own mount and IPC namespaces, with show_dirs,
+                           show_rw_dirs and show_devs={name: host_node} added to its view)
   .pid / .spawn_us         from lcvm-spawn-run's "spawned" line
   .signal("TERM"|"KILL")   sent through the pidfd by lcvm-spawn-run
   .wait_exit(timeout)      ("exited", code) | ("signaled", sig) | None on timeout
@@ -33,12 +35,15 @@ class SpawnFailed(Exception):
 
 class Spawned:
     def __init__(self, argv, fds=None, profile="qemu", env=None, umask=None, cwd=None,
-                 memlock=None, kvm_group=True, uid=VM_UID, gid=VM_GID, data_limit=None,
-                 file_size_limit=None):
+                 memlock=None, uid=VM_UID, gid=VM_GID, data_limit=None, file_size_limit=None,
+                 sandbox=False, show_dirs=(), show_rw_dirs=(), show_devs=None):
         fds = fds or {}
         cmd = [str(SPAWN_RUN), "--uid", str(uid), "--gid", str(gid), "--profile", profile]
-        if kvm_group:
-            cmd.append("--kvm-group")
+        if sandbox:
+            cmd.append("--sandbox")
+        cmd += [f"--show-dir={d}" for d in show_dirs]
+        cmd += [f"--show-rw-dir={d}" for d in show_rw_dirs]
+        cmd += [f"--show-dev={name}={node}" for name, node in (show_devs or {}).items()]
         for child_fd, parent_fd in fds.items():
             cmd += ["--fd", f"{child_fd}={parent_fd}"]
         for entry in env or []:
@@ -100,12 +105,33 @@ def task_status(pid):
     return out
 
 
-def kvm_gid():
-    for line in Path("/etc/group").read_text().splitlines():
-        parts = line.split(":")
-        if parts[0] == "kvm":
-            return int(parts[2])
-    return None
+def namespace(pid, kind):
+    return os.readlink(f"/proc/{pid}/ns/{kind}")
+
+
+def minimal_view():
+    """The mount points every sandboxed child has (helper-sandbox-ns.c), in order: those of
+    its /etc files this host has, then the rest."""
+    base = ["/", "/usr", "/etc/ld.so.cache", "/etc/resolv.conf", "/etc/hosts",
+            "/etc/nsswitch.conf", "/etc/localtime", "/sys", "/proc", "/dev", "/dev/shm", "/tmp"]
+    return [p for p in base if p == "/" or os.path.exists(p)]
+
+
+def mount_points(pid):
+    """The mount points of /proc/PID/mountinfo, in order."""
+    return [line.split()[4] for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()]
+
+
+def sysv_ipc_owned_by(uid):
+    """SysV shm, msg and sem ids of this IPC namespace owned by uid, as {"shm": [ids], ...}."""
+    out = {}
+    for kind in ("shm", "msg", "sem"):
+        lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        header = lines[0].split()
+        rows = [dict(zip(header, line.split())) for line in lines[1:]]
+        out[kind] = [int(r[kind + "id"] if kind != "msg" else r["msqid"]) for r in rows
+                     if int(r["uid"]) == uid]
+    return out
 
 
 def has_cap(cap_number):

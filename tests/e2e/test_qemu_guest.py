@@ -1,7 +1,8 @@
 """The real qemu-system-x86_64 spawned through helper_spawn() under the QEMU deny-list, the uid
 drop and QEMU's own -sandbox, booting the tiny guest of build-guest.sh under TCG. QEMU gets its
-serial log as an O_APPEND fd and its QMP listening socket as an fd; it opens no host path for
-either. Stopping: QMP system_powerdown (the guest's acpid powers off), else SIGTERM, else
+serial log as an O_APPEND fd, its QMP listening socket, kernel, initrd and firmware as fds; it
+opens no host path for any of them, and runs in its own mount and IPC namespaces with the
+minimal view of helper-sandbox-ns.c. Stopping: QMP system_powerdown (the guest's acpid powers off), else SIGTERM, else
 SIGKILL, each seen through the pidfd."""
 
 import json
@@ -20,14 +21,34 @@ READY = "LCVM-GUEST-READY"
 SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 
+IMAGE_FILES = ("vmlinuz", "initramfs.gz", "OVMF_CODE.fd")  # child fds 8, 9, 10
+
+
+def swap_in_links(files, secret_dir):
+    """What an operator who can write the image dir may do after the helper opened the files:
+    each becomes a link to a root-only file QEMU must never read."""
+    for name in IMAGE_FILES:
+        secret = secret_dir / name
+        secret.write_bytes(b"root-only " * 100)
+        secret.chmod(0o600)
+        (files / name).unlink()
+        (files / name).symlink_to(secret)
+
+
 class Vm:
-    def __init__(self, guest, run_dir, cmdline_extra=""):
+    def __init__(self, guest, run_dir, cmdline_extra="", swap_after_open=False):
         self.dir = run_dir
         files = run_dir / "guest"
         files.mkdir(mode=0o755)
-        for name in ("vmlinuz", "initramfs.gz", "OVMF_CODE.fd"):
+        for name in IMAGE_FILES:
             shutil.copy(guest / name, files / name)
             (files / name).chmod(0o644)
+        image_fds = [os.open(files / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                     for name in IMAGE_FILES]
+        if swap_after_open:
+            secrets = run_dir / "secret"
+            secrets.mkdir(mode=0o700)
+            swap_in_links(files, secrets)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         serial = os.open(run_dir / "serial.log", flags, 0o600)
         log = os.open(run_dir / "qemu.log", flags, 0o600)
@@ -38,8 +59,8 @@ class Vm:
         argv = [
             ls.QEMU, "-nodefaults", "-no-user-config", "-accel", "tcg",
             "-cpu", "max,phys-bits=48", "-machine", "q35", "-m", "512M", "-display", "none",
-            "-bios", files / "OVMF_CODE.fd", "-kernel", files / "vmlinuz",
-            "-initrd", files / "initramfs.gz",
+            "-kernel", "/proc/self/fd/8", "-initrd", "/proc/self/fd/9",
+            "-bios", "/proc/self/fd/10",
             "-append", f"console=ttyS0 quiet {cmdline_extra}".strip(),
             "-add-fd", "fd=3,set=1",
             "-chardev", "file,id=serial0,path=/dev/fdset/1,append=on",
@@ -50,8 +71,12 @@ class Vm:
         ]
         self.started = time.monotonic()
         try:
-            self.qemu = ls.Spawned(argv, fds={1: log, 2: log, 3: serial, 4: qmp.fileno()})
+            fds = {1: log, 2: log, 3: serial, 4: qmp.fileno(), 8: image_fds[0],
+                   9: image_fds[1], 10: image_fds[2]}
+            self.qemu = ls.Spawned(argv, fds=fds, sandbox=True)
         finally:
+            for fd in image_fds:
+                os.close(fd)
             os.close(serial)
             os.close(log)
             qmp.close()
@@ -95,10 +120,10 @@ class Vm:
 def vm_factory(guest, run_dir):
     vms = []
 
-    def start(cmdline_extra=""):
+    def start(cmdline_extra="", swap_after_open=False):
         sub = run_dir / f"vm{len(vms)}"
         sub.mkdir(mode=0o755)
-        vms.append(Vm(guest, sub, cmdline_extra))
+        vms.append(Vm(guest, sub, cmdline_extra, swap_after_open))
         return vms[-1]
 
     yield start
@@ -109,21 +134,28 @@ def vm_factory(guest, run_dir):
 def assert_confined(pid, filters):
     tasks = ls.task_status(pid)
     assert len(tasks) > 1  # QEMU's main loop, RCU and vCPU threads: each must be confined
-    kvm = ls.kvm_gid()
     for status in tasks.values():
         assert status["Uid"].split() == [str(ls.VM_UID)] * 4
         assert status["Gid"].split() == [str(ls.VM_GID)] * 4
-        assert status["Groups"].split() == ([str(kvm)] if kvm is not None else [])
+        assert status["Groups"] == ""  # no kvm group: devices come as its own nodes
         for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert int(status[cap], 16) == 0, f"{cap} = {status[cap]}"
         assert status["NoNewPrivs"] == "1"
         assert status["Seccomp"] == "2"
         assert status["Seccomp_filters"] == str(filters)
+    for kind in ("mnt", "ipc"):
+        assert ls.namespace(pid, kind) != ls.namespace(os.getpid(), kind), kind
+    points = ls.mount_points(pid)
+    assert points[:2] == ["/", "/usr"] and "/tmp" in points and "/dev/shm" in points
+    assert not any(p.startswith(("/home", "/var", "/run", "/root")) for p in points), points
 
 
-def test_guest_boots_confined_and_powers_off_on_the_button(vm_factory):
-    vm = vm_factory()
+def test_guest_boots_confined_from_its_fds_and_powers_off_on_the_button(vm_factory):
+    # Kernel, initrd and firmware were swapped for links to root-only files after they were
+    # opened: QEMU reads the open files (a path would now fail with EACCES or read the secret).
+    vm = vm_factory(swap_after_open=True)
     boot = vm.wait_for_serial(READY, BOOT_TIMEOUT)
+    assert "root-only" not in vm.serial() and "could not" not in vm.log()
     # Our deny-list plus the filter QEMU loads itself for -sandbox.
     assert_confined(vm.qemu.pid, filters=2)
     assert vm.qmp("system_powerdown") == {"return": {}}

@@ -89,8 +89,8 @@ def expected_argv(h, name):
         "-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
         "-add-fd", "set=4,fd=4,opaque=serial.log",
         "-chardev", "file,id=ser0,path=/dev/fdset/4,append=on", "-serial", "chardev:ser0",
-        "-kernel", f"{img}/bzImage", "-initrd", f"{img}/initramfs.cpio.gz",
-        "-bios", f"{img}/ovmf.fd",
+        # the image files StartVm opened beneath the image dir, passed as fds 8-10
+        "-kernel", "/proc/self/fd/8", "-initrd", "/proc/self/fd/9", "-bios", "/proc/self/fd/10",
         "-virtfs", f"local,path={inst}/shared,mount_tag=host-shared,readonly=on,"
                    "security_model=mapped,id=virtfs0",
         "-device", "vhost-vsock-pci,guest-cid=1000",

@@ -3,6 +3,9 @@
  *   status      prints its credentials, capabilities, seccomp state, fds, environment, umask,
  *               session, cwd and rlimits, then waits for EOF on stdin (so the test can inspect
  *               /proc/PID from outside and signal it)
+ *   leave       leaves what a uid can leave behind: a SysV shared memory segment, message queue
+ *               and semaphore set, a POSIX message queue, files in /tmp and /dev/shm; prints
+ *               "left KIND ID" for each, then "end", then waits for EOF on stdin
  *   call NAME   makes one system call and prints "NAME: ok" or "NAME: errno ENAME"; a call the
  *               filter kills prints nothing (the parent sees SIGSYS)
  * Every call uses arguments that fail or do nothing harmful even without any filter and as
@@ -12,17 +15,24 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/sched.h>
+#include <mqueue.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/ptrace.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -103,6 +113,58 @@ run_status(char **envp)
   while (read(STDIN_FILENO, buf, sizeof buf) > 0)
     ;
   return 0;
+}
+
+static void
+leave_file(const char *path)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    close(fd);
+    printf("left file %s\n", path);
+  }
+}
+
+static int
+run_leave(void)
+{
+  int shm = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  int msg = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+  int sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+  struct mq_attr attr = { .mq_maxmsg = 1, .mq_msgsize = 16 };
+  mqd_t mq = mq_open("/lcvm-probe-left", O_CREAT | O_RDWR | O_CLOEXEC, 0600, &attr);
+  printf("left shm %d\nleft msg %d\nleft sem %d\nleft mqueue %s\n", shm, msg, sem,
+         mq == (mqd_t)-1 ? strerrorname_np(errno) : "/lcvm-probe-left");
+  leave_file("/tmp/lcvm-probe-left");
+  leave_file("/dev/shm/lcvm-probe-left");
+  printf("end\n");
+  fflush(stdout);
+  char buf[64];
+  while (read(STDIN_FILENO, buf, sizeof buf) > 0)
+    ;
+  return 0;
+}
+
+/* Connects to the abstract UNIX socket named by $LCVM_PROBE_ABSTRACT (bound by the test). */
+static long
+call_abstract_connect(void)
+{
+  const char *name = getenv("LCVM_PROBE_ABSTRACT");
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (name == NULL || strlen(name) + 1 > sizeof sa.sun_path) {
+    errno = EINVAL;
+    return -1;
+  }
+  memcpy(sa.sun_path + 1, name, strlen(name));
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+  long r = connect(fd, (struct sockaddr *)&sa, len);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return r;
 }
 
 /* A process-creating call that unexpectedly succeeds must not run the probe twice. */
@@ -194,6 +256,20 @@ do_call(const char *name)
     return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (strcmp(name, "socket-netlink-diag") == 0)
     return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (strcmp(name, "socket-netlink-audit") == 0)
+    return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
+  if (strcmp(name, "socket-netlink-uevent") == 0)
+    return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+  if (strcmp(name, "socket-unix") == 0)
+    return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "socket-inet6") == 0)
+    return socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "socket-vsock") == 0)
+    return socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "socket-alg") == 0)
+    return socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "abstract-connect") == 0)
+    return call_abstract_connect();
   if (strcmp(name, "i386-int80") == 0)
     return call_int80_getpid();
   if (strcmp(name, "x32") == 0)
@@ -207,6 +283,8 @@ main(int argc, char **argv, char **envp)
 {
   if (argc == 2 && strcmp(argv[1], "status") == 0)
     return run_status(envp);
+  if (argc == 2 && strcmp(argv[1], "leave") == 0)
+    return run_leave();
   if (argc != 3 || strcmp(argv[1], "call") != 0) {
     fprintf(stderr, "usage: %s status | call NAME\n", argv[0]);
     return 2;

@@ -5,7 +5,9 @@
  *   exited code=N   or   signaled sig=N
  * once the pidfd reports the exit. A failed spawn prints helper_spawn's error on stderr and
  * exits 1. Before spawning it blocks SIGTERM and ignores SIGPIPE, as a helper worker thread
- * might, so the tests see that the child starts with neither. */
+ * might, so the tests see that the child starts with neither. With --sandbox the child gets its
+ * own mount and IPC namespaces (helper-sandbox-ns.h), plus the --show-dir (read-only),
+ * --show-rw-dir and --show-dev NAME=HOSTNODE entries. */
 #include "helper-spawn.h"
 #include <errno.h>
 #include <poll.h>
@@ -20,7 +22,10 @@
 typedef struct {
   int uid;
   int gid;
-  gboolean kvm_group;
+  gboolean sandbox;
+  char **show_dirs;
+  char **show_rw_dirs;
+  char **show_devs;
   char *profile;
   gint64 memlock;
   gint64 data_limit;
@@ -46,6 +51,24 @@ parse_fds(char **specs, GArray *out, GError **error)
     g_array_append_val(out, fd);
   }
   return TRUE;
+}
+
+static HelperSandbox *
+build_sandbox(const Args *a, GError **error)
+{
+  g_autoptr(HelperSandbox) sb = helper_sandbox_new((uid_t)a->uid, (gid_t)a->gid);
+  for (char **d = a->show_dirs; d != NULL && *d != NULL; d++)
+    if (!helper_sandbox_add_dir(sb, *d, FALSE, error))
+      return NULL;
+  for (char **d = a->show_rw_dirs; d != NULL && *d != NULL; d++)
+    if (!helper_sandbox_add_dir(sb, *d, TRUE, error))
+      return NULL;
+  for (char **d = a->show_devs; d != NULL && *d != NULL; d++) {
+    g_auto(GStrv) kv = g_strsplit(*d, "=", 2);
+    if (kv[1] == NULL || !helper_sandbox_add_device(sb, kv[1], kv[0], error))
+      return NULL;
+  }
+  return g_steal_pointer(&sb);
 }
 
 static void
@@ -104,7 +127,13 @@ main(int argc, char **argv)
   GOptionEntry entries[] = {
     { "uid", 0, 0, G_OPTION_ARG_INT, &a.uid, "uid to run as", "UID" },
     { "gid", 0, 0, G_OPTION_ARG_INT, &a.gid, "gid to run as", "GID" },
-    { "kvm-group", 0, 0, G_OPTION_ARG_NONE, &a.kvm_group, "supplementary group kvm", NULL },
+    { "sandbox", 0, 0, G_OPTION_ARG_NONE, &a.sandbox, "own mount and IPC namespaces", NULL },
+    { "show-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.show_dirs, "read-only in the sandbox",
+      "DIR" },
+    { "show-rw-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.show_rw_dirs, "writable in the sandbox",
+      "DIR" },
+    { "show-dev", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a.show_devs, "device node in the sandbox",
+      "NAME=NODE" },
     { "profile", 0, 0, G_OPTION_ARG_STRING, &a.profile, "seccomp profile", "qemu|bridge" },
     { "memlock", 0, 0, G_OPTION_ARG_INT64, &a.memlock, "RLIMIT_MEMLOCK (0: inherit)", "BYTES" },
     { "data-limit", 0, 0, G_OPTION_ARG_INT64, &a.data_limit, "RLIMIT_DATA (0: inherit)", "BYTES" },
@@ -132,6 +161,11 @@ main(int argc, char **argv)
     fprintf(stderr, "usage: lcvm-spawn-run --uid U --gid G [options] -- PROGRAM [ARG...]\n");
     return 2;
   }
+  g_autoptr(HelperSandbox) sandbox = NULL;
+  if (a.sandbox && !(sandbox = build_sandbox(&a, &error))) {
+    fprintf(stderr, "%s\n", error->message);
+    return 2;
+  }
   HelperSpawnOptions opts = {
     .argv = (const char *const *)argv + first,
     .envp = (const char *const *)a.env,
@@ -141,7 +175,7 @@ main(int argc, char **argv)
     .umask = a.umask ? (mode_t)strtoul(a.umask, NULL, 8) : 0,
     .uid = (uid_t)a.uid,
     .gid = (gid_t)a.gid,
-    .kvm_group = a.kvm_group,
+    .sandbox = sandbox,
     .memlock = (guint64)a.memlock,
     .data_limit = (guint64)a.data_limit,
     .file_size_limit = (guint64)a.file_size_limit,

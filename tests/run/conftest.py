@@ -1,7 +1,8 @@
 """pytest wiring of the VM-run tests: the integration harness (real bus, polkitd, helper and
 frontend) started inside a private NETWORK namespace as well as a private mount namespace, so
-the loopback guard's nftables rules and QEMU's forwarded ports never touch the host; and the
-tiny guest of tests/e2e/build-guest.sh.
+the loopback guard's nftables rules and QEMU's forwarded ports never touch the host, and a
+private IPC namespace, so the SysV and POSIX IPC objects tests leave as VM uids (and the
+helper purges) are nobody else's; and the tiny guest of tests/e2e/build-guest.sh.
 
 Fixtures: users (session), harness (module; HARNESS_CONFIG / prepare_harness as in
 tests/integration), guest (session: the built guest's directory). Skips (meson 77) without
@@ -18,6 +19,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
+sys.path.insert(0, str(HERE.parent / "e2e"))
 import lcvm_harness  # noqa: E402
 
 MESON_SKIP = 77
@@ -34,7 +36,7 @@ def _net_namespace():
 
 
 def _ensure_private_net_namespace():
-    """Re-executes pytest under `unshare -n` once (LCVM_OUTER_NET_NS remembers the outer one);
+    """Re-executes pytest under `unshare -n -i` once (LCVM_OUTER_NET_NS remembers the outer one);
     the harness then adds its mount namespace. Loopback comes up inside."""
     outer = os.environ.get("LCVM_OUTER_NET_NS")
     if os.geteuid() != 0 or lcvm_harness._in_private_mount_namespace():
@@ -43,7 +45,7 @@ def _ensure_private_net_namespace():
         os.environ["LCVM_OUTER_NET_NS"] = _net_namespace()
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execvp("unshare", ["unshare", "-n", "--", sys.executable] + sys.orig_argv[1:])
+        os.execvp("unshare", ["unshare", "-n", "-i", "--", sys.executable] + sys.orig_argv[1:])
     if outer == _net_namespace():
         os.environ["LCVM_HARNESS_UNAVAILABLE"] = "unshare -n did not give a new network namespace"
 

@@ -77,13 +77,23 @@ def props(harness, name):
     return r.json
 
 
+def record(harness, name):
+    """The runtime record's [vm] keys (GKeyFile text; the helper's own file)."""
+    text = (harness.runtime_dir / name / "record").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
 def serial(harness, name):
     path = harness.state_dir / "instances" / name / "serial.log"
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+BOOT_MARKER = "===== lium-cvm: boot @ "  # the helper's line before each start's console
+
+
 def wait_serial(harness, name, marker, timeout):
+    """Waits for marker on the console of the VM's latest start."""
     deadline = time.monotonic() + timeout
-    while marker not in serial(harness, name):
+    while marker not in serial(harness, name).rpartition(BOOT_MARKER)[2]:
         assert time.monotonic() < deadline, f"no {marker!r}:\n{serial(harness, name)[-3000:]}"
         time.sleep(0.5)

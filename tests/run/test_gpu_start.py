@@ -71,10 +71,14 @@ def install_qemu(h, version):
     shutil.copy(FAKE_QEMU, d / "qemu-system-x86_64")
     (d / "qemu-system-x86_64").chmod(0o755)
     (d / "fake-qemu.version").write_text(version + "\n")
-    (d / "fake-qemu.json").write_text(json.dumps({"root": str(h.root)}))
     for f in d.iterdir():
         if f.name != "qemu-system-x86_64":
             f.chmod(0o644)
+    # QEMU's view shows this directory and nothing of the simulator's tree: the simulator's log
+    # (appended, never replaced) reaches the fake through a hard link.
+    log = h.root / fakepci.KERNEL_LOG
+    log.touch()
+    os.link(log, d / fakepci.KERNEL_LOG)
     return d / "qemu-system-x86_64"
 
 
@@ -198,11 +202,11 @@ def test_dry_run_on_qemu_10_names_the_fds_a_start_passes(harness, users):
     argv = dry_run(harness, "gpu-vm")
     tail = argv[argv.index("-object", argv.index("-netdev")):argv.index("-append")]
     assert tail == [
-        "-object", "iommufd,id=iommufd0,fd=8",
+        "-object", "iommufd,id=iommufd0,fd=11",
         "-device", "pcie-root-port,id=pci.1,bus=pcie.0,chassis=1",
-        "-device", f"vfio-pci,host={GPU},bus=pci.1,iommufd=iommufd0,fd=9",
+        "-device", f"vfio-pci,host={GPU},bus=pci.1,iommufd=iommufd0,fd=12",
         "-device", "pcie-root-port,id=pci.2,bus=pcie.0,chassis=2",
-        "-device", f"vfio-pci,host={SWITCH},bus=pci.2,iommufd=iommufd0,fd=10",
+        "-device", f"vfio-pci,host={SWITCH},bus=pci.2,iommufd=iommufd0,fd=13",
     ]
 
 
@@ -215,12 +219,17 @@ def test_qemu_10_runs_after_the_reset_with_dev_iommu_and_each_vfio_cdev(harness,
     assert report["resets_seen"] == len([e for e in fakepci.kernel_log(str(harness.root))
                                          if e["event"] == "reset"])
     assert report["argv"] == argv
-    assert report["fds"]["8"] == str(harness.dev / "iommu")
-    assert report["fds"]["9"] == vfio_node(harness, GPU)
-    assert report["fds"]["10"] == vfio_node(harness, SWITCH)
-    assert "11" not in report["fds"]
-    # Nothing is chowned for iommufd: the group nodes stay root's.
-    assert set(report["group_owners"].values()) == {0}
+    image = harness.state_dir / "images" / "guest"
+    assert [report["fds"][fd] for fd in ("8", "9", "10")] == [
+        str(image / "vmlinuz"), str(image / "initramfs.gz"), str(image / "OVMF_CODE.fd")]
+    assert report["fds"]["11"] == str(harness.dev / "iommu")
+    assert report["fds"]["12"] == vfio_node(harness, GPU)
+    assert report["fds"]["13"] == vfio_node(harness, SWITCH)
+    assert "14" not in report["fds"]
+    # iommufd: QEMU's own /dev has no group node, and nothing was chowned on the host.
+    assert report["group_owners"] == {}
+    groups = {str(fakepci.Kernel(str(harness.root)).group(s)) for s in (GPU, SWITCH)}
+    assert {os.stat(harness.dev / "vfio" / g).st_uid for g in groups} == {0}
 
 
 def test_qemu_10_start_without_a_vfio_cdev_is_refused_before_qemu(harness, users):
@@ -340,7 +349,7 @@ def test_qemu_before_10_opens_the_group_itself_which_the_vm_uid_owns_meanwhile(h
         assert r.rc == 1 and "VM gpu-vm failed" in r.stderr, r
         report = qemu_reports(harness, "gpu-vm")[-1]
         assert report["argv"] == argv
-        assert not any(int(fd) >= 8 for fd in report["fds"])
+        assert not any(int(fd) >= 11 for fd in report["fds"])  # 8-10: kernel, initrd, bios
         groups = {str(fakepci.Kernel(str(harness.root)).group(s)) for s in (GPU, SWITCH)}
         assert {g: report["group_owners"][g] for g in groups} == \
             {g: report["uid"] for g in groups}

@@ -7,6 +7,7 @@ and instance info, and powers off. Also: a connection from another uid is refuse
 bridge is restarted when it dies, re-adopted with its VM, and the guest's events reach the
 Vm object through the event file, also across a helper restart.
 
+The bridge runs in its own mount and IPC namespaces with the minimal view (helper-sandbox-ns.c).
 Runs in a private network namespace like test_run.py; the tests run in file order.
 """
 
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 
 import lcvm_harness as lh
-from lcvm_vms import props, serial, vm_path, write_image, write_vm
+import lcvm_spawn as ls
+from lcvm_vms import props, record, serial, vm_path, write_image, write_vm
 from lcvm_vms import wait_serial as wait_serial_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
@@ -68,12 +70,6 @@ def wait_props(harness, name, predicate, what, timeout=60):
 
 def wait_serial(harness, name, marker, timeout=BOOT_TIMEOUT):
     wait_serial_for(harness, name, marker, timeout)
-
-
-def record(harness, name):
-    """The runtime record's [vm] keys (GKeyFile text; the helper's own file)."""
-    text = (harness.runtime_dir / name / "record").read_text()
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def proc_status(pid):
@@ -140,6 +136,13 @@ def test_the_guest_gets_its_sealing_key_and_reports_through_the_bridge(harness, 
         assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
         assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == 0
         assert f"--peer-uid={qemu_uid}" in Path(f"/proc/{bridge}/cmdline").read_text()
+        # In its own mount and IPC namespaces: the minimal view plus its program's directory.
+        for kind in ("mnt", "ipc"):
+            assert ls.namespace(bridge, kind) != ls.namespace(harness.helper_pid, kind), kind
+        program = Path(f"/proc/{bridge}/cmdline").read_text().split("\0")[0]
+        shown = [] if program.startswith("/usr/") else [str(Path(program).parent)]
+        assert ls.mount_points(bridge) == ls.minimal_view() + shown
+        assert st["Groups"] == ""
 
         # Any other uid is turned away while the VM runs (an operator here).
         refused = post_as(harness, users.op, port, "/api/Info", "")

@@ -16,7 +16,8 @@ import time
 import pytest
 
 import lcvm_harness as lh
-from lcvm_vms import IMAGES, props, serial, vm_path, write_image, write_vm
+import lcvm_spawn as ls
+from lcvm_vms import IMAGES, props, record, serial, vm_path, write_image, write_vm
 from lcvm_vms import wait_serial as wait_serial_for
 
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -135,6 +136,56 @@ def test_operator_starts_a_confined_vm(harness, users):
     assert {v["name"]: v["state"] for v in listed.json}["vm1"] == "running"
 
 
+SEEN_BY_QEMU = """
+import os, socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("/run/dbus/system_bus_socket")
+    print("bus connected")
+except OSError as e:
+    print("bus", type(e).__name__)
+owners = set()
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            owners.add(os.stat(f"/proc/{p}").st_uid)
+        except FileNotFoundError:
+            pass
+print(" ".join(map(str, owners)))
+"""
+
+
+def test_qemu_has_its_own_namespaces_a_minimal_view_and_its_image_as_fds(harness, users):
+    pid = props(harness, "vm1")["Pid"]
+    for kind in ("mnt", "ipc"):
+        assert ls.namespace(pid, kind) != ls.namespace(harness.helper_pid, kind), kind
+    shared = str(harness.state_dir / "instances" / "vm1" / "shared")
+    assert ls.mount_points(pid) == ls.minimal_view() + [shared]
+    assert os.listdir(f"/proc/{pid}/root/run") == []  # no system bus socket
+    assert "hidepid=" in open(f"/proc/{pid}/mountinfo").read()
+    assert all(t["Groups"] == "" for t in ls.task_status(pid).values())  # no kvm group
+    # Inside QEMU's namespaces, as its uid: the system bus is not there and /proc shows no other
+    # uid's process. The same probe in the helper's namespaces reaches the bus (it can fail).
+    uid = int(ls.task_status(pid)[pid]["Uid"].split()[0])
+    as_qemu = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+               "/usr/bin/python3", "-c", SEEN_BY_QEMU]
+    inside = subprocess.run(["nsenter", f"--target={pid}", "--mount", "--ipc", "--"] + as_qemu,
+                            capture_output=True, text=True)
+    outside = subprocess.run(as_qemu, capture_output=True, text=True)
+    assert inside.returncode == 0 and outside.returncode == 0, (inside.stderr, outside.stderr)
+    assert inside.stdout.split("\n")[0] == "bus FileNotFoundError", inside.stdout
+    assert outside.stdout.split("\n")[0] == "bus connected", outside.stdout
+    assert set(inside.stdout.split("\n")[1].split()) == {str(uid)}, inside.stdout
+    assert len(set(outside.stdout.split("\n")[1].split())) > 1, outside.stdout
+    # Kernel, initrd and firmware: the files the helper opened beneath the image dir.
+    image = harness.state_dir / "images" / "guest"
+    cmdline = open(f"/proc/{pid}/cmdline").read().split("\0")
+    for fd, option, name in ((8, "-kernel", "vmlinuz"), (9, "-initrd", "initramfs.gz"),
+                             (10, "-bios", "OVMF_CODE.fd")):
+        assert cmdline[cmdline.index(option) + 1] == f"/proc/self/fd/{fd}"
+        assert os.readlink(f"/proc/{pid}/fd/{fd}") == str(image / name)
+
+
 def test_the_operator_reads_the_console(harness, users):
     wait_serial(harness, "vm1", READY)
     r = harness.run_frontend(users.op, "logs", "vm1", "-n", "3")
@@ -189,6 +240,54 @@ def test_the_qemu_uid_cannot_reach_other_loopback_ports(harness, users):
         assert denied.returncode != 0 and "TimeoutError" in denied.stderr, denied
         allowed = harness.run_as(users.op, probe)
         assert allowed.rc == 0, allowed
+
+
+LEAVE = """
+import ctypes, os, subprocess, sys
+uid = os.getuid()
+for args in (["-M", "4096"], ["-Q"], ["-S", "1"]):
+    subprocess.run(["ipcmk", *args], check=True, capture_output=True)
+libc = ctypes.CDLL(None, use_errno=True)
+name = f"/lcvm-left-{uid}".encode()
+assert libc.mq_open(name, os.O_CREAT | os.O_RDWR, 0o600, None) >= 0, ctypes.get_errno()
+for d in ("/tmp", "/dev/shm"):
+    open(f"{d}/lcvm-left-{uid}", "w").close()
+os.mkdir(f"/tmp/lcvm-left-dir-{uid}")
+open(f"/tmp/lcvm-left-dir-{uid}/inside", "w").close()
+"""
+
+
+def leftovers(uid):
+    """What of uid is still here: SysV ids, POSIX queues, /tmp and /dev/shm names."""
+    found = {k: v for k, v in ls.sysv_ipc_owned_by(uid).items() if v}
+    mq = subprocess.run(["unshare", "-m", "sh", "-c",
+                         "mount -t mqueue none /mnt && ls -n /mnt | awk '{print $3, $9}'"],
+                        capture_output=True, text=True, check=True).stdout.split("\n")
+    found["mqueue"] = [line.split()[1] for line in mq if line.split()[:1] == [str(uid)]]
+    found["files"] = [f"{d}/{n}" for d in ("/tmp", "/dev/shm") for n in os.listdir(d)
+                      if os.lstat(f"{d}/{n}").st_uid == uid]
+    return {k: v for k, v in found.items() if v}
+
+
+def test_a_stopped_vm_leaves_nothing_of_its_uids_and_they_are_not_reused_next(harness, users):
+    rec = record(harness, "vm1")
+    uids = {int(rec["qemu_uid"]), int(rec["bridge_uid"])}
+    for uid in uids:
+        # Anything of the uid outside QEMU's own namespaces (the bridge shares the helper's).
+        r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+                            "/usr/bin/python3", "-c", LEAVE], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert set(leftovers(uid)) == {"shm", "msg", "sem", "mqueue", "files"}, leftovers(uid)
+    r = stop(harness, "vm1", "--timeout", "60")
+    assert r.rc == 0, r
+    for uid in uids:
+        assert leftovers(uid) == {}, uid
+    # The next start gets other uids (round-robin, not the lowest free ones just released).
+    r = harness.run_frontend(users.op, "run", "vm1", timeout=120)
+    assert r.rc == 0, r
+    rec = record(harness, "vm1")
+    assert {int(rec["qemu_uid"]), int(rec["bridge_uid"])}.isdisjoint(uids)
+    assert int((harness.state_dir / "uid-cursor").read_text()) == int(rec["bridge_uid"]) + 1
 
 
 def test_a_restarted_helper_readopts_the_vm_and_powers_it_off(harness, users):

@@ -1,6 +1,7 @@
-/* The reservation table: every VM gets its own uids, CID and host-API port (the lowest free
- * ones), a device or forwarded port is never held twice, a refused CID stays taken, and a
- * release gives back exactly what the VM held. */
+/* The reservation table: every VM gets its own uids (round-robin, so a released uid is the
+ * last to come back), CID and host-API port (the lowest free ones), a device or forwarded port
+ * is never held twice, a refused CID stays taken, and a release gives back exactly what the
+ * VM held. */
 #include "helper-alloc.h"
 #include "lcvm-error.h"
 
@@ -37,7 +38,7 @@ port_40002_busy(guint16 port)
 }
 
 static void
-test_each_vm_gets_its_own_lowest_free_numbers(void)
+test_each_vm_gets_its_own_numbers(void)
 {
   g_autoptr(LcvmConfig) config = config_with("61000-61999", "1000-1999", "40000-40999");
   g_autoptr(HelperAlloc) alloc = helper_alloc_new(config, port_40002_busy);
@@ -142,12 +143,53 @@ test_claim_takes_exactly_the_recorded_reservation(void)
   g_assert_error(error, LCVM_ERROR, LCVM_ERROR_BUSY);
 }
 
+static void
+test_a_released_uid_is_not_handed_out_next(void)
+{
+  g_autoptr(LcvmConfig) config = config_with("61000-61005", "1000-1999", "40000-40999");
+  g_autoptr(HelperAlloc) alloc = helper_alloc_new(config, NULL);
+  g_autoptr(LcvmManifest) m = manifest_with(NULL, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HelperReservation) a = helper_alloc_reserve(alloc, "a", m, &error);
+  g_assert_cmpuint(a->qemu_uid, ==, 61000);
+  helper_alloc_release(alloc, "a");
+  /* Lowest-free would give 61000 again at once. */
+  g_autoptr(HelperReservation) b = helper_alloc_reserve(alloc, "b", m, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(b->qemu_uid, ==, 61002);
+  g_assert_cmpuint(b->bridge_uid, ==, 61003);
+  g_assert_cmpuint(helper_alloc_uid_cursor(alloc), ==, 61004);
+}
+
+static void
+test_the_uid_round_wraps_and_skips_held_uids(void)
+{
+  g_autoptr(LcvmConfig) config = config_with("61000-61004", "1000-1999", "40000-40999");
+  g_autoptr(HelperAlloc) alloc = helper_alloc_new(config, NULL);
+  g_autoptr(LcvmManifest) m = manifest_with(NULL, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HelperReservation) a = helper_alloc_reserve(alloc, "a", m, &error); /* 61000-1 */
+  helper_alloc_set_uid_cursor(alloc, 61004);
+  g_autoptr(HelperReservation) b = helper_alloc_reserve(alloc, "b", m, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(b->qemu_uid, ==, 61004);
+  g_assert_cmpuint(b->bridge_uid, ==, 61002); /* wrapped past the held 61000 and 61001 */
+  g_assert_cmpuint(helper_alloc_uid_cursor(alloc), ==, 61003);
+  /* One uid left: no pair, and the refusal moves nothing. */
+  g_autoptr(HelperReservation) c = helper_alloc_reserve(alloc, "c", m, &error);
+  g_assert_null(c);
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_BUSY);
+  g_assert_cmpuint(helper_alloc_uid_cursor(alloc), ==, 61003);
+  /* A cursor from another uid_range starts the round at the first uid. */
+  helper_alloc_set_uid_cursor(alloc, 70000);
+  g_assert_cmpuint(helper_alloc_uid_cursor(alloc), ==, 61000);
+}
+
 int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/alloc/each_vm_gets_its_own_lowest_free_numbers",
-                  test_each_vm_gets_its_own_lowest_free_numbers);
+  g_test_add_func("/alloc/each_vm_gets_its_own_numbers", test_each_vm_gets_its_own_numbers);
   g_test_add_func("/alloc/a_device_or_port_is_never_held_twice",
                   test_a_device_or_port_is_never_held_twice);
   g_test_add_func("/alloc/release_gives_back_everything_the_vm_held",
@@ -156,5 +198,9 @@ main(int argc, char **argv)
                   test_a_cid_the_kernel_refused_stays_taken);
   g_test_add_func("/alloc/claim_takes_exactly_the_recorded_reservation",
                   test_claim_takes_exactly_the_recorded_reservation);
+  g_test_add_func("/alloc/a_released_uid_is_not_handed_out_next",
+                  test_a_released_uid_is_not_handed_out_next);
+  g_test_add_func("/alloc/the_uid_round_wraps_and_skips_held_uids",
+                  test_the_uid_round_wraps_and_skips_held_uids);
   return g_test_run();
 }

@@ -19,7 +19,7 @@
 typedef struct {
   char *dir;
   char *qemu;
-  int qmp_listen, serial, rootfs, hda, hda_ro;
+  int qmp_listen, serial, rootfs, hda, hda_ro, kernel, initrd, bios;
   guint16 forward_port;
 } Fixture;
 
@@ -112,6 +112,9 @@ fixture_setup(Fixture *f)
   f->qmp_listen = listen_unix(qmp);
   f->serial = open_in(f->dir, "serial.log", O_WRONLY | O_CREAT | O_APPEND);
   f->rootfs = open_in(f->dir, "rootfs.img.verity", O_RDONLY);
+  f->kernel = open_in(f->dir, "bzImage", O_RDONLY);
+  f->initrd = open_in(f->dir, "initramfs.cpio.gz", O_RDONLY);
+  f->bios = open_in(f->dir, "ovmf.fd", O_RDONLY);
   f->hda = open_in(f->dir, "hda.img", O_RDWR);
   f->hda_ro = open_in(f->dir, "hda.img", O_RDONLY);
   f->forward_port = free_tcp_port();
@@ -169,6 +172,9 @@ no_tee_argv(const Fixture *f, const LcvmQemuForward *forward)
     .kernel = kernel,
     .initrd = initrd,
     .bios = bios,
+    .kernel_fd = LCVM_QEMU_FD_KERNEL,
+    .initrd_fd = LCVM_QEMU_FD_INITRD,
+    .bios_fd = LCVM_QEMU_FD_BIOS,
     .rootfs = rootfs,
     .rootfs_fd = LCVM_QEMU_FD_ROOTFS,
     .cmdline = "console=ttyS0 panic=1",
@@ -201,6 +207,9 @@ spawn_qemu(Fixture *f, GStrv argv)
   g_subprocess_launcher_take_fd(launcher, f->rootfs, LCVM_QEMU_FD_ROOTFS);
   g_subprocess_launcher_take_fd(launcher, f->hda, LCVM_QEMU_FD_DATA_DISK);
   g_subprocess_launcher_take_fd(launcher, f->hda_ro, LCVM_QEMU_FD_DATA_DISK_RO);
+  g_subprocess_launcher_take_fd(launcher, f->kernel, LCVM_QEMU_FD_KERNEL);
+  g_subprocess_launcher_take_fd(launcher, f->initrd, LCVM_QEMU_FD_INITRD);
+  g_subprocess_launcher_take_fd(launcher, f->bios, LCVM_QEMU_FD_BIOS);
   g_autoptr(GError) error = NULL;
   GSubprocess *qemu = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
   g_assert_no_error(error);

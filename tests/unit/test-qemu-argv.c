@@ -27,7 +27,7 @@
       "-serial", "chardev:ser0"
 
 #define IMAGE_ARGS                                                                                 \
-  "-kernel", IMG "/bzImage", "-initrd", IMG "/initramfs.cpio.gz", "-bios", IMG "/ovmf.fd",         \
+  "-kernel", "/proc/self/fd/8", "-initrd", "/proc/self/fd/9", "-bios", "/proc/self/fd/10",         \
       "-virtfs",                                                                                   \
       "local,path=" INST "/shared,mount_tag=host-shared,readonly=on,security_model=mapped,"        \
       "id=virtfs0"
@@ -82,6 +82,9 @@ base_spec(void)
     .kernel = IMG "/bzImage",
     .initrd = IMG "/initramfs.cpio.gz",
     .bios = IMG "/ovmf.fd",
+    .kernel_fd = LCVM_QEMU_FD_KERNEL,
+    .initrd_fd = LCVM_QEMU_FD_INITRD,
+    .bios_fd = LCVM_QEMU_FD_BIOS,
     .rootfs = IMG "/rootfs.img.verity",
     .rootfs_fd = LCVM_QEMU_FD_ROOTFS,
     .cmdline = CMDLINE,
@@ -257,13 +260,13 @@ test_qemu_10_passes_iommu_and_vfio_cdev_fds(void)
   spec.nvswitches = switches;
   spec.n_nvswitches = 1;
   g_auto(GStrv) argv = build_ok(&spec);
-  const char *tail[] = { "-object", "iommufd,id=iommufd0,fd=8",
+  const char *tail[] = { "-object", "iommufd,id=iommufd0,fd=11",
                          "-device", "pcie-root-port,id=pci.1,bus=pcie.0,chassis=1",
-                         "-device", "vfio-pci,host=0000:18:00.0,bus=pci.1,iommufd=iommufd0,fd=9",
+                         "-device", "vfio-pci,host=0000:18:00.0,bus=pci.1,iommufd=iommufd0,fd=12",
                          "-device", "pcie-root-port,id=pci.2,bus=pcie.0,chassis=2",
-                         "-device", "vfio-pci,host=0000:2a:00.0,bus=pci.2,iommufd=iommufd0,fd=10",
+                         "-device", "vfio-pci,host=0000:2a:00.0,bus=pci.2,iommufd=iommufd0,fd=13",
                          "-device", "pcie-root-port,id=pci.3,bus=pcie.0,chassis=3",
-                         "-device", "vfio-pci,host=0000:05:00.0,bus=pci.3,iommufd=iommufd0,fd=11",
+                         "-device", "vfio-pci,host=0000:05:00.0,bus=pci.3,iommufd=iommufd0,fd=14",
                          "-append", CMDLINE,
                          NULL };
   assert_argv(after((const char *const *)argv, "-netdev"), tail);
@@ -279,7 +282,7 @@ test_vfio_fds_before_qemu_10_are_refused(void)
   assert_refused(&spec, "needs QEMU >= 10 (iommufd)");
   spec.gpus = (const LcvmQemuDevice[]){ { "0000:18:00.0", 0, 0 } };
   spec.iommufd_fd = LCVM_QEMU_FD_IOMMUFD;
-  assert_refused(&spec, "an iommufd fd (8) needs QEMU >= 10");
+  assert_refused(&spec, "an iommufd fd (11) needs QEMU >= 10");
   spec.qemu_version = version(10, 0, 0);
   spec.iommufd_fd = 2;
   assert_refused(&spec, "must be 3 or above");
@@ -496,6 +499,7 @@ static void
 test_paths_are_named_when_no_fd_is_passed_and_commas_are_escaped(void)
 {
   LcvmQemuSpec spec = base_spec();
+  spec.kernel_fd = spec.initrd_fd = spec.bios_fd = -1;
   spec.rootfs_fd = -1;
   spec.data_disk_fd = -1;
   spec.data_disk_ro_fd = -1;
@@ -523,6 +527,11 @@ test_paths_are_named_when_no_fd_is_passed_and_commas_are_escaped(void)
   for (guint i = 0; argv[i]; i++)
     add_fds += g_str_equal(argv[i], "-add-fd");
   g_assert_cmpuint(add_fds, ==, 1); /* the serial log's only */
+  const char *image[] = { "-kernel", IMG "/bzImage", "-initrd", IMG "/initramfs.cpio.gz",
+                          "-bios",   IMG "/ovmf.fd", NULL };
+  const char *const *kernel = after((const char *const *)argv, "-kernel") - 2;
+  for (guint i = 0; image[i]; i++)
+    g_assert_cmpstr(kernel[i], ==, image[i]);
 }
 
 static void
@@ -565,6 +574,12 @@ test_inconsistent_specs_are_refused(void)
   spec = base_spec();
   spec.kernel = "bzImage";
   assert_refused(&spec, "absolute paths");
+  spec = base_spec();
+  spec.bios_fd = -1;
+  assert_refused(&spec, "all three as fds");
+  spec = base_spec();
+  spec.initrd_fd = 2;
+  assert_refused(&spec, "all three as fds");
   spec = base_spec();
   spec.pin_cpulist = "0-3; rm -rf /";
   spec.taskset_path = "/usr/bin/taskset";
