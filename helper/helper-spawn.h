@@ -28,7 +28,7 @@ typedef struct {
    * entered before the uid drop; NULL: the helper's view. Device nodes it needs come through
    * it (owned by uid), so the child never gets a supplementary group. */
   const HelperSandbox *sandbox;
-  guint64 memlock; /* RLIMIT_MEMLOCK (soft = hard) in bytes; 0: inherited */
+  guint64 memlock;    /* RLIMIT_MEMLOCK (soft = hard) in bytes; 0: inherited */
   guint64 data_limit; /* RLIMIT_DATA (soft = hard): heap, stacks, private mappings; 0: inherited */
   guint64 file_size_limit; /* RLIMIT_FSIZE (soft = hard): the largest file it may write */
   LcvmSeccompProfile profile;
