@@ -133,19 +133,26 @@ read_text(const char *what, const char *path, gsize max, GError **error)
   return lcvm_compose_decode_text(label, data, len, error);
 }
 
-/* The explicit script, else the default one when it exists, else none (*text = NULL). */
+/* The explicit script, else the default one; none only with --no-scripts. lium-cvm.sh always
+ * passes both scripts to dstack.py, so a missing one would give a compose hash Lium never
+ * produces: that is an error, never a silent difference. */
 static gboolean
-read_script(const char *what, const char *explicit_path, const char *default_path, gboolean none,
-            char **text, GError **error)
+read_script(const char *what, const char *option, const char *explicit_path,
+            const char *default_path, gboolean none, char **text, GError **error)
 {
   *text = NULL;
   if (none)
     return TRUE;
-  const char *path = explicit_path;
-  if (path == NULL && g_file_test(default_path, G_FILE_TEST_EXISTS))
-    path = default_path;
-  if (path == NULL)
-    return TRUE;
+  const char *path = explicit_path ? explicit_path : default_path;
+  if (explicit_path == NULL && !g_file_test(default_path, G_FILE_TEST_EXISTS)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
+                "%s not found: %s. lium-cvm.sh always measures it, so without it the compose "
+                "hash is one Lium's validators never whitelist: run 'lium-cvm new' in the "
+                "directory that holds app/ (Lium's dstacktee checkout), give %s FILE, or pass "
+                "--no-scripts to measure no scripts on purpose",
+                what, default_path, option);
+    return FALSE;
+  }
   *text = read_text(what, path, MAX_SCRIPT_SIZE, error);
   return *text != NULL;
 }
@@ -315,10 +322,10 @@ build_definition(LcvmCli *cli, const char *name, const NewOptions *o, Definition
     return FALSE;
   g_autofree char *compose = compose_text(d->compose_path, env, error);
   if (compose == NULL ||
-      !read_script("init script", o->init_script, "app/init_script.sh", o->no_scripts,
-                   &d->init_script, error) ||
-      !read_script("pre-launch script", o->pre_launch_script, "app/pre_launch_script.sh",
-                   o->no_scripts, &d->pre_launch_script, error))
+      !read_script("init script", "--init-script", o->init_script, "app/init_script.sh",
+                   o->no_scripts, &d->init_script, error) ||
+      !read_script("pre-launch script", "--pre-launch-script", o->pre_launch_script,
+                   "app/pre_launch_script.sh", o->no_scripts, &d->pre_launch_script, error))
     return FALSE;
 
   m->image = g_strdup(o->image ? o->image : cli->config->default_image);
@@ -463,7 +470,8 @@ static const char new_description[] =
     "Creates the definition state_dir/vms/NAME from .env and the compose file:\n"
     "vm-manifest.json, app-compose.json (measured: its sha256 is the compose hash),\n"
     ".user-config and the scripts. The init and pre-launch scripts default to\n"
-    "app/init_script.sh and app/pre_launch_script.sh when they exist.";
+    "app/init_script.sh and app/pre_launch_script.sh; a missing one is an error\n"
+    "(lium-cvm.sh always measures both) unless --no-scripts.";
 
 /* --dry-run: what `new` would write, printed; nothing is written and NAME may exist (so a
  * caller can compare it with the definition in place: `lium-cvm show NAME`). */
@@ -516,11 +524,11 @@ cmd_new(LcvmCli *cli, int argc, char **argv)
     { "compose", 0, 0, G_OPTION_ARG_FILENAME, &o.compose, "The compose file (instead of --env)",
       "FILE" },
     { "init-script", 0, 0, G_OPTION_ARG_FILENAME, &o.init_script,
-      "Init script (default: app/init_script.sh when present)", "FILE" },
+      "Init script (default: app/init_script.sh, which must exist)", "FILE" },
     { "pre-launch-script", 0, 0, G_OPTION_ARG_FILENAME, &o.pre_launch_script,
-      "Pre-launch script (default: app/pre_launch_script.sh when present)", "FILE" },
-    { "no-scripts", 0, 0, G_OPTION_ARG_NONE, &o.no_scripts, "Measure no init or pre-launch script",
-      NULL },
+      "Pre-launch script (default: app/pre_launch_script.sh, which must exist)", "FILE" },
+    { "no-scripts", 0, 0, G_OPTION_ARG_NONE, &o.no_scripts,
+      "Measure no init or pre-launch script (a compose hash Lium never produces)", NULL },
     { "enable-logs", 0, 0, G_OPTION_ARG_NONE, &o.enable_logs,
       "public_logs: true (changes the compose hash)", NULL },
     { "enable-sysinfo", 0, 0, G_OPTION_ARG_NONE, &o.enable_sysinfo,

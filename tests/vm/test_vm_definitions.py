@@ -218,6 +218,25 @@ class NewFailsCleanly(vmtest.Host):
                            "init script not found: nope.sh")
         self.assert_nothing_left()
 
+    def test_missing_default_pre_launch_script_is_refused(self):
+        os.unlink(self.path("app/pre_launch_script.sh"))
+        self.assert_failed(self.new(), 1,
+                           "pre-launch script not found: app/pre_launch_script.sh",
+                           "--pre-launch-script FILE", "--no-scripts")
+        self.assert_nothing_left()
+
+    def test_missing_default_init_script_is_refused(self):
+        os.unlink(self.path("app/init_script.sh"))
+        self.assert_failed(self.new(), 1, "init script not found: app/init_script.sh",
+                           "--init-script FILE")
+        self.assert_nothing_left()
+
+    def test_no_scripts_measures_none_when_the_defaults_are_missing(self):
+        os.unlink(self.path("app/init_script.sh"))
+        os.unlink(self.path("app/pre_launch_script.sh"))
+        self.assert_ok(self.new("vm1", "--no-scripts"))
+        self.assertNotIn(b"init_script", self.vm_file("vm1", "app-compose.json"))
+
     def test_no_scripts_with_a_script_is_a_usage_error(self):
         r = self.new("vm1", "--no-scripts", "--init-script", "x.sh")
         self.assertEqual(r.returncode, 2)
