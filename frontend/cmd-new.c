@@ -10,6 +10,7 @@
 #include "lcvm-error.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-image.h"
+#include "lcvm-parity.h"
 #include "lcvm-pci.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
@@ -60,6 +61,7 @@ typedef struct {
   gsize user_config_len;
   char *init_script;       /* NULL: none */
   char *pre_launch_script; /* NULL: none */
+  GPtrArray *notes;        /* departures from Lium's launcher (lcvm-parity) */
 } Definition;
 
 static void
@@ -71,6 +73,7 @@ definition_clear(Definition *d)
   g_free(d->user_config);
   g_free(d->init_script);
   g_free(d->pre_launch_script);
+  g_clear_pointer(&d->notes, g_ptr_array_unref);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Definition, definition_clear)
 
@@ -341,6 +344,7 @@ build_definition(LcvmCli *cli, const char *name, const NewOptions *o, Definition
     return FALSE;
   m->compose_hash = lcvm_compose_hash(d->app_compose, d->app_compose_len);
   d->user_config = lcvm_env_user_config(env, &d->user_config_len, error);
+  d->notes = lcvm_parity_notes(env, m, d->init_script);
   m->created_at_ms = (guint64)(g_get_real_time() / 1000);
   return d->user_config != NULL && lcvm_manifest_validate(m, error) &&
          lcvm_manifest_check_limits(m, cli->config, error);
@@ -417,6 +421,14 @@ commit_definition(const LcvmCli *cli, int vmsfd, const char *name, const Definit
 
 /* ---- new: output ---- */
 
+/* On stderr, so the summary stays what it was for scripts that read it. */
+static void
+print_notes(const Definition *d)
+{
+  for (guint i = 0; i < d->notes->len; i++)
+    fprintf(stderr, "note: %s\n", (const char *)d->notes->pdata[i]);
+}
+
 static void
 print_summary(const LcvmCli *cli, const NewOptions *o, const Definition *d, gboolean dry_run)
 {
@@ -463,6 +475,10 @@ print_new_json(const LcvmCli *cli, const Definition *d, gboolean dry_run)
   json_object_set_boolean_member(o, "init_script", d->init_script != NULL);
   json_object_set_boolean_member(o, "pre_launch_script", d->pre_launch_script != NULL);
   json_object_set_boolean_member(o, "dry_run", dry_run);
+  JsonArray *notes = json_array_new();
+  for (guint i = 0; i < d->notes->len; i++)
+    json_array_add_string_element(notes, d->notes->pdata[i]);
+  json_object_set_array_member(o, "notes", notes);
   cli_print_json(node);
 }
 
@@ -487,6 +503,7 @@ preview_vm(LcvmCli *cli, const char *name, const NewOptions *o)
     return CLI_EXIT_OK;
   }
   print_summary(cli, o, &d, TRUE);
+  print_notes(&d);
   return CLI_EXIT_OK;
 }
 
@@ -503,10 +520,12 @@ create_vm(LcvmCli *cli, int vmsfd, const char *name, const NewOptions *o)
     return cli_fail(cli, error->domain == G_OPTION_ERROR ? CLI_EXIT_USAGE : CLI_EXIT_FAILED, error);
   if (!commit_definition(cli, vmsfd, name, &d, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
-  if (cli->json)
+  if (cli->json) {
     print_new_json(cli, &d, FALSE);
-  else
+  } else {
     print_summary(cli, o, &d, FALSE);
+    print_notes(&d);
+  }
   return CLI_EXIT_OK;
 }
 

@@ -89,6 +89,37 @@ class New(vmtest.Host):
         self.assertEqual(self.manifest(), manifest)
         self.assertEqual(os.listdir(self.vms), ["vm1"])
         self.assert_failed(self.new("vm1", "--dry-run", "--download"), 2, "drop --download")
+    WHITELIST_INIT = ("#!/bin/sh\nfor k in INTERNAL_PORT EXTERNAL_PORT SSH_PORT RENTING_PORT_RANGE"
+                      " MINER_HOTKEY_SS58_ADDRESS ENABLE_TDX_ATTESTATION; do :; done\n")
+
+    def test_new_names_env_keys_the_guest_whitelist_drops(self):
+        self.write("app/init_script.sh", self.WHITELIST_INIT)
+        self.write(".env", vmtest.BASE_ENV + "EXECUTOR_LOCAL_RENT_ENABLED=true\n")
+        r = self.new()
+        self.assert_ok(r)
+        notes = [l for l in r.stderr.splitlines() if l.startswith("note: ")]
+        self.assertEqual(len(notes), 1, r.stderr)
+        self.assertIn("EXECUTOR_LOCAL_RENT_ENABLED is set in .env", notes[0])
+        self.assertIn("the guest's .env will not have it", notes[0])
+
+    def test_new_is_quiet_when_the_definition_is_what_lium_makes(self):
+        self.write("app/init_script.sh", self.WHITELIST_INIT)
+        r = self.cli("--json", "new", "vm1")
+        self.assert_ok(r)
+        self.assertEqual(json.loads(r.stdout)["notes"], [])
+        self.assertNotIn("note:", r.stderr)
+
+    def test_new_announces_hugepages_and_numa_pinning_in_json(self):
+        self.write("app/init_script.sh", self.WHITELIST_INIT)
+        self.write(".env", vmtest.BASE_ENV + "CVM_HUGEPAGES=true\nCVM_PIN_NUMA=true\n")
+        os.makedirs(os.path.join(self.sysfs, "devices/system/node/node0"), exist_ok=True)
+        r = self.cli("--json", "new", "vm1")
+        self.assert_ok(r)
+        notes = json.loads(r.stdout)["notes"]
+        self.assertEqual(len(notes), 2, notes)
+        self.assertIn("CVM_HUGEPAGES=true", notes[0])
+        self.assertIn("a layout Lium's launcher never produces", notes[0])
+        self.assertIn("CVM_PIN_NUMA=true", notes[1])
 
     def test_env_file_option(self):
         self.write("other.env", vmtest.BASE_ENV.replace("CVM_VCPUS=16", "CVM_VCPUS=2"))
