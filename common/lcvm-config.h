@@ -54,6 +54,12 @@ typedef struct {
   guint64 download_low_speed_limit; /* bytes/s; below it for low_speed_time seconds: retry */
   guint64 download_low_speed_time;  /* seconds */
   guint64 download_retries;         /* retries of a transient failure, with backoff */
+  /* [attestation] */
+  char *known_good; /* the known-good list; empty: /etc/lium-cvm, then the shipped one */
+  gboolean attestation_enforce; /* refuse (not only warn) what validators will reject */
+  /* [inventory] */
+  char *lium_registry; /* Lium's registry of VM roots (cvm_upgrade_guard.sh) */
+  char *sweep_roots;   /* space-separated directories searched for Lium checkouts' disks */
   /* [helper] */
   guint64 idle_timeout; /* seconds; 0: never exit */
   guint64 bind_timeout; /* seconds the kernel gets to bind or release a device */

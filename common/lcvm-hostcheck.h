@@ -46,6 +46,11 @@ typedef struct {
 LcvmCheckReport *lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostcheckOptions *options,
                                     GError **error);
 
+/* The first line of `QEMU --version` for the QEMU VMs run ([qemu] path, else client.conf, else
+ * PATH), cached in cache_dir (NULL: no cache) as the check caches it; *path gets the binary. */
+char *lcvm_hostcheck_qemu_version_line(const LcvmConfig *config, const char *cache_dir, char **path,
+                                       GError **error);
+
 /* Ids of the deep checks (those that ask the helper), NULL-terminated. */
 const char *const *lcvm_hostcheck_deep_checks(void);
 

@@ -3,6 +3,7 @@
  * leaves nothing and a name is never half-created. .env is parsed as text (lcvm-env), never
  * sourced; the measured app-compose.json is what lium-cvm.sh + dstack.py write, byte for
  * byte (lcvm-compose). */
+#include "cli-attestation.h"
 #include "cli-vm.h"
 #include "lcvm-board-policy.h"
 #include "lcvm-compose.h"
@@ -333,7 +334,8 @@ build_definition(LcvmCli *cli, const char *name, const NewOptions *o, Definition
 
   m->image = g_strdup(o->image ? o->image : cli->config->default_image);
   g_autoptr(LcvmImage) image = find_image(cli, m->image, o->download, o->dry_run, error);
-  if (image == NULL || !resolve_gpus(cli, m, error))
+  if (image == NULL || !resolve_gpus(cli, m, error) ||
+      !cli_attestation_gate(cli, m->image, image->digest, error))
     return FALSE;
   m->os_image_hash = g_strdup(image->digest);
 

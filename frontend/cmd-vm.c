@@ -1,6 +1,7 @@
 /* `lium-cvm list`, `show NAME`, `hash NAME`, `rm NAME`: reading and removing VM definitions
  * (state_dir/vms/NAME). Every manifest is loaded through the one validator (lcvm-manifest),
  * never following a symlink; `rm` renames the definition away before deleting it. */
+#include "cli-attestation.h"
 #include "cli-vm.h"
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
@@ -208,7 +209,7 @@ image_status(const LcvmCli *cli, const LcvmManifest *m)
 }
 
 static void
-print_show_text(const LcvmCli *cli, const LcvmManifest *m, const char *image)
+print_show_text(const LcvmCli *cli, const LcvmManifest *m, const char *image, const char *qemu)
 {
   g_autofree char *vms = cli_vm_dir_path(cli);
   g_autofree char *memory = cli_vm_format_size(m->memory);
@@ -232,7 +233,7 @@ print_show_text(const LcvmCli *cli, const LcvmManifest *m, const char *image)
   printf("OS image:              %s (%s)\n", m->image, image);
   printf("Compose hash:          %s\n", m->compose_hash);
   printf("OS image hash:         %s\n", m->os_image_hash);
-  printf("QEMU version expected: %s\n", CLI_VM_QEMU_VERSION_EXPECTED);
+  printf("QEMU version expected: %s\n", qemu);
 }
 
 int
@@ -247,15 +248,16 @@ cmd_show(LcvmCli *cli, int argc, char **argv)
   if (m == NULL)
     return status;
   g_autofree char *image = image_status(cli, m);
+  g_autofree char *qemu = cli_attestation_qemu_expected(cli);
   if (!cli->json) {
-    print_show_text(cli, m, image);
+    print_show_text(cli, m, image, qemu);
     return CLI_EXIT_OK;
   }
   g_autoptr(JsonNode) node = cli_vm_manifest_node(m, NULL);
   JsonObject *o = json_node_get_object(node);
   json_object_set_string_member(o, "state", "defined");
   json_object_set_string_member(o, "image_status", image);
-  json_object_set_string_member(o, "qemu_version_expected", CLI_VM_QEMU_VERSION_EXPECTED);
+  json_object_set_string_member(o, "qemu_version_expected", qemu);
   cli_print_json(node);
   return CLI_EXIT_OK;
 }

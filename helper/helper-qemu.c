@@ -48,8 +48,8 @@ configured_qemu(const LcvmConfig *config, GError **error)
     path = g_find_program_in_path(QEMU_NAME);
   if (!path)
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
-                "no QEMU: set [qemu] path in lium-cvm.conf (or [qemu] path in %s) to the dstack "
-                "QEMU 9.2.1 build",
+                "no QEMU: set [qemu] path in lium-cvm.conf (or [qemu] path in %s) to a QEMU "
+                "whose version is in the known-good list (see 'lium-cvm check')",
                 config->dstack_client_conf);
   return path;
 }

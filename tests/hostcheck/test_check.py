@@ -124,7 +124,7 @@ def test_ready_host_human_output_is_a_plain_table_when_not_a_tty(root, key_provi
     assert r.rc == 0
     assert "\033[" not in r.out
     assert "ok       cpu.tdx_host_platform" in r.out
-    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 61 ok.")
+    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 63 ok.")
 
 
 # ---- a bare VM like the machine the tests run on ----
@@ -225,7 +225,7 @@ def test_distro_qemu_10_fails_with_the_reason(root, key_provider):
     assert "client.conf" in r["qemu.binary"]["observed"]
     assert r.status("qemu.version") == "fail"
     assert "10.1.0" in r["qemu.version"]["observed"]
-    assert "attestation can never pass" in r["qemu.version"]["observed"]
+    assert "validators will reject" in r["qemu.version"]["observed"]
     assert "path = /opt/qemu-dstack/bin/qemu-system-x86_64" in r["qemu.version"]["remedy"]
 
 
@@ -292,6 +292,71 @@ def test_tdx_module_below_build_882_fails(root, key_provider):
     assert r.status("tdx.module.version") == "fail"
     assert "786" in r["tdx.module.version"]["observed"]
     assert "intel_tdx_module.so" in r["tdx.module.version"]["remedy"]
+
+
+# ---- the known-good list (data/known-good.conf) ----
+
+def known_good_path(root, kind):
+    return os.path.join(root, kind, "etc", "lium-cvm", "known-good.conf")
+
+
+def edit_known_good(root, kind, old, new):
+    path = known_good_path(root, kind)
+    with open(path) as f:
+        text = f.read()
+    assert old in text
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+
+
+def test_tdx_minimum_comes_from_the_known_good_list(root, key_provider):
+    config = host(root, "ready", key_provider)
+    edit_known_good(root, "ready", "min_build=882", "min_build=900")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("tdx.module.version") == "fail"
+    assert "below the known-good minimum build 900" in r["tdx.module.version"]["observed"]
+    assert "validators will reject" in r["tdx.module.version"]["observed"]
+
+
+def test_image_validators_reject_is_a_warning_and_a_failure_when_enforced(root, key_provider):
+    config = host(root, "ready", key_provider)
+    with open(known_good_path(root, "ready")) as f:
+        shipped_only = f.read().replace("\ndigests=", "\n#digests=", 1)
+    with open(known_good_path(root, "ready"), "w") as f:
+        f.write(shipped_only.replace("#digests=", "digests=a6eafc5f007f642d8ea90c7fa8881f1e6715720c"
+                                     "cb531941a28218f4f26d7b02;\n#", 1))
+    r = run(root, config, "--json")
+    assert r.rc == 0
+    assert r.status("image.known_good") == "warn"
+    assert "validators will reject" in r["image.known_good"]["observed"]
+    assert "a6eafc5f007f642d8ea90c7fa8881f1e6715720ccb531941a28218f4f26d7b02" in \
+        r["image.known_good"]["observed"]
+    with open(config, "a") as f:
+        f.write("enforce=true\n")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("image.known_good") == "fail"
+
+
+def test_qemu_versions_come_from_the_known_good_list(root, key_provider):
+    config = host(root, "ready", key_provider)
+    edit_known_good(root, "ready", "versions=9.2.1;", "versions=10.2.1;")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("qemu.version") == "fail"
+    assert "accepts 10.2.1" in r["qemu.version"]["observed"]
+
+
+def test_a_damaged_known_good_list_fails_and_judges_nothing(root, key_provider):
+    config = host(root, "ready", key_provider)
+    edit_known_good(root, "ready", "min_build=882", "min_build=lots")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("attestation.known_good") == "fail"
+    assert "[tdx-module] min_build must be a number" in r["attestation.known_good"]["observed"]
+    assert r.status("qemu.version") == "unknown"
+    assert r.status("image.known_good") == "unknown"
 
 
 def test_hibernation_failure_in_the_log_points_at_nohibernate(root, key_provider):

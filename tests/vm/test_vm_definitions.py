@@ -121,6 +121,65 @@ class New(vmtest.Host):
         self.assertIn("a layout Lium's launcher never produces", notes[0])
         self.assertIn("CVM_PIN_NUMA=true", notes[1])
 
+    def test_new_is_silent_when_validators_accept_image_and_qemu(self):
+        r = self.new()
+        self.assert_ok(r)
+        self.assertNotIn("warning:", r.stderr)
+
+    def test_new_warns_that_validators_will_reject_an_unlisted_image(self):
+        self.write_known_good(["ab" * 32])
+        r = self.new()
+        self.assert_ok(r)
+        self.assertIn("warning: OS image %s has digest %s" % (vmtest.IMAGE, self.image_digest),
+                      r.stderr)
+        self.assertIn("validators will reject", r.stderr)
+        self.assertIn("ab" * 32, r.stderr)
+
+    def test_new_warns_that_validators_will_reject_the_qemu(self):
+        self.write_qemu("10.2.1")
+        r = self.new()
+        self.assert_ok(r)
+        self.assertIn("warning: QEMU 10.2.1 is not in the known-good list", r.stderr)
+        self.assertIn("validators will reject", r.stderr)
+
+    def test_new_refuses_what_validators_reject_when_enforced(self):
+        self.write_known_good(["ab" * 32])
+        with open(self.config, "a") as f:
+            f.write("enforce=true\n")
+        self.assert_failed(self.new(), 1, "refused because [attestation] enforce=true",
+                           "validators will reject")
+        self.assertFalse(os.path.exists(os.path.join(self.vms, "vm1")))
+
+    def test_new_warns_when_the_known_good_list_is_missing(self):
+        os.unlink(self.known_good)
+        r = self.new()
+        self.assert_ok(r)
+        self.assertIn("the known-good list cannot be read", r.stderr)
+
+    def test_run_refuses_an_image_validators_reject_when_enforced(self):
+        self.assert_ok(self.new())
+        self.write_known_good(["ab" * 32])
+        with open(self.config, "a") as f:
+            f.write("enforce=true\n")
+        r = self.cli("run", "vm1")
+        self.assert_failed(r, 1, "refused because [attestation] enforce=true",
+                           "OS image %s has digest %s" % (vmtest.IMAGE, self.image_digest))
+        self.assertNotIn("helper", r.stderr)  # refused before asking the helper anything
+
+    def test_run_warns_about_a_qemu_validators_reject(self):
+        self.assert_ok(self.new())
+        self.write_qemu("10.2.1")
+        r = self.cli("--no-ask-password", "run", "vm1")
+        self.assertIn("warning: QEMU 10.2.1 is not in the known-good list", r.stderr)
+
+    def test_show_names_the_qemu_versions_of_the_known_good_list(self):
+        self.assert_ok(self.new())
+        self.write_known_good([self.image_digest], ("9.2.1", "10.2.1"))
+        r = self.cli("--json", "show", "vm1")
+        self.assert_ok(r)
+        self.assertEqual(json.loads(r.stdout)["qemu_version_expected"],
+                         "9.2.1, 10.2.1 (not a distribution's package)")
+
     def test_env_file_option(self):
         self.write("other.env", vmtest.BASE_ENV.replace("CVM_VCPUS=16", "CVM_VCPUS=2"))
         os.unlink(self.path(".env"))
