@@ -68,6 +68,9 @@ print_status(GVariant *dict)
          lookup_bool(dict, "port_answering") ? "answering" : "not answering");
   printf("  PRODUCTION mode: %s\n", lookup_bool(dict, "production_mode") ? "seen" : "not seen");
   printf("  pinned images:   %s\n", lookup_bool(dict, "pin_matches") ? "running" : "not running");
+  const char *mrenclave = "";
+  g_variant_lookup(dict, "mrenclave", "&s", &mrenclave);
+  printf("  MRENCLAVE:       %s\n", mrenclave[0] ? mrenclave : "unknown (not in the recent logs)");
   print_containers(dict);
   g_autoptr(GVariant) pin = g_variant_lookup_value(dict, "pinned", G_VARIANT_TYPE("a{ss}"));
   GVariantIter it;

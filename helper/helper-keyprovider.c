@@ -11,6 +11,7 @@
 #include "helper-keyprovider.h"
 #include "helper-authorizer.h"
 #include "helper-job.h"
+#include "helper-mrenclave.h"
 #include "lcvm-error.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-trust.h"
@@ -625,6 +626,18 @@ list_containers(const Compose *c, GError **error)
 
 /* ---- jobs ---- */
 
+/* The enclave prints its MRENCLAVE as it starts; record it for the VMs' start-time check. */
+static void
+record_mrenclave(const LcvmConfig *config, const Compose *c, HelperJob *job)
+{
+  g_autofree char *tail = g_strdup_printf("%d", STATUS_LOG_LINES);
+  const char *log_args[] = { "logs", "--no-color", "--tail", tail, NULL };
+  g_autofree char *logs = compose_run(c, log_args, QUERY_TIMEOUT_S, NULL);
+  g_autofree char *mrenclave = logs ? helper_mrenclave_observe(config, logs) : NULL;
+  if (mrenclave != NULL)
+    helper_job_step(job, 0.95, "the enclave's MRENCLAVE is %s", mrenclave);
+}
+
 static gboolean
 start_job(HelperJob *job, gpointer data, GError **error)
 {
@@ -658,6 +671,7 @@ start_job(HelperJob *job, gpointer data, GError **error)
       return FALSE;
     }
   }
+  record_mrenclave(config, c, job);
   helper_job_step(job, 1.0, "the key provider is started (%u containers)", containers->len);
   return TRUE;
 }
@@ -827,6 +841,7 @@ status_build(const LcvmConfig *config, GError **error)
   g_autoptr(GPtrArray) errors = enclave_errors(logs);
   gboolean pinned = pin_matches(pin, containers);
   g_autoptr(GPtrArray) disks = data_disks(config);
+  g_autofree char *mrenclave = helper_mrenclave_observe(config, logs);
 
   g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
   if (!running)
@@ -858,6 +873,7 @@ status_build(const LcvmConfig *config, GError **error)
   g_variant_builder_add(&b, "{sv}", "pinned", pin_variant(pin));
   g_variant_builder_add(&b, "{sv}", "pin_matches", g_variant_new_boolean(pinned));
   g_variant_builder_add(&b, "{sv}", "data_disks", strv_variant(disks));
+  g_variant_builder_add(&b, "{sv}", "mrenclave", g_variant_new_string(mrenclave ? mrenclave : ""));
   g_variant_builder_add(&b, "{sv}", "ready", g_variant_new_boolean(problems->len == 0));
   g_variant_builder_add(&b, "{sv}", "problems", strv_variant(problems));
   return g_variant_builder_end(&b);

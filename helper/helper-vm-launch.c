@@ -6,6 +6,7 @@
 #include "lcvm-image.h"
 #include "helper-bridge.h"
 #include "helper-instance.h"
+#include "helper-mrenclave.h"
 #include "helper-nft.h"
 #include "helper-sanitize.h"
 #include "helper-spawn.h"
@@ -470,13 +471,18 @@ static HelperRecord *
 launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
 {
   gint64 t0 = g_get_monotonic_time();
+  gboolean had_disk = FALSE;
   l->def = helper_instance_validate(l->config, l->name, error);
+  if (l->def != NULL && !helper_mrenclave_check(l->config, l->name, &had_disk, error))
+    return NULL;
   l->res = l->def ? helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error) : NULL;
   if (l->res == NULL || !build_spec(l, error) ||
       !helper_sanitize_before_start(l->config, l->name, l->spec, error))
     return NULL;
   l->prepared = helper_instance_prepare(l->config, l->def, l->spec, l->res->qemu_uid,
                                         l->res->hostapi_port, error);
+  if (l->prepared)
+    helper_mrenclave_record_disk(l->config, l->name, had_disk);
   if (!l->prepared || !open_fds(l, error) || !open_iommufd(l, error))
     return NULL;
   g_auto(GStrv) argv = lcvm_qemu_argv_build(l->spec, error);

@@ -25,8 +25,18 @@ AESMD_ID = "sha256:" + "a" * 64
 KP_ID = "sha256:" + "b" * 64
 REBUILT_KP_ID = "sha256:" + "c" * 64
 EXAMPLE_COMPOSE = lh.SOURCE_ROOT / "data" / "key-provider" / "docker-compose.yml"
+MRENCLAVE = "8a5c0c8a3b61d3f0b5d3e1a9f5c7e2b4d6a8c0e2f4a6b8d0c2e4f6a8b0d2e4f6"
+REBUILT_MRENCLAVE = "f" * 64
+# What the provider prints as it starts: its entrypoint shows the enclave's SIGSTRUCT with
+# gramine-sgx-sigstruct-view (Lium #1318: entrypoint-key-provider.sh line 24), then Gramine.
 PRODUCTION_LOGS = {"aesmd": ["aesm_service[10]: The server sock is 0x5581"],
-                   "gramine-sealing-key-provider": ["Gramine is starting. Parsing TOML manifest",
+                   "gramine-sealing-key-provider": ["Attributes:",
+                                                    "    mr_signer: " + "1" * 64,
+                                                    "    mr_enclave: " + MRENCLAVE,
+                                                    "    isv_prod_id: 0",
+                                                    "    isv_svn: 0",
+                                                    "    debug_enclave: False",
+                                                    "Gramine is starting. Parsing TOML manifest",
                                                     "Enclave started in PRODUCTION mode",
                                                     "listening on 0.0.0.0:3443"]}
 
@@ -75,6 +85,7 @@ def docker(harness):
     d.reset()
     pin = harness.state_dir / "key-provider.pin"
     pin.unlink(missing_ok=True)
+    (harness.state_dir / "key-provider.mrenclave").unlink(missing_ok=True)
     shutil.rmtree(harness.state_dir / "instances" / "vm1", ignore_errors=True)
     compose_dir = harness.root / "key-provider"
     for old in compose_dir.iterdir():
@@ -282,6 +293,42 @@ def test_status_is_ready_when_running_pinned_answering_and_in_production_mode(
     assert by_name["dstack-aesmd"]["service"] == "aesmd"
 
 
+# ---- the MRENCLAVE ----------------------------------------------------------------------
+
+def test_start_and_status_show_and_record_the_mrenclave_the_provider_printed(harness, users,
+                                                                             docker):
+    r = start(harness, users)
+    assert r.rc == 0, r
+    assert "MRENCLAVE is " + MRENCLAVE in r.stdout + r.stderr
+    recorded = harness.state_dir / "key-provider.mrenclave"
+    assert recorded.read_text() == MRENCLAVE + "\n"
+    assert recorded.stat().st_uid == 0 and (recorded.stat().st_mode & 0o777) == 0o644
+    r = status(harness, users.op)
+    assert r.json["mrenclave"] == MRENCLAVE
+    r = harness.run_frontend(users.op, "key-provider", "status")
+    assert "MRENCLAVE:       " + MRENCLAVE in r.stdout
+
+
+def test_status_keeps_the_recorded_mrenclave_when_it_scrolled_out_of_the_logs(harness, users,
+                                                                              docker):
+    assert start(harness, users).rc == 0
+    docker.update(logs={"gramine-sealing-key-provider": ["sealing key request"] * 3})
+    assert status(harness, users.op).json["mrenclave"] == MRENCLAVE
+
+
+def test_a_new_mrenclave_in_the_logs_replaces_the_record(harness, users, docker):
+    assert start(harness, users).rc == 0
+    docker.update(logs={"gramine-sealing-key-provider": ["mr_enclave: " + REBUILT_MRENCLAVE]})
+    assert status(harness, users.op).json["mrenclave"] == REBUILT_MRENCLAVE
+    assert (harness.state_dir / "key-provider.mrenclave").read_text() == REBUILT_MRENCLAVE + "\n"
+
+
+def test_ungrouped_user_learns_no_mrenclave_and_nothing_is_recorded(harness, users, docker):
+    r = status(harness, users.out)
+    assert r.rc == 1 and r.error_name == NOT_AUTHORIZED
+    assert not (harness.state_dir / "key-provider.mrenclave").exists()
+
+
 def test_status_reports_aesm_error_44_and_restarts(harness, users, docker):
     assert start(harness, users).rc == 0
     state = docker.state
@@ -345,7 +392,7 @@ def test_logs_shows_the_last_lines(harness, users, docker):
     assert r.rc == 0, r
     assert "listening on 0.0.0.0:3443" in r.stdout
     assert "PRODUCTION mode" not in r.stdout
-    [call] = docker.compose_calls("logs")
+    call = docker.compose_calls("logs")[-1]  # start read them too (for the MRENCLAVE)
     assert call[5:] == ["logs", "--no-color", "--tail", "1"]
 
 
