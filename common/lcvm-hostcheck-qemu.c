@@ -3,14 +3,11 @@
  * one process this check starts is `qemu --version`, and its answer is cached per binary
  * path + mtime + size + inode, so a repeated check starts nothing. */
 #include "lcvm-hostcheck-private.h"
+#include "lcvm-capture.h"
 #include "lcvm-qemu-probe.h"
 #include "lcvm-safe-io.h"
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define QEMU_NAME        "qemu-system-x86_64"
@@ -94,52 +91,17 @@ static char *
 probe_version(const char *path, GError **error)
 {
   const char *argv[] = { path, "--version", NULL };
-  const char *envp[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
-  GPid pid;
-  int out = -1;
-  if (!g_spawn_async_with_pipes(NULL, (char **)argv, (char **)envp,
-                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL |
-                                    G_SPAWN_CLOEXEC_PIPES,
-                                NULL, NULL, &pid, NULL, &out, NULL, error))
+  g_autofree char *out = lcvm_capture(argv, PROBE_TIMEOUT_MS, 65536, NULL, error);
+  if (out == NULL)
     return NULL;
-  g_autoptr(GString) s = g_string_new(NULL);
-  gint64 deadline = g_get_monotonic_time() + PROBE_TIMEOUT_MS * 1000;
-  gboolean timed_out = FALSE;
-  for (;;) {
-    int left = (int)((deadline - g_get_monotonic_time()) / 1000);
-    struct pollfd p = { .fd = out, .events = POLLIN };
-    if (left <= 0 || poll(&p, 1, left) == 0) {
-      timed_out = TRUE;
-      break;
-    }
-    char buf[1024];
-    ssize_t n = read(out, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0 || s->len > 65536)
-      break;
-    g_string_append_len(s, buf, n);
-  }
-  close(out);
-  if (timed_out)
-    kill(pid, SIGKILL);
-  int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-    ;
-  g_spawn_close_pid(pid);
-  if (timed_out) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "%s --version did not answer in %d s",
-                path, PROBE_TIMEOUT_MS / 1000);
-    return NULL;
-  }
-  char *eol = strchr(s->str, '\n');
+  char *eol = strchr(out, '\n');
   if (eol != NULL)
     *eol = '\0';
-  if (s->len == 0 || s->str[0] == '\0') {
+  if (out[0] == '\0') {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s --version printed nothing", path);
     return NULL;
   }
-  return g_strdup(s->str);
+  return g_steal_pointer(&out);
 }
 
 static void

@@ -16,10 +16,14 @@
 #define HC_MAX_FILE (1024 * 1024)
 #define HC_MAX_KMSG (16 * 1024 * 1024)
 
-/* Run by the frontend (frontend/cmd-check-deep.c) with --deep: they ask the helper. */
+/* Run by the frontend (frontend/cmd-check-deep.c) with --deep: they ask the helper, or look at
+ * the quote path (cmd-check-quote.c). */
 static const char *const deep_checks[] = {
   "keyprovider.status",
   "nftables.guard",
+  "qgsd.health",
+  "pccs.reachable",
+  "sgx.registration",
   "gpu.SLOT.cc_mode (queried through the helper when not cached)",
   NULL,
 };

@@ -280,6 +280,8 @@ path={qemu}
 [tools]
 docker={r}/usr/bin/docker
 gpu_admin_tools=
+journalctl={r}/usr/bin/journalctl
+mpa_manage={r}/opt/intel/sgx-ra-service/mpa_manage
 
 [key-provider]
 address={kp}
