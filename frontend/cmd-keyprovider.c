@@ -136,6 +136,17 @@ key_provider_start(LcvmCli *cli, int argc, char **argv)
 }
 
 static int
+key_provider_build(LcvmCli *cli, int argc, char **argv)
+{
+  return run_job(cli, argc, argv, "BuildKeyProvider",
+                 "Builds the key provider images as root, through the helper, from\n"
+                 "docker-compose.build.yaml in the root-owned [key-provider] compose_dir, and\n"
+                 "pins them; the build's output is its progress. Refused while any CVM data\n"
+                 "disk exists on this host (see 'lium-cvm inventory'): a rebuilt enclave has a\n"
+                 "new MRENCLAVE and could never open them. Then: lium-cvm key-provider start.");
+}
+
+static int
 key_provider_stop(LcvmCli *cli, int argc, char **argv)
 {
   return run_job(cli, argc, argv, "StopKeyProvider", "Stops the key provider containers.");
@@ -181,6 +192,8 @@ static const LcvmCommand key_provider_commands[] = {
   { "key-provider start", "", "Start the prebuilt containers (pins the images)",
     key_provider_start },
   { "key-provider stop", "", "Stop the containers", key_provider_stop },
+  { "key-provider build", "", "Build and pin the images (no data disk may exist)",
+    key_provider_build },
   { "key-provider logs", "[-n N]", "The containers' last log lines", key_provider_logs },
   { NULL, NULL, NULL, NULL },
 };

@@ -20,7 +20,7 @@ static const LcvmCommand commands[] = {
     cmd_gpu },
   { "download", "[NAME] [--url URL] [--sha256 HEX]",
     "Download, verify and install a dstack OS image (resumable)", cmd_download_run },
-  { "key-provider", "status|start|stop|logs [-n N]",
+  { "key-provider", "status|start|stop|build|logs [-n N]",
     "Inspect, start or stop the SGX key provider (docker compose, through the helper)",
     cmd_key_provider },
   { "images", "[list | verify NAME | rm NAME [--yes]]", "List, verify or remove OS images",

@@ -41,7 +41,24 @@ PRODUCTION_LOGS = {"aesmd": ["aesm_service[10]: The server sock is 0x5581"],
                                                     "listening on 0.0.0.0:3443"]}
 
 PROVIDER = fkp.FakeKeyProvider("normal").start()
-HARNESS_CONFIG = {"key-provider": {"address": PROVIDER.address}}
+# The data-disk inventory of `build` sees only this harness's state dir (no Lium registry, no
+# sweep of the real /home).
+HARNESS_CONFIG = {"key-provider": {"address": PROVIDER.address},
+                  "inventory": {"lium_registry": "", "sweep_roots": "/nonexistent-lcvm-sweep"}}
+# Lium's key-provider/docker-compose.build.yaml, reduced: builds what docker-compose.yml runs.
+BUILD_COMPOSE = """services:
+  aesmd:
+    image: lium-aesmd:local
+    build:
+      context: .
+      dockerfile: Dockerfile.aesmd
+  gramine-sealing-key-provider:
+    image: lium-key-provider:local
+    build:
+      context: .
+      dockerfile: Dockerfile.key-provider
+"""
+BUILT_MRENCLAVE = "d" * 64
 
 
 def prepare_harness(h):
@@ -327,6 +344,117 @@ def test_ungrouped_user_learns_no_mrenclave_and_nothing_is_recorded(harness, use
     r = status(harness, users.out)
     assert r.rc == 1 and r.error_name == NOT_AUTHORIZED
     assert not (harness.state_dir / "key-provider.mrenclave").exists()
+
+
+# ---- key-provider build --------------------------------------------------------------------
+
+def write_build_file(harness, text=BUILD_COMPOSE):
+    path = harness.root / "key-provider" / "docker-compose.build.yaml"
+    path.write_text(text)
+    os.chown(path, 0, 0)
+    path.chmod(0o644)
+    return path
+
+
+def build(harness, user, *extra):
+    return harness.run_frontend(user, "key-provider", "build", *extra)
+
+
+def test_operator_builds_through_the_helper_and_the_new_images_are_pinned(harness, users,
+                                                                          docker):
+    assert start(harness, users).rc == 0  # pins the images that exist now
+    build_file = write_build_file(harness)
+    docker.update(built_mrenclave=BUILT_MRENCLAVE)
+    mark = harness.audit_mark()
+    r = build(harness, users.op)
+    assert r.rc == 0, r
+    assert "MRENCLAVE " + BUILT_MRENCLAVE in r.stdout + r.stderr
+    [call] = [c for c in docker.state["calls"] if "build" in c["argv"][5:6]]
+    assert call["argv"][1:] == ["--project-directory", str(harness.root / "key-provider"), "-f",
+                                str(build_file), "build", "--progress", "plain"]
+    assert set(call["env"]) <= {"PATH", "HOME", "LANG"}, call["env"]
+    images = docker.state["images"]
+    assert images["lium-key-provider:local"] != KP_ID
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"] == images
+    [rec] = [rec for rec in harness.audit_records(since=mark)
+             if rec.method.endswith("BuildKeyProvider")][:1]
+    assert rec.uid == users.op.uid and rec.action == "io.lium.cvm1.manage-key-provider"
+    # The runtime file stays build-free: `up` still never builds.
+    assert start(harness, users).rc == 0
+    assert docker.compose_calls("up")[-1][5:] == ["up", "-d", "--no-build", "--pull", "never"]
+
+
+def test_ungrouped_user_cannot_build_and_nothing_is_built(harness, users, docker):
+    write_build_file(harness)
+    mark = harness.audit_mark()
+    r = build(harness, users.out, "--json")
+    assert r.rc == 1 and r.error_name == NOT_AUTHORIZED, r
+    r = harness.gdbus_call(users.out, "BuildKeyProvider", "uint64 0")
+    assert r.rc != 0 and NOT_AUTHORIZED in r.stderr
+    assert docker.calls == []
+    assert not (harness.state_dir / "key-provider.pin").exists()
+    recs = harness.audit_records(since=mark)
+    assert len(recs) == 2 and all(rec.refused and rec.uid == users.out.uid for rec in recs)
+
+
+def test_build_is_refused_while_a_data_disk_exists(harness, users, docker):
+    assert start(harness, users).rc == 0
+    write_build_file(harness)
+    make_data_disk(harness)
+    r = build(harness, users.op)
+    assert r.rc == 1
+    assert "data disks exist" in r.stderr and "instances/vm1/hda.img" in r.stderr
+    assert "MRENCLAVE" in r.stderr and "lium-cvm inventory" in r.stderr
+    assert docker.compose_calls("build") == []
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"]["lium-key-provider:local"] == KP_ID
+
+
+@pytest.mark.parametrize("bad,why", [
+    ("      context: ../elsewhere\n", "outside the compose directory"),
+    ("      context: /srv/src\n", "outside the compose directory"),
+    ("      context: https://example.com/kp.git\n", "outside the compose directory"),
+    ("      additional_contexts:\n        src: /srv\n", "outside the directory"),
+    ("include:\n  - other.yaml\n", "pulls in another compose file"),
+])
+def test_a_build_file_reaching_outside_is_refused(harness, users, docker, bad, why):
+    write_build_file(harness, BUILD_COMPOSE + bad if bad.startswith("include") else
+                     BUILD_COMPOSE.replace("      context: .\n", bad, 1))
+    r = build(harness, users.op)
+    assert r.rc == 1 and why in r.stderr, r
+    assert docker.compose_calls("build") == []
+
+
+def test_a_build_file_building_other_images_is_refused(harness, users, docker):
+    write_build_file(harness, BUILD_COMPOSE.replace("lium-aesmd:local", "other-aesmd:local"))
+    r = build(harness, users.op)
+    assert r.rc == 1 and "must name the same images" in r.stderr, r
+    assert docker.compose_calls("build") == []
+
+
+def test_an_operator_owned_build_file_is_refused(harness, users, docker):
+    path = write_build_file(harness)
+    os.chown(path, users.op.uid, users.op.gid)
+    r = build(harness, users.op)
+    assert r.rc == 1 and "docker-compose.build.yaml" in r.stderr, r
+    assert docker.compose_calls("build") == []
+
+
+def test_a_failed_build_names_its_last_lines_and_keeps_the_pin(harness, users, docker):
+    assert start(harness, users).rc == 0
+    write_build_file(harness)
+    docker.update(build_fails=True)
+    r = build(harness, users.op)
+    assert r.rc == 1
+    assert "docker compose build failed" in r.stderr and "failed to solve" in r.stderr
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"]["lium-key-provider:local"] == KP_ID
+
+
+def test_build_without_a_build_file_says_what_to_install(harness, users, docker):
+    r = build(harness, users.op)
+    assert r.rc == 1 and "holds no docker-compose.build.yaml" in r.stderr, r
 
 
 def test_status_reports_aesm_error_44_and_restarts(harness, users, docker):
