@@ -222,14 +222,15 @@ lcvm_known_good_image_ok(const LcvmKnownGood *kg, const char *name, const char *
   g_auto(GStrv) all = g_strv_builder_end(accepted);
   g_autofree char *list = g_strjoinv(", ", all);
   const LcvmKnownImage *listed = lcvm_known_good_image(kg, name);
-  *reason = g_strdup_printf(
-      "OS image %s has digest %s, which is not in the known-good list (%s): validators will "
-      "reject this VM's attestation. %s%s",
-      name, digest ? digest : "(none)", kg->origin,
-      listed ? "Download the image again ('lium-cvm images rm NAME', then 'lium-cvm download "
-               "NAME'); validators accept "
-             : "Use an image validators accept; their digests: ",
-      all[0] ? list : "none are listed");
+  g_autofree char *what =
+      listed ? g_strdup_printf("Download the image again ('lium-cvm images rm %s', then "
+                               "'lium-cvm download %s'); validators accept",
+                               name, name)
+             : g_strdup("Use an image validators accept; their digests:");
+  *reason = g_strdup_printf("OS image %s has digest %s, which is not in the known-good list "
+                            "(%s): validators will reject this VM's attestation. %s %s",
+                            name, digest ? digest : "(none)", kg->origin, what,
+                            all[0] ? list : "none are listed");
   return FALSE;
 }
 
