@@ -211,9 +211,11 @@ run_build(const Compose *c, const char *build_file, BuildOutput *o, GError **err
   g_source_attach(timer, NULL);
   g_autoptr(GDataInputStream) in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
   for (;;) {
-    g_autofree char *line = g_data_input_stream_read_line_utf8(in, NULL, NULL, NULL);
-    if (line == NULL)
+    /* Bytes, not UTF-8: a stray byte must not stop the reading while docker still writes. */
+    g_autofree char *raw = g_data_input_stream_read_line(in, NULL, NULL, NULL);
+    if (raw == NULL)
       break;
+    g_autofree char *line = g_utf8_make_valid(raw, -1);
     build_line(o, line);
   }
   gboolean exited = g_subprocess_wait(proc, NULL, NULL);
