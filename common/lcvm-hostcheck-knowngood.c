@@ -2,6 +2,7 @@
  * override) and whether the default OS image is one validators accept. The QEMU and TDX module
  * checks judge against the same list (lcvm-hostcheck-qemu.c, lcvm-hostcheck-platform.c). */
 #include "lcvm-hostcheck-private.h"
+#include "config.h"
 
 void
 hc_check_known_good(HostCtx *ctx)
@@ -13,8 +14,8 @@ hc_check_known_good(HostCtx *ctx)
   if (ctx->known_good == NULL) {
     ctx->known_good_error = g_strdup(error->message);
     hc_set(c, LCVM_CHECK_FAIL, "%s", error->message);
-    hc_remedy(c, "reinstall lium-cvm (it ships /usr/share/lium-cvm/known-good.conf), or fix "
-                 "/etc/lium-cvm/known-good.conf");
+    hc_remedy(c, "reinstall lium-cvm (it ships " LCVM_DATADIR "/lium-cvm/" LCVM_KNOWN_GOOD_FILE
+                 "), or fix " LCVM_SYSCONFDIR "/lium-cvm/" LCVM_KNOWN_GOOD_FILE);
     return;
   }
   hc_set(c, LCVM_CHECK_OK, "%s (%u images; QEMU %s%s)", ctx->known_good->origin,
