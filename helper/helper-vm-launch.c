@@ -6,6 +6,7 @@
 #include "lcvm-image.h"
 #include "helper-bridge.h"
 #include "helper-instance.h"
+#include "helper-known-good.h"
 #include "helper-mrenclave.h"
 #include "helper-nft.h"
 #include "helper-sanitize.h"
@@ -473,7 +474,8 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
   gint64 t0 = g_get_monotonic_time();
   gboolean had_disk = FALSE;
   l->def = helper_instance_validate(l->config, l->name, error);
-  if (l->def != NULL && !helper_mrenclave_check(l->config, l->name, &had_disk, error))
+  if (l->def != NULL && (!helper_known_good_check(l->config, l->name, l->def, error) ||
+                         !helper_mrenclave_check(l->config, l->name, &had_disk, error)))
     return NULL;
   l->res = l->def ? helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error) : NULL;
   if (l->res == NULL || !build_spec(l, error) ||
