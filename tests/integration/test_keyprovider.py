@@ -369,6 +369,8 @@ def test_operator_builds_through_the_helper_and_the_new_images_are_pinned(harnes
     r = build(harness, users.op)
     assert r.rc == 0, r
     assert "MRENCLAVE " + BUILT_MRENCLAVE in r.stdout + r.stderr
+    # The build's own output is the job's progress.
+    assert "#1 [aesmd internal] load build definition from Dockerfile" in r.stdout + r.stderr
     [call] = [c for c in docker.state["calls"] if "build" in c["argv"][5:6]]
     assert call["argv"][1:] == ["--project-directory", str(harness.root / "key-provider"), "-f",
                                 str(build_file), "build", "--progress", "plain"]
