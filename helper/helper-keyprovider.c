@@ -845,6 +845,7 @@ status_build(const LcvmConfig *config, GError **error)
   gboolean pinned = pin_matches(pin, containers);
   g_autoptr(GPtrArray) disks = helper_kp_data_disks(config);
   g_autofree char *mrenclave = helper_mrenclave_observe(config, logs);
+  g_autoptr(GPtrArray) mismatched = helper_mrenclave_mismatched(config, disks, mrenclave);
 
   g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
   if (!running)
@@ -863,6 +864,16 @@ status_build(const LcvmConfig *config, GError **error)
   if (!pinned)
     g_ptr_array_add(problems, g_strdup("the running images are not the pinned ones (or "
                                        "nothing is pinned yet)"));
+  if (mismatched->len > 0) {
+    g_ptr_array_add(mismatched, NULL);
+    g_autofree char *list = g_strjoinv(", ", (char **)mismatched->pdata);
+    g_ptr_array_remove_index(mismatched, mismatched->len - 1);
+    g_ptr_array_add(problems,
+                    g_strdup_printf("data disks made under another MRENCLAVE will not open with "
+                                    "this key provider: %s; run the key provider they were made "
+                                    "with, or recreate those VMs",
+                                    list));
+  }
 
   GVariantBuilder b;
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
@@ -877,6 +888,7 @@ status_build(const LcvmConfig *config, GError **error)
   g_variant_builder_add(&b, "{sv}", "pin_matches", g_variant_new_boolean(pinned));
   g_variant_builder_add(&b, "{sv}", "helper_kp_data_disks", strv_variant(disks));
   g_variant_builder_add(&b, "{sv}", "mrenclave", g_variant_new_string(mrenclave ? mrenclave : ""));
+  g_variant_builder_add(&b, "{sv}", "mrenclave_mismatch", strv_variant(mismatched));
   g_variant_builder_add(&b, "{sv}", "ready", g_variant_new_boolean(problems->len == 0));
   g_variant_builder_add(&b, "{sv}", "problems", strv_variant(problems));
   return g_variant_builder_end(&b);

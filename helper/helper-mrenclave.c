@@ -94,6 +94,21 @@ helper_mrenclave_check(const LcvmConfig *config, const char *name, gboolean *had
   return FALSE;
 }
 
+GPtrArray *
+helper_mrenclave_mismatched(const LcvmConfig *config, GPtrArray *disks, const char *current)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; current != NULL && i < disks->len; i++) {
+    int dir = open_instance(config, disks->pdata[i]);
+    g_autofree char *disk = read_record(dir, LCVM_INSTANCE_MRENCLAVE_FILE);
+    if (dir >= 0)
+      close(dir);
+    if (disk != NULL && !g_str_equal(disk, current))
+      g_ptr_array_add(out, g_strdup_printf("%s (%s)", (char *)disks->pdata[i], disk));
+  }
+  return out;
+}
+
 void
 helper_mrenclave_record_disk(const LcvmConfig *config, const char *name, gboolean had_disk)
 {

@@ -20,6 +20,11 @@ char *helper_mrenclave_current(const LcvmConfig *config);
 gboolean helper_mrenclave_check(const LcvmConfig *config, const char *name, gboolean *had_disk,
                                 GError **error);
 
+/* Of the VMs named in disks (each with a data disk), those whose disk was made under another
+ * MRENCLAVE than current, as "NAME (MRENCLAVE)"; empty when current is NULL. */
+GPtrArray *helper_mrenclave_mismatched(const LcvmConfig *config, GPtrArray *disks,
+                                       const char *current);
+
 /* After the instance is assembled: a data disk made by this start is recorded with the current
  * MRENCLAVE (nothing is recorded when none is known, or for a disk that existed before). */
 void helper_mrenclave_record_disk(const LcvmConfig *config, const char *name, gboolean had_disk);

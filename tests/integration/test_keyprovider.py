@@ -340,6 +340,21 @@ def test_a_new_mrenclave_in_the_logs_replaces_the_record(harness, users, docker)
     assert (harness.state_dir / "key-provider.mrenclave").read_text() == REBUILT_MRENCLAVE + "\n"
 
 
+def test_status_names_data_disks_made_under_another_mrenclave(harness, users, docker):
+    assert start(harness, users).rc == 0
+    make_data_disk(harness)
+    (harness.state_dir / "instances" / "vm1" / "key-provider.mrenclave").write_text(
+        REBUILT_MRENCLAVE + "\n")
+    r = status(harness, users.op)
+    assert r.rc == 1
+    assert r.json["mrenclave_mismatch"] == ["vm1 (%s)" % REBUILT_MRENCLAVE]
+    assert any("will not open with this key provider: vm1" in p for p in r.json["problems"])
+    (harness.state_dir / "instances" / "vm1" / "key-provider.mrenclave").write_text(
+        MRENCLAVE + "\n")
+    r = status(harness, users.op)
+    assert r.json["mrenclave_mismatch"] == [] and r.rc == 0, r.json["problems"]
+
+
 def test_ungrouped_user_learns_no_mrenclave_and_nothing_is_recorded(harness, users, docker):
     r = status(harness, users.out)
     assert r.rc == 1 and r.error_name == NOT_AUTHORIZED
