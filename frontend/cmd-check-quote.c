@@ -39,7 +39,7 @@ check_qgsd_journal(LcvmCli *cli, LcvmCheckReport *report)
                    text == NULL   ? error->message
                    : j.lines == 0 ? "no entries (no such unit, or you may not read the system "
                                     "journal)"
-                                  : g_strstrip(text));
+                                  : "journalctl failed");
     lcvm_check_set_remedy(c,
                           "run 'lium-cvm check --deep' as root, or join group "
                           "systemd-journal; check by hand: sudo journalctl -u %s",
