@@ -57,6 +57,8 @@ static const KeySpec key_specs[] = {
   { "tools", "docker", KEY_OPTPATH, F(docker), "/usr/bin/docker" },
   { "tools", "taskset", KEY_OPTPATH, F(taskset), "/usr/bin/taskset" },
   { "tools", "qemu_img", KEY_OPTPATH, F(qemu_img), "/usr/bin/qemu-img" },
+  { "tools", "journalctl", KEY_OPTPATH, F(journalctl), "/usr/bin/journalctl" },
+  { "tools", "mpa_manage", KEY_OPTPATH, F(mpa_manage), "/opt/intel/sgx-ra-service/mpa_manage" },
   { "tools", "hostapi", KEY_PATH, F(hostapi), LCVM_LIBEXECDIR "/lium-cvm-hostapi" },
   { "gpu", "sanitize_on_attach", KEY_BOOL, F(sanitize_on_attach), "true" },
   { "key-provider", "address", KEY_ADDRESS, F(key_provider_address), "127.0.0.1:3443" },
@@ -69,6 +71,11 @@ static const KeySpec key_specs[] = {
   { "images", "low_speed_limit", KEY_UINT, F(download_low_speed_limit), "1024" },
   { "images", "low_speed_time", KEY_UINT, F(download_low_speed_time), "60" },
   { "images", "retries", KEY_UINT, F(download_retries), "5" },
+  { "attestation", "known_good", KEY_OPTPATH, F(known_good), "" },
+  { "attestation", "enforce", KEY_BOOL, F(attestation_enforce), "false" },
+  { "attestation", "qgsd_unit", KEY_STRING, F(qgsd_unit), "qgsd" },
+  { "inventory", "lium_registry", KEY_OPTPATH, F(lium_registry), "/var/lib/lium-cvm/vm-dirs" },
+  { "inventory", "sweep_roots", KEY_STRING, F(sweep_roots), "/home /root /opt /srv /mnt /data" },
   { "helper", "idle_timeout", KEY_UINT, F(idle_timeout), "60" },
   { "helper", "bind_timeout", KEY_UINT, F(bind_timeout), "30" },
   { "testing", "guest_agent_socket_dir", KEY_OPTPATH, F(guest_agent_socket_dir), "" },
@@ -296,7 +303,7 @@ config_from_keyfile(GKeyFile *kf, const char *origin, GError **error)
     if (!group_known(groups[g])) {
       g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
                   "%s: unknown group [%s]; known groups are paths, qemu, limits, tools, "
-                  "key-provider, images, helper",
+                  "key-provider, images, attestation, inventory, helper",
                   origin, groups[g]);
       return NULL;
     }

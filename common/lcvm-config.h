@@ -38,9 +38,11 @@ typedef struct {
   char *gpu_admin_tools;
   guint64 gpu_admin_tools_timeout; /* seconds one run may take; then it is killed */
   char *docker;
-  char *taskset;  /* prefixes QEMU when a definition asks for pin_numa */
-  char *qemu_img; /* creates a VM's data disk, confined as the VM's uid */
-  char *hostapi;  /* lium-cvm-hostapi, spawned confined per VM as its bridge uid */
+  char *taskset;    /* prefixes QEMU when a definition asks for pin_numa */
+  char *qemu_img;   /* creates a VM's data disk, confined as the VM's uid */
+  char *journalctl; /* check --deep reads qgsd's journal with it */
+  char *mpa_manage; /* check --deep asks it for the SGX registration status */
+  char *hostapi;    /* lium-cvm-hostapi, spawned confined per VM as its bridge uid */
   /* [gpu] */
   gboolean sanitize_on_attach; /* bus-reset each passed GPU before every start */
   /* [key-provider] */
@@ -54,6 +56,13 @@ typedef struct {
   guint64 download_low_speed_limit; /* bytes/s; below it for low_speed_time seconds: retry */
   guint64 download_low_speed_time;  /* seconds */
   guint64 download_retries;         /* retries of a transient failure, with backoff */
+  /* [attestation] */
+  char *known_good; /* the known-good list; empty: /etc/lium-cvm, then the shipped one */
+  gboolean attestation_enforce; /* refuse (not only warn) what validators will reject */
+  char *qgsd_unit;              /* the quote generation service's systemd unit */
+  /* [inventory] */
+  char *lium_registry; /* Lium's registry of VM roots (cvm_upgrade_guard.sh) */
+  char *sweep_roots;   /* space-separated directories searched for Lium checkouts' disks */
   /* [helper] */
   guint64 idle_timeout; /* seconds; 0: never exit */
   guint64 bind_timeout; /* seconds the kernel gets to bind or release a device */

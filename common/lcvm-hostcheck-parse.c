@@ -1,6 +1,7 @@
 /* Parsers for the host check's inputs. Each takes a buffer and never touches the
  * filesystem; malformed input yields FALSE/NULL, never a guess. */
 #include "lcvm-hostcheck-parse.h"
+#include "lcvm-client-conf.h"
 #include <errno.h>
 #include <gio/gio.h>
 #include <linux/netlink.h>
@@ -187,36 +188,21 @@ lcvm_tdx_version_parse(const char *message, LcvmTdxVersion *out)
   return FALSE;
 }
 
+/* dstack.py hands the value to subprocess as is; lium-cvm.sh's awk strips one pair of quotes,
+ * and so do we, so both launchers' hosts resolve the same binary. */
 char *
 lcvm_client_conf_qemu_path(const char *text)
 {
-  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-  gboolean in_qemu = FALSE;
-  char *path = NULL;
-  for (guint i = 0; lines[i] != NULL; i++) {
-    char *line = g_strstrip(lines[i]);
-    if (line[0] == '[') {
-      in_qemu = g_str_equal(line, "[qemu]");
-      continue;
-    }
-    if (!in_qemu || line[0] == '#' || line[0] == ';')
-      continue;
-    char *eq = strchr(line, '=');
-    if (eq == NULL)
-      continue;
-    *eq = '\0';
-    if (!g_str_equal(g_strstrip(line), "path"))
-      continue;
-    char *value = g_strstrip(eq + 1);
-    gsize n = strlen(value);
-    if (n >= 2 && (value[0] == '"' || value[0] == '\'') && value[n - 1] == value[0]) {
-      value[n - 1] = '\0';
-      value++;
-    }
-    g_free(path);
-    path = *value ? g_strdup(value) : NULL;
+  g_autofree char *value = lcvm_client_conf_get(text, "qemu", "path");
+  if (value == NULL)
+    return NULL;
+  char *v = value;
+  gsize n = strlen(v);
+  if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+    v[n - 1] = '\0';
+    v++;
   }
-  return path;
+  return *v ? g_strdup(v) : NULL;
 }
 
 gboolean

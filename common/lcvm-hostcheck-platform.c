@@ -34,9 +34,6 @@ static const struct {
     "to 46 bits' = Disable (it greys out TME-MT)" },
 };
 
-/* Minimum TDX 2.0 module build for a TCB Intel accepts (2.0.08, minor SVN 5). */
-#define TDX2_MIN_BUILD 882
-
 static gboolean
 is_intel(const HostCtx *ctx)
 {
@@ -281,7 +278,7 @@ static void
 check_tdx_module_version(HostCtx *ctx)
 {
   LcvmCheck *c = hc_add(ctx, "tdx.module.version", "TDX module version",
-                        "TDX 2.0 build >= 882 (2.0.08), or a 1.5 module");
+                        "at least the known-good list's minimum build of its series");
   if (not_intel(ctx)) {
     hc_set(c, LCVM_CHECK_SKIP, "not an Intel CPU (see cpu.vendor)");
     return;
@@ -309,24 +306,26 @@ check_tdx_module_version(HostCtx *ctx)
   g_autofree char *version = v.have_update
                                  ? g_strdup_printf("%u.%u.%02u", v.major, v.minor, v.update)
                                  : g_strdup_printf("%u.%u", v.major, v.minor);
-  if (v.major != 2) {
-    hc_set(c, LCVM_CHECK_OK, "%s build %" G_GUINT64_FORMAT " (not a 2.0 module: TCB not compared)",
-           version, v.build_num);
+  if (ctx->known_good == NULL) {
+    hc_set(c, LCVM_CHECK_UNKNOWN,
+           "%s build %" G_GUINT64_FORMAT "; no known-good list to judge it "
+           "by (%s)",
+           version, v.build_num, ctx->known_good_error);
     return;
   }
-  if (v.build_num == 0) {
+  if (v.major == ctx->known_good->tdx_min_major && v.build_num == 0) {
     hc_set(c, LCVM_CHECK_UNKNOWN, "%s (no build number printed)", version);
     hc_remedy(c, "the TD quote's tee_tcb_svn shows the module's TCB");
     return;
   }
-  if (v.build_num >= TDX2_MIN_BUILD) {
-    hc_set(c, LCVM_CHECK_OK, "%s build %" G_GUINT64_FORMAT, version, v.build_num);
+  g_autofree char *reason = NULL;
+  if (lcvm_known_good_tdx_module(ctx->known_good, &v, &reason) == LCVM_KNOWN_GOOD_ACCEPTED) {
+    hc_set(c, LCVM_CHECK_OK, "%s build %" G_GUINT64_FORMAT "%s%s%s", version, v.build_num,
+           reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
     return;
   }
-  hc_set(c, LCVM_CHECK_FAIL, "%s build %" G_GUINT64_FORMAT " is below Intel's minimum %d", version,
-         v.build_num, TDX2_MIN_BUILD);
-  hc_remedy(c,
-            "quote verification will fail with 'No matching TCB level found': " TDX_MODULE_UPDATE);
+  hc_set(c, LCVM_CHECK_FAIL, "%s", reason);
+  hc_remedy(c, "%s", TDX_MODULE_UPDATE);
 }
 
 static void

@@ -3,6 +3,7 @@
 #pragma once
 #include "lcvm-hostcheck-parse.h"
 #include "lcvm-hostcheck.h"
+#include "lcvm-known-good.h"
 
 typedef struct {
   const LcvmConfig *config;
@@ -16,6 +17,8 @@ typedef struct {
   GPtrArray *kmsg; /* kernel log messages; NULL when unreadable */
   char *kmsg_error;
   gboolean iommu_active;
+  LcvmKnownGood *known_good; /* NULL when unreadable (known_good_error says why) */
+  char *known_good_error;
 } HostCtx;
 
 /* Reads root/rel whole (at most 1 MiB). */
@@ -42,6 +45,7 @@ const char *hc_kmsg_find(const HostCtx *ctx, const char *needle);
   "sudo update-grub && sudo reboot"
 
 /* Areas, in report order. */
+void hc_check_known_good(HostCtx *ctx); /* lcvm-hostcheck-knowngood.c; loads ctx->known_good */
 void hc_check_platform(HostCtx *ctx);
 void hc_check_kernel(HostCtx *ctx);
 void hc_check_vfio(HostCtx *ctx);
@@ -49,4 +53,5 @@ void hc_check_gpus(HostCtx *ctx);
 void hc_check_gpu_modes(HostCtx *ctx); /* lcvm-hostcheck-gpumode.c */
 void hc_check_qemu(HostCtx *ctx);
 void hc_check_services(HostCtx *ctx);
-void hc_check_qcnl(HostCtx *ctx); /* lcvm-hostcheck-qcnl.c */
+void hc_check_qcnl(HostCtx *ctx);             /* lcvm-hostcheck-qcnl.c */
+void hc_check_image_known_good(HostCtx *ctx); /* lcvm-hostcheck-knowngood.c */

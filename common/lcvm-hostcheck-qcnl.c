@@ -52,15 +52,41 @@ is_local_url(const char *url)
   return FALSE;
 }
 
+gboolean
+lcvm_qcnl_parse(const char *text, const char *path, char **pccs_url, gboolean *secure,
+                gboolean *secure_given, GError **error)
+{
+  g_autofree char *json = strip_line_comments(text);
+  g_autoptr(JsonParser) parser = json_parser_new_immutable();
+  g_autoptr(GError) local = NULL;
+  JsonNode *root =
+      lcvm_json_load_bounded(parser, json, -1, &local) ? json_parser_get_root(parser) : NULL;
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s is not a JSON object: %s", path,
+                local ? local->message : "another JSON value");
+    return FALSE;
+  }
+  JsonObject *conf = json_node_get_object(root);
+  JsonNode *url = json_object_get_member(conf, "pccs_url");
+  if (url == NULL || !JSON_NODE_HOLDS_VALUE(url) ||
+      json_node_get_value_type(url) != G_TYPE_STRING || json_node_get_string(url)[0] == '\0') {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s has no pccs_url", path);
+    return FALSE;
+  }
+  JsonNode *n = json_object_get_member(conf, "use_secure_cert");
+  /* QCNL's default is true. */
+  *secure_given = n != NULL;
+  *secure = n == NULL || !JSON_NODE_HOLDS_VALUE(n) ||
+            json_node_get_value_type(n) != G_TYPE_BOOLEAN || json_node_get_boolean(n);
+  *pccs_url = g_strdup(json_node_get_string(url));
+  return TRUE;
+}
+
 static void
-check_secure_cert(HostCtx *ctx, JsonObject *conf, const char *pccs_url)
+check_secure_cert(HostCtx *ctx, const char *pccs_url, gboolean secure, gboolean given)
 {
   LcvmCheck *c = hc_add(ctx, "sgx.qcnl.use_secure_cert", "QCNL certificate check",
                         "false for a local PCCS with a self-signed certificate");
-  JsonNode *n = json_object_get_member(conf, "use_secure_cert");
-  /* QCNL's default is true. */
-  gboolean secure = n == NULL || !JSON_NODE_HOLDS_VALUE(n) ||
-                    json_node_get_value_type(n) != G_TYPE_BOOLEAN || json_node_get_boolean(n);
   if (!secure) {
     hc_set(c, LCVM_CHECK_OK, "false (the PCCS certificate is not verified)");
     return;
@@ -69,7 +95,7 @@ check_secure_cert(HostCtx *ctx, JsonObject *conf, const char *pccs_url)
     hc_set(c, LCVM_CHECK_OK, "true, PCCS %s", pccs_url);
     return;
   }
-  hc_set(c, LCVM_CHECK_WARN, "%s with a local PCCS (%s)", n == NULL ? "true (the default)" : "true",
+  hc_set(c, LCVM_CHECK_WARN, "%s with a local PCCS (%s)", given ? "true" : "true (the default)",
          pccs_url);
   hc_remedy(c,
             "a local PCCS has a self-signed certificate, which use_secure_cert: true rejects "
@@ -100,24 +126,13 @@ hc_check_qcnl(HostCtx *ctx)
     hc_remedy(c, "install Intel's libsgx-dcap-default-qpl and %s", QCNL_REMEDY_WRITE);
     return;
   }
-  g_autofree char *json = strip_line_comments(text);
-  g_autoptr(JsonParser) parser = json_parser_new_immutable();
-  JsonNode *root =
-      lcvm_json_load_bounded(parser, json, -1, &error) ? json_parser_get_root(parser) : NULL;
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    hc_set(c, LCVM_CHECK_FAIL, "%s is not a JSON object: %s", path,
-           error ? error->message : "another JSON value");
+  g_autofree char *url = NULL;
+  gboolean secure = TRUE, given = FALSE;
+  if (!lcvm_qcnl_parse(text, path, &url, &secure, &given, &error)) {
+    hc_set(c, LCVM_CHECK_FAIL, "%s", error->message);
     hc_remedy(c, "%s", QCNL_REMEDY_WRITE);
     return;
   }
-  JsonObject *conf = json_node_get_object(root);
-  JsonNode *url = json_object_get_member(conf, "pccs_url");
-  if (url == NULL || !JSON_NODE_HOLDS_VALUE(url) ||
-      json_node_get_value_type(url) != G_TYPE_STRING || json_node_get_string(url)[0] == '\0') {
-    hc_set(c, LCVM_CHECK_FAIL, "%s has no pccs_url", path);
-    hc_remedy(c, "%s", QCNL_REMEDY_WRITE);
-    return;
-  }
-  hc_set(c, LCVM_CHECK_OK, "pccs_url %s", json_node_get_string(url));
-  check_secure_cert(ctx, conf, json_node_get_string(url));
+  hc_set(c, LCVM_CHECK_OK, "pccs_url %s", url);
+  check_secure_cert(ctx, url, secure, given);
 }

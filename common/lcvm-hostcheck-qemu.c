@@ -1,34 +1,32 @@
 /* Host check, QEMU area: which binary runs VMs ([qemu] path, else dstack's client.conf
- * [qemu] path, else PATH) and whether it is the dstack 9.2.1 build attestation needs. The
+ * [qemu] path, else PATH) and whether validators accept its version (the known-good list). The
  * one process this check starts is `qemu --version`, and its answer is cached per binary
  * path + mtime + size + inode, so a repeated check starts nothing. */
 #include "lcvm-hostcheck-private.h"
+#include "lcvm-capture.h"
 #include "lcvm-qemu-probe.h"
 #include "lcvm-safe-io.h"
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define QEMU_NAME        "qemu-system-x86_64"
 #define PROBE_TIMEOUT_MS 5000
 #define CACHE_FILE       "qemu-version.ini"
 
-#define BUILD_DSTACK_QEMU                                                                          \
-  "build the dstack QEMU: git clone -b dstack-qemu-9.2.1 https://github.com/kvinwang/qemu-tdx "    \
-  "&& cd qemu-tdx && git checkout dbcec07c0854bf873d346a09e87e4c993ccf2633 && mkdir build && cd "  \
-  "build && ../configure --prefix=/opt/qemu-dstack --target-list=x86_64-softmmu "                  \
-  "--disable-werror --enable-kvm --enable-slirp && make -j$(nproc) && sudo make install; then "    \
-  "set 'path = /opt/qemu-dstack/bin/qemu-system-x86_64' under [qemu] in %s"
+/* How to get an accepted QEMU: the known-good list's [qemu] build, else a plain hint. */
+static const char *
+build_remedy(const HostCtx *ctx)
+{
+  return ctx->known_good ? ctx->known_good->qemu_build
+                         : "install a QEMU of a version in the known-good list and set [qemu] "
+                           "path (see attestation.known_good)";
+}
 
 /* The binary and where its name came from. */
 static char *
-resolve_qemu(HostCtx *ctx, char **source)
+resolve_qemu(const LcvmConfig *cfg, char **source)
 {
-  const LcvmConfig *cfg = ctx->config;
   if (cfg->qemu_path[0] != '\0') {
     *source = g_strdup("[qemu] path in lium-cvm.conf");
     return g_strdup(cfg->qemu_path);
@@ -93,84 +91,47 @@ static char *
 probe_version(const char *path, GError **error)
 {
   const char *argv[] = { path, "--version", NULL };
-  const char *envp[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
-  GPid pid;
-  int out = -1;
-  if (!g_spawn_async_with_pipes(NULL, (char **)argv, (char **)envp,
-                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL |
-                                    G_SPAWN_CLOEXEC_PIPES,
-                                NULL, NULL, &pid, NULL, &out, NULL, error))
+  g_autofree char *out = lcvm_capture(argv, PROBE_TIMEOUT_MS, 65536, NULL, error);
+  if (out == NULL)
     return NULL;
-  g_autoptr(GString) s = g_string_new(NULL);
-  gint64 deadline = g_get_monotonic_time() + PROBE_TIMEOUT_MS * 1000;
-  gboolean timed_out = FALSE;
-  for (;;) {
-    int left = (int)((deadline - g_get_monotonic_time()) / 1000);
-    struct pollfd p = { .fd = out, .events = POLLIN };
-    if (left <= 0 || poll(&p, 1, left) == 0) {
-      timed_out = TRUE;
-      break;
-    }
-    char buf[1024];
-    ssize_t n = read(out, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0 || s->len > 65536)
-      break;
-    g_string_append_len(s, buf, n);
-  }
-  close(out);
-  if (timed_out)
-    kill(pid, SIGKILL);
-  int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-    ;
-  g_spawn_close_pid(pid);
-  if (timed_out) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "%s --version did not answer in %d s",
-                path, PROBE_TIMEOUT_MS / 1000);
-    return NULL;
-  }
-  char *eol = strchr(s->str, '\n');
+  char *eol = strchr(out, '\n');
   if (eol != NULL)
     *eol = '\0';
-  if (s->len == 0 || s->str[0] == '\0') {
+  if (out[0] == '\0') {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s --version printed nothing", path);
     return NULL;
   }
-  return g_strdup(s->str);
+  return g_steal_pointer(&out);
 }
 
 static void
-judge_version(LcvmCheck *c, const char *path, const char *line, const char *client_conf)
+judge_version(HostCtx *ctx, LcvmCheck *c, const char *path, const char *line)
 {
   LcvmQemuVersion v;
   g_autoptr(GError) error = NULL;
   if (!lcvm_qemu_version_parse(line, &v, &error)) {
     hc_set(c, LCVM_CHECK_WARN, "%s", error->message);
-    hc_remedy(c, BUILD_DSTACK_QEMU, client_conf);
+    hc_remedy(c, "%s", build_remedy(ctx));
     return;
   }
-  if (v.dstack_build) {
-    hc_set(c, LCVM_CHECK_OK, "%s", line);
-  } else if (v.major == 9 && v.minor == 2 && v.patch == 1) {
-    hc_set(c, LCVM_CHECK_WARN, "%s: a distribution build, not the dstack fork", line);
-    hc_remedy(c,
-              "the verifier's RTMR0 is computed from the dstack QEMU 9.2.1 fork and a distro "
-              "9.2.1 may differ: " BUILD_DSTACK_QEMU,
-              client_conf);
-  } else if (v.major >= 10) {
-    hc_set(c, LCVM_CHECK_FAIL,
-           "QEMU %s at %s is a distro/upstream build: the verifier's RTMR0 "
-           "oracle is built from dstack QEMU 9.2.1, so attestation can never "
-           "pass",
-           v.text, path);
-    hc_remedy(c, BUILD_DSTACK_QEMU, client_conf);
-  } else {
-    hc_set(c, LCVM_CHECK_FAIL, "QEMU %s at %s: attestation needs the dstack 9.2.1 build", v.text,
-           path);
-    hc_remedy(c, BUILD_DSTACK_QEMU, client_conf);
+  if (ctx->known_good == NULL) {
+    hc_set(c, LCVM_CHECK_UNKNOWN, "%s at %s; no known-good list to judge it by (%s)", line, path,
+           ctx->known_good_error);
+    return;
   }
+  g_autofree char *reason = NULL;
+  switch (lcvm_known_good_qemu(ctx->known_good, &v, &reason)) {
+  case LCVM_KNOWN_GOOD_ACCEPTED:
+    hc_set(c, LCVM_CHECK_OK, "%s", line);
+    return;
+  case LCVM_KNOWN_GOOD_DOUBTFUL:
+    hc_set(c, LCVM_CHECK_WARN, "%s at %s: %s", line, path, reason);
+    break;
+  case LCVM_KNOWN_GOOD_REJECTED:
+    hc_set(c, LCVM_CHECK_FAIL, "%s at %s: %s", line, path, reason);
+    break;
+  }
+  hc_remedy(c, "%s", build_remedy(ctx));
 }
 
 void
@@ -178,23 +139,25 @@ hc_check_qemu(HostCtx *ctx)
 {
   const char *client_conf = ctx->config->dstack_client_conf[0] ? ctx->config->dstack_client_conf
                                                                : "/etc/dstack/client.conf";
+  const char *remedy = build_remedy(ctx);
   LcvmCheck *bin =
       hc_add(ctx, "qemu.binary", "QEMU binary",
              "[qemu] path, else client.conf [qemu] path, else " QEMU_NAME " in PATH; executable");
-  LcvmCheck *ver = hc_add(ctx, "qemu.version", "QEMU version", "9.2.1, the dstack build");
+  LcvmCheck *ver = hc_add(ctx, "qemu.version", "QEMU version",
+                          "a version in the known-good list, not a distribution's package");
   g_autofree char *source = NULL;
-  g_autofree char *path = resolve_qemu(ctx, &source);
+  g_autofree char *path = resolve_qemu(ctx->config, &source);
   struct stat st;
   if (path == NULL) {
     hc_set(bin, LCVM_CHECK_FAIL, "no [qemu] path, none in %s, no " QEMU_NAME " in PATH",
            client_conf);
-    hc_remedy(bin, BUILD_DSTACK_QEMU, client_conf);
+    hc_remedy(bin, "%s", remedy);
     hc_set(ver, LCVM_CHECK_SKIP, "no QEMU binary (see qemu.binary)");
     return;
   }
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, X_OK) != 0) {
     hc_set(bin, LCVM_CHECK_FAIL, "%s (from %s) is missing or not executable", path, source);
-    hc_remedy(bin, BUILD_DSTACK_QEMU, client_conf);
+    hc_remedy(bin, "%s", remedy);
     hc_set(ver, LCVM_CHECK_SKIP, "no QEMU binary (see qemu.binary)");
     return;
   }
@@ -206,10 +169,29 @@ hc_check_qemu(HostCtx *ctx)
     line = probe_version(path, &error);
     if (line == NULL) {
       hc_set(ver, LCVM_CHECK_UNKNOWN, "%s", error->message);
-      hc_remedy(ver, "run '%s --version' by hand; it must print version 9.2.1", path);
+      hc_remedy(ver, "run '%s --version' by hand; it must print a version in the known-good list",
+                path);
       return;
     }
     cache_store(ctx->options->cache_dir, path, &st, line);
   }
-  judge_version(ver, path, line, client_conf);
+  judge_version(ctx, ver, path, line);
+}
+
+char *
+lcvm_hostcheck_qemu_version_line(const LcvmConfig *config, const char *cache_dir, char **path,
+                                 GError **error)
+{
+  g_autofree char *source = NULL;
+  *path = resolve_qemu(config, &source);
+  struct stat st;
+  if (*path == NULL || stat(*path, &st) != 0 || !S_ISREG(st.st_mode)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                "no QEMU binary (see 'lium-cvm check': qemu.binary)");
+    return NULL;
+  }
+  char *line = cache_lookup(cache_dir, *path, &st);
+  if (line == NULL && (line = probe_version(*path, error)) != NULL)
+    cache_store(cache_dir, *path, &st, line);
+  return line;
 }

@@ -16,10 +16,14 @@
 #define HC_MAX_FILE (1024 * 1024)
 #define HC_MAX_KMSG (16 * 1024 * 1024)
 
-/* Run by the frontend (frontend/cmd-check-deep.c) with --deep: they ask the helper. */
+/* Run by the frontend (frontend/cmd-check-deep.c) with --deep: they ask the helper, or look at
+ * the quote path (cmd-check-quote.c). */
 static const char *const deep_checks[] = {
   "keyprovider.status",
   "nftables.guard",
+  "qgsd.health",
+  "pccs.reachable",
+  "sgx.registration",
   "gpu.SLOT.cc_mode (queried through the helper when not cached)",
   NULL,
 };
@@ -284,6 +288,7 @@ lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostcheckOptions *options
   HostCtx ctx = { .config = config, .options = options, .report = report };
   gather_facts(&ctx);
 
+  hc_check_known_good(&ctx);
   hc_check_platform(&ctx);
   hc_check_kernel(&ctx);
   hc_check_vfio(&ctx);
@@ -291,6 +296,7 @@ lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostcheckOptions *options
   hc_check_gpu_modes(&ctx);
   hc_check_qemu(&ctx);
   hc_check_services(&ctx);
+  hc_check_image_known_good(&ctx);
   hc_check_qcnl(&ctx);
 
   lcvm_cpuinfo_clear(&ctx.cpu);
@@ -299,6 +305,8 @@ lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostcheckOptions *options
   g_free(ctx.cmdline_error);
   g_clear_pointer(&ctx.kmsg, g_ptr_array_unref);
   g_free(ctx.kmsg_error);
+  lcvm_known_good_free(ctx.known_good);
+  g_free(ctx.known_good_error);
   return g_steal_pointer(&report);
 }
 

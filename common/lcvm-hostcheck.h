@@ -46,6 +46,17 @@ typedef struct {
 LcvmCheckReport *lcvm_hostcheck_run(const LcvmConfig *config, const LcvmHostcheckOptions *options,
                                     GError **error);
 
+/* The first line of `QEMU --version` for the QEMU VMs run ([qemu] path, else client.conf, else
+ * PATH), cached in cache_dir (NULL: no cache) as the check caches it; *path gets the binary. */
+char *lcvm_hostcheck_qemu_version_line(const LcvmConfig *config, const char *cache_dir, char **path,
+                                       GError **error);
+
+/* Intel's QCNL config text (JSON with // comments): its pccs_url and use_secure_cert (QCNL's
+ * default true when absent; *secure_given says whether the file sets it). path names the
+ * file in errors. */
+gboolean lcvm_qcnl_parse(const char *text, const char *path, char **pccs_url, gboolean *secure,
+                         gboolean *secure_given, GError **error);
+
 /* Ids of the deep checks (those that ask the helper), NULL-terminated. */
 const char *const *lcvm_hostcheck_deep_checks(void);
 

@@ -250,6 +250,22 @@ fetch_and_extract(Install *in, LcvmDownload *dl, char **top, GError **error)
   return TRUE;
 }
 
+/* The known-good list's verdict on the extracted image, before it reaches the store. */
+static gboolean
+check_accepted(Install *in, const LcvmImage *image, GError **error)
+{
+  const char *const *accepted = in->opts->accepted_digests;
+  if (accepted == NULL || (image->digest && g_strv_contains(accepted, image->digest)))
+    return TRUE;
+  g_autofree char *list = g_strjoinv(", ", (char **)accepted);
+  g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+              "the image from %s has digest %s, but the known-good list accepts only %s: "
+              "validators will reject it, so the download was deleted (check the URL; update "
+              "the known-good list when validators accept a new image)",
+              in->opts->url, image->digest ? image->digest : "(none)", list);
+  return FALSE;
+}
+
 static gboolean
 check_archive(Install *in, LcvmDownload *dl, const char *want_sha256, const char *top,
               GError **error)
@@ -273,7 +289,7 @@ check_archive(Install *in, LcvmDownload *dl, const char *want_sha256, const char
   }
   g_autofree char *dir = g_build_filename(in->store, in->tmp_name, top, NULL);
   g_autoptr(LcvmImage) image = lcvm_image_load_dir(dir, top, error);
-  return image != NULL && lcvm_image_verify(image, error);
+  return image != NULL && lcvm_image_verify(image, error) && check_accepted(in, image, error);
 }
 
 /* Moves tmp/NAME to NAME (the extractor synced the files and directories); an existing

@@ -15,6 +15,9 @@ typedef struct {
   const char *url;
   const char *sha256;    /* expected archive sha256, or NULL */
   gboolean fetch_sha256; /* when sha256 is NULL: try URL.sha256 */
+  /* The digest.txt values the new image must have (the known-good list's), or NULL; an image
+   * with another digest is refused before it reaches the store. */
+  const char *const *accepted_digests;
   LcvmDownloadProgressFunc progress;
   void (*notice)(const char *message, gpointer user_data); /* waiting, resuming, … */
   gpointer user_data;

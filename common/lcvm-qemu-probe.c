@@ -92,8 +92,7 @@ lcvm_qemu_version_parse(const char *output, LcvmQemuVersion *version, GError **e
     return FALSE;
   }
   g_strlcpy(parsed.text, text, sizeof parsed.text);
-  parsed.dstack_build =
-      parsed.major == 9 && parsed.minor == 2 && parsed.patch == 1 && !is_distro_package(first);
+  parsed.distro_package = is_distro_package(first);
   *version = parsed;
   return TRUE;
 }

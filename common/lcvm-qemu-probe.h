@@ -13,8 +13,9 @@ typedef struct {
   guint patch;
   /* The version word as QEMU printed it, up to a '+' ("9.2.1"): vm_config's qemu_version. */
   char text[32];
-  /* 9.2.1 and not a distribution package: the build the verifier's RTMR0 oracle runs. */
-  gboolean dstack_build;
+  /* Built by a distribution (its --version note names one): which versions and builds
+   * validators accept is data (lcvm-known-good), not decided here. */
+  gboolean distro_package;
 } LcvmQemuVersion;
 
 /* Parses the first line of `--version` output ("QEMU emulator version 9.2.1 (...)"). */

@@ -4,9 +4,6 @@
 #include "cli.h"
 #include "lcvm-manifest.h"
 
-/* The QEMU build the validator's RTMR0 oracle is made from (reference/lium.md §2.5). */
-#define CLI_VM_QEMU_VERSION_EXPECTED "9.2.1 (dstack build)"
-
 char *cli_vm_dir_path(const LcvmCli *cli);
 /* Opens state_dir/vms; with create, makes it (mode 2770) when only it is missing. */
 int cli_vm_dir_open(const LcvmCli *cli, gboolean create, GError **error);

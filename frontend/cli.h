@@ -79,6 +79,7 @@ int cmd_download_run(LcvmCli *cli, int argc, char **argv);
 int cmd_images(LcvmCli *cli, int argc, char **argv);
 int cmd_new(LcvmCli *cli, int argc, char **argv);
 int cmd_list(LcvmCli *cli, int argc, char **argv);
+int cmd_inventory(LcvmCli *cli, int argc, char **argv);
 int cmd_show(LcvmCli *cli, int argc, char **argv);
 int cmd_hash(LcvmCli *cli, int argc, char **argv);
 int cmd_rm(LcvmCli *cli, int argc, char **argv);

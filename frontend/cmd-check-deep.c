@@ -2,6 +2,7 @@
  * question; a helper that cannot be asked makes the check "unknown" with the reason, never a
  * failure of the host. */
 #include "cmd-check-deep.h"
+#include "cmd-check-quote.h"
 #include "cmd-gpumode.h"
 #include "lcvm-names.h"
 #include "lcvm-pci.h"
@@ -118,4 +119,5 @@ cli_check_deep(LcvmCli *cli, LcvmCheckReport *report, GPtrArray *query_failures)
   add_query_failures(report, query_failures);
   check_key_provider(cli, report);
   check_nftables(cli, report);
+  cli_check_quote_path(cli, report);
 }

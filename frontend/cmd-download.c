@@ -8,6 +8,7 @@
 #include "lcvm-error.h"
 #include "lcvm-image-install.h"
 #include "lcvm-image.h"
+#include "lcvm-known-good.h"
 #include "lcvm-sha256.h"
 #include <stdio.h>
 #include <string.h>
@@ -115,6 +116,26 @@ on_notice(const char *message, gpointer data)
   }
 }
 
+static void
+download_warning(LcvmCli *cli, DownloadUi *ui, const char *message)
+{
+  if (ui->bar_shown)
+    g_printerr("\n");
+  ui->bar_shown = FALSE;
+  if (cli->json) {
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "event");
+    json_builder_add_string_value(b, "warning");
+    json_builder_set_member_name(b, "warning");
+    json_builder_add_string_value(b, message);
+    json_builder_end_object(b);
+    print_json_line(b);
+    return;
+  }
+  g_printerr("warning: %s\n", message);
+}
+
 static int
 download_failed(LcvmCli *cli, DownloadUi *ui, const GError *error)
 {
@@ -132,6 +153,38 @@ download_failed(LcvmCli *cli, DownloadUi *ui, const GError *error)
   }
   g_printerr("lium-cvm: %s\n", error->message);
   return CLI_EXIT_FAILED;
+}
+
+/* What the known-good list demands of image name: the digests it may have (its own, or with
+ * enforce every accepted one) and its archive sha256 (NULL: unknown). NULL list: unreadable,
+ * which only enforce turns into a refusal. */
+static LcvmKnownGood *
+known_good_for(LcvmCli *cli, DownloadUi *ui, const char *name, GStrv *accepted,
+               const char **tarball, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(LcvmKnownGood) kg = lcvm_known_good_load(cli->config, &local);
+  if (kg == NULL) {
+    if (cli->config->attestation_enforce) {
+      g_propagate_prefixed_error(error, g_steal_pointer(&local),
+                                 "refused because [attestation] enforce=true: ");
+      return NULL;
+    }
+    download_warning(cli, ui, local->message);
+    return NULL;
+  }
+  const LcvmKnownImage *listed = lcvm_known_good_image(kg, name);
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  for (guint i = 0; i < kg->images->len; i++) {
+    const LcvmKnownImage *image = g_ptr_array_index(kg->images, i);
+    if (image == listed || (listed == NULL && cli->config->attestation_enforce))
+      g_strv_builder_addv(b, (const char **)image->digests);
+  }
+  *accepted = g_strv_builder_end(b);
+  if ((*accepted)[0] == NULL)
+    g_clear_pointer(accepted, g_strfreev);
+  *tarball = listed ? listed->tarball_sha256 : NULL;
+  return g_steal_pointer(&kg);
 }
 
 int
@@ -157,32 +210,43 @@ cmd_download(LcvmCli *cli, int argc, char **argv)
   if (!lcvm_image_name_is_valid(name))
     return cli_failf(cli, CLI_EXIT_USAGE,
                      "'%s' is not an image name (up to 64 letters, digits, '_', '-', '.')", name);
+  const char *url_given = url;
   if (url == NULL)
     url = lcvm_image_default_url(cli->config, name);
   if (url == NULL)
     return cli_failf(cli, CLI_EXIT_USAGE,
                      "cannot tell the release of '%s' (no x.y.z version at its end): pass --url",
                      name);
-  /* The configured sha256 belongs to the default image from its usual place only. */
+  /* The configured sha256 belongs to the default image from its usual place only; the
+   * known-good list's archive sha256 to the release URL of its name. */
+  gboolean default_url = url_given == NULL;
   gboolean config_sha = sha256 == NULL && g_str_equal(name, cli->config->default_image) &&
                         cli->config->image_sha256[0] != '\0';
   DownloadUi ui = { .cli = cli, .tty = isatty(STDERR_FILENO) };
+  g_auto(GStrv) accepted = NULL;
+  const char *tarball = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LcvmKnownGood) kg = known_good_for(cli, &ui, name, &accepted, &tarball, &error);
+  if (error != NULL)
+    return download_failed(cli, &ui, error);
+  const char *known_sha = sha256 == NULL && !config_sha && default_url ? tarball : NULL;
   LcvmImageInstallOptions opts = {
     .name = name,
     .url = url,
-    .sha256 = sha256 ? sha256 : (config_sha ? cli->config->image_sha256 : NULL),
+    .sha256 = sha256 ? sha256 : (config_sha ? cli->config->image_sha256 : known_sha),
     .fetch_sha256 = TRUE,
+    .accepted_digests = (const char *const *)accepted,
     .progress = on_progress,
     .notice = on_notice,
     .user_data = &ui,
   };
   if (!cli->json && !ui.tty)
     g_printerr("downloading %s from %s\n", name, url);
-  g_autoptr(GError) error = NULL;
   gboolean downloaded = FALSE;
   g_autoptr(LcvmImage) image = lcvm_image_install(cli->config, &opts, &downloaded, &error);
   if (image == NULL)
     return download_failed(cli, &ui, error);
+
   if (cli->json) {
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
@@ -198,5 +262,9 @@ cmd_download(LcvmCli *cli, int argc, char **argv)
            downloaded ? "downloaded and verified" : "already present and verified", image->version,
            image->digest ? image->digest : "none", image->dir);
   }
+  /* After the result line: the progress protocol stays as it was, the warning comes last. */
+  g_autofree char *reason = NULL;
+  if (kg != NULL && !lcvm_known_good_image_ok(kg, image->name, image->digest, &reason))
+    download_warning(cli, &ui, reason);
   return CLI_EXIT_OK;
 }

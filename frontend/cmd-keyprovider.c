@@ -68,6 +68,9 @@ print_status(GVariant *dict)
          lookup_bool(dict, "port_answering") ? "answering" : "not answering");
   printf("  PRODUCTION mode: %s\n", lookup_bool(dict, "production_mode") ? "seen" : "not seen");
   printf("  pinned images:   %s\n", lookup_bool(dict, "pin_matches") ? "running" : "not running");
+  const char *mrenclave = "";
+  g_variant_lookup(dict, "mrenclave", "&s", &mrenclave);
+  printf("  MRENCLAVE:       %s\n", mrenclave[0] ? mrenclave : "unknown (not in the recent logs)");
   print_containers(dict);
   g_autoptr(GVariant) pin = g_variant_lookup_value(dict, "pinned", G_VARIANT_TYPE("a{ss}"));
   GVariantIter it;
@@ -133,6 +136,17 @@ key_provider_start(LcvmCli *cli, int argc, char **argv)
 }
 
 static int
+key_provider_build(LcvmCli *cli, int argc, char **argv)
+{
+  return run_job(cli, argc, argv, "BuildKeyProvider",
+                 "Builds the key provider images as root, through the helper, from\n"
+                 "docker-compose.build.yaml in the root-owned [key-provider] compose_dir, and\n"
+                 "pins them; the build's output is its progress. Refused while any CVM data\n"
+                 "disk exists on this host (see 'lium-cvm inventory'): a rebuilt enclave has a\n"
+                 "new MRENCLAVE and could never open them. Then: lium-cvm key-provider start.");
+}
+
+static int
 key_provider_stop(LcvmCli *cli, int argc, char **argv)
 {
   return run_job(cli, argc, argv, "StopKeyProvider", "Stops the key provider containers.");
@@ -182,6 +196,8 @@ static const LcvmCommand key_provider_commands[] = {
   { "key-provider start", "", "Start the prebuilt containers (pins the images)",
     key_provider_start },
   { "key-provider stop", "", "Stop the containers", key_provider_stop },
+  { "key-provider build", "", "Build and pin the images (no data disk may exist)",
+    key_provider_build },
   { "key-provider logs", "[-n N] [--raw]", "The containers' last log lines", key_provider_logs },
   { NULL, NULL, NULL, NULL },
 };

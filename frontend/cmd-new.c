@@ -3,6 +3,7 @@
  * leaves nothing and a name is never half-created. .env is parsed as text (lcvm-env), never
  * sourced; the measured app-compose.json is what lium-cvm.sh + dstack.py write, byte for
  * byte (lcvm-compose). */
+#include "cli-attestation.h"
 #include "cli-vm.h"
 #include "lcvm-board-policy.h"
 #include "lcvm-compose.h"
@@ -10,6 +11,7 @@
 #include "lcvm-error.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-image.h"
+#include "lcvm-parity.h"
 #include "lcvm-pci.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
@@ -60,6 +62,7 @@ typedef struct {
   gsize user_config_len;
   char *init_script;       /* NULL: none */
   char *pre_launch_script; /* NULL: none */
+  GPtrArray *notes;        /* departures from Lium's launcher (lcvm-parity) */
 } Definition;
 
 static void
@@ -71,6 +74,7 @@ definition_clear(Definition *d)
   g_free(d->user_config);
   g_free(d->init_script);
   g_free(d->pre_launch_script);
+  g_clear_pointer(&d->notes, g_ptr_array_unref);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Definition, definition_clear)
 
@@ -133,19 +137,26 @@ read_text(const char *what, const char *path, gsize max, GError **error)
   return lcvm_compose_decode_text(label, data, len, error);
 }
 
-/* The explicit script, else the default one when it exists, else none (*text = NULL). */
+/* The explicit script, else the default one; none only with --no-scripts. lium-cvm.sh always
+ * passes both scripts to dstack.py, so a missing one would give a compose hash Lium never
+ * produces: that is an error, never a silent difference. */
 static gboolean
-read_script(const char *what, const char *explicit_path, const char *default_path, gboolean none,
-            char **text, GError **error)
+read_script(const char *what, const char *option, const char *explicit_path,
+            const char *default_path, gboolean none, char **text, GError **error)
 {
   *text = NULL;
   if (none)
     return TRUE;
-  const char *path = explicit_path;
-  if (path == NULL && g_file_test(default_path, G_FILE_TEST_EXISTS))
-    path = default_path;
-  if (path == NULL)
-    return TRUE;
+  const char *path = explicit_path ? explicit_path : default_path;
+  if (explicit_path == NULL && !g_file_test(default_path, G_FILE_TEST_EXISTS)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
+                "%s not found: %s. lium-cvm.sh always measures it, so without it the compose "
+                "hash is one Lium's validators never whitelist: run 'lium-cvm new' in the "
+                "directory that holds app/ (Lium's dstacktee checkout), give %s FILE, or pass "
+                "--no-scripts to measure no scripts on purpose",
+                what, default_path, option);
+    return FALSE;
+  }
   *text = read_text(what, path, MAX_SCRIPT_SIZE, error);
   return *text != NULL;
 }
@@ -315,15 +326,16 @@ build_definition(LcvmCli *cli, const char *name, const NewOptions *o, Definition
     return FALSE;
   g_autofree char *compose = compose_text(d->compose_path, env, error);
   if (compose == NULL ||
-      !read_script("init script", o->init_script, "app/init_script.sh", o->no_scripts,
-                   &d->init_script, error) ||
-      !read_script("pre-launch script", o->pre_launch_script, "app/pre_launch_script.sh",
-                   o->no_scripts, &d->pre_launch_script, error))
+      !read_script("init script", "--init-script", o->init_script, "app/init_script.sh",
+                   o->no_scripts, &d->init_script, error) ||
+      !read_script("pre-launch script", "--pre-launch-script", o->pre_launch_script,
+                   "app/pre_launch_script.sh", o->no_scripts, &d->pre_launch_script, error))
     return FALSE;
 
   m->image = g_strdup(o->image ? o->image : cli->config->default_image);
   g_autoptr(LcvmImage) image = find_image(cli, m->image, o->download, o->dry_run, error);
-  if (image == NULL || !resolve_gpus(cli, m, error))
+  if (image == NULL || !resolve_gpus(cli, m, error) ||
+      !cli_attestation_gate(cli, m->image, image->digest, error))
     return FALSE;
   m->os_image_hash = g_strdup(image->digest);
 
@@ -334,6 +346,7 @@ build_definition(LcvmCli *cli, const char *name, const NewOptions *o, Definition
     return FALSE;
   m->compose_hash = lcvm_compose_hash(d->app_compose, d->app_compose_len);
   d->user_config = lcvm_env_user_config(env, &d->user_config_len, error);
+  d->notes = lcvm_parity_notes(env, m, d->init_script);
   m->created_at_ms = (guint64)(g_get_real_time() / 1000);
   return d->user_config != NULL && lcvm_manifest_validate(m, error) &&
          lcvm_manifest_check_limits(m, cli->config, error);
@@ -410,6 +423,14 @@ commit_definition(const LcvmCli *cli, int vmsfd, const char *name, const Definit
 
 /* ---- new: output ---- */
 
+/* On stderr, so the summary stays what it was for scripts that read it. */
+static void
+print_notes(const Definition *d)
+{
+  for (guint i = 0; i < d->notes->len; i++)
+    fprintf(stderr, "note: %s\n", (const char *)d->notes->pdata[i]);
+}
+
 static void
 print_summary(const LcvmCli *cli, const NewOptions *o, const Definition *d, gboolean dry_run)
 {
@@ -456,6 +477,10 @@ print_new_json(const LcvmCli *cli, const Definition *d, gboolean dry_run)
   json_object_set_boolean_member(o, "init_script", d->init_script != NULL);
   json_object_set_boolean_member(o, "pre_launch_script", d->pre_launch_script != NULL);
   json_object_set_boolean_member(o, "dry_run", dry_run);
+  JsonArray *notes = json_array_new();
+  for (guint i = 0; i < d->notes->len; i++)
+    json_array_add_string_element(notes, d->notes->pdata[i]);
+  json_object_set_array_member(o, "notes", notes);
   cli_print_json(node);
 }
 
@@ -463,7 +488,8 @@ static const char new_description[] =
     "Creates the definition state_dir/vms/NAME from .env and the compose file:\n"
     "vm-manifest.json, app-compose.json (measured: its sha256 is the compose hash),\n"
     ".user-config and the scripts. The init and pre-launch scripts default to\n"
-    "app/init_script.sh and app/pre_launch_script.sh when they exist.";
+    "app/init_script.sh and app/pre_launch_script.sh; a missing one is an error\n"
+    "(lium-cvm.sh always measures both) unless --no-scripts.";
 
 /* --dry-run: what `new` would write, printed; nothing is written and NAME may exist (so a
  * caller can compare it with the definition in place: `lium-cvm show NAME`). */
@@ -479,6 +505,7 @@ preview_vm(LcvmCli *cli, const char *name, const NewOptions *o)
     return CLI_EXIT_OK;
   }
   print_summary(cli, o, &d, TRUE);
+  print_notes(&d);
   return CLI_EXIT_OK;
 }
 
@@ -495,10 +522,12 @@ create_vm(LcvmCli *cli, int vmsfd, const char *name, const NewOptions *o)
     return cli_fail(cli, error->domain == G_OPTION_ERROR ? CLI_EXIT_USAGE : CLI_EXIT_FAILED, error);
   if (!commit_definition(cli, vmsfd, name, &d, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
-  if (cli->json)
+  if (cli->json) {
     print_new_json(cli, &d, FALSE);
-  else
+  } else {
     print_summary(cli, o, &d, FALSE);
+    print_notes(&d);
+  }
   return CLI_EXIT_OK;
 }
 
@@ -516,11 +545,11 @@ cmd_new(LcvmCli *cli, int argc, char **argv)
     { "compose", 0, 0, G_OPTION_ARG_FILENAME, &o.compose, "The compose file (instead of --env)",
       "FILE" },
     { "init-script", 0, 0, G_OPTION_ARG_FILENAME, &o.init_script,
-      "Init script (default: app/init_script.sh when present)", "FILE" },
+      "Init script (default: app/init_script.sh, which must exist)", "FILE" },
     { "pre-launch-script", 0, 0, G_OPTION_ARG_FILENAME, &o.pre_launch_script,
-      "Pre-launch script (default: app/pre_launch_script.sh when present)", "FILE" },
-    { "no-scripts", 0, 0, G_OPTION_ARG_NONE, &o.no_scripts, "Measure no init or pre-launch script",
-      NULL },
+      "Pre-launch script (default: app/pre_launch_script.sh, which must exist)", "FILE" },
+    { "no-scripts", 0, 0, G_OPTION_ARG_NONE, &o.no_scripts,
+      "Measure no init or pre-launch script (a compose hash Lium never produces)", NULL },
     { "enable-logs", 0, 0, G_OPTION_ARG_NONE, &o.enable_logs,
       "public_logs: true (changes the compose hash)", NULL },
     { "enable-sysinfo", 0, 0, G_OPTION_ARG_NONE, &o.enable_sysinfo,

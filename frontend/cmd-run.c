@@ -4,6 +4,7 @@
  * that could never run the VM. --json: one object {"argv", "refusals"}. The helper builds the
  * argv with the one argv builder and touches nothing while doing so. Without --dry-run the
  * start itself (cmd-vmrun.c). */
+#include "cli-attestation.h"
 #include "cli.h"
 #include "lcvm-names.h"
 #include "lcvm-validate.h"
@@ -83,6 +84,8 @@ cmd_run(LcvmCli *cli, int argc, char **argv)
     return cli_fail(cli, CLI_EXIT_USAGE, error);
   if (dry_run && attach)
     return cli_failf(cli, CLI_EXIT_USAGE, "--attach starts the VM; --dry-run starts nothing");
+  if (!dry_run && !cli_attestation_gate_vm(cli, argv[1], &error))
+    return cli_fail(cli, CLI_EXIT_FAILED, error);
   if (!dry_run)
     return cli_vm_run(cli, argv[1], attach);
   g_autoptr(GVariant) reply =

@@ -1,10 +1,12 @@
 /* `lium-cvm list`, `show NAME`, `hash NAME`, `rm NAME`: reading and removing VM definitions
  * (state_dir/vms/NAME). Every manifest is loaded through the one validator (lcvm-manifest),
  * never following a symlink; `rm` renames the definition away before deleting it. */
+#include "cli-attestation.h"
 #include "cli-vm.h"
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
 #include "lcvm-image.h"
+#include "lcvm-mrenclave.h"
 #include "lcvm-names.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
@@ -207,8 +209,23 @@ image_status(const LcvmCli *cli, const LcvmManifest *m)
   return g_strdup("present");
 }
 
+/* The MRENCLAVE of the key provider the VM's data disk was made with (recorded by the helper at
+ * the first start in the world-readable instances/NAME/key-provider.mrenclave), or NULL. */
+static char *
+disk_mrenclave(const LcvmCli *cli, const char *name)
+{
+  g_autofree char *path = g_build_filename(cli->config->state_dir, "instances", name,
+                                           LCVM_INSTANCE_MRENCLAVE_FILE, NULL);
+  g_autofree char *bytes = NULL;
+  gsize len = 0;
+  if (!lcvm_read_file_at(AT_FDCWD, path, LCVM_MRENCLAVE_HEX_LEN + 2, &bytes, &len, NULL))
+    return NULL;
+  return lcvm_mrenclave_from_record(bytes, len);
+}
+
 static void
-print_show_text(const LcvmCli *cli, const LcvmManifest *m, const char *image)
+print_show_text(const LcvmCli *cli, const LcvmManifest *m, const char *image, const char *qemu,
+                const char *mrenclave)
 {
   g_autofree char *vms = cli_vm_dir_path(cli);
   g_autofree char *memory = cli_vm_format_size(m->memory);
@@ -232,30 +249,40 @@ print_show_text(const LcvmCli *cli, const LcvmManifest *m, const char *image)
   printf("OS image:              %s (%s)\n", m->image, image);
   printf("Compose hash:          %s\n", m->compose_hash);
   printf("OS image hash:         %s\n", m->os_image_hash);
-  printf("QEMU version expected: %s\n", CLI_VM_QEMU_VERSION_EXPECTED);
+  printf("QEMU version expected: %s\n", qemu);
+  printf("Disk's MRENCLAVE:      %s\n",
+         mrenclave ? mrenclave : "not recorded (no data disk yet, or one made before it was)");
 }
 
 int
 cmd_show(LcvmCli *cli, int argc, char **argv)
 {
   int status;
-  if (!cli_parse(cli, &argc, &argv, NULL, "NAME",
-                 "Shows a VM definition and what it is measured with: the compose hash, the OS "
-                 "image hash and the QEMU version the validator expects."))
+  if (!cli_parse(
+          cli, &argc, &argv, NULL, "NAME",
+          "Shows a VM definition and what it is measured with: the compose hash, the OS "
+          "image hash, the QEMU version the validator expects and the key provider MRENCLAVE "
+          "its data disk was made with."))
     return CLI_EXIT_USAGE;
   g_autoptr(LcvmManifest) m = open_named(cli, argc, argv, NULL, &status);
   if (m == NULL)
     return status;
   g_autofree char *image = image_status(cli, m);
+  g_autofree char *qemu = cli_attestation_qemu_expected(cli);
+  g_autofree char *mrenclave = disk_mrenclave(cli, m->name);
   if (!cli->json) {
-    print_show_text(cli, m, image);
+    print_show_text(cli, m, image, qemu, mrenclave);
     return CLI_EXIT_OK;
   }
   g_autoptr(JsonNode) node = cli_vm_manifest_node(m, NULL);
   JsonObject *o = json_node_get_object(node);
   json_object_set_string_member(o, "state", "defined");
   json_object_set_string_member(o, "image_status", image);
-  json_object_set_string_member(o, "qemu_version_expected", CLI_VM_QEMU_VERSION_EXPECTED);
+  json_object_set_string_member(o, "qemu_version_expected", qemu);
+  if (mrenclave != NULL)
+    json_object_set_string_member(o, "key_provider_mrenclave", mrenclave);
+  else
+    json_object_set_null_member(o, "key_provider_mrenclave");
   cli_print_json(node);
   return CLI_EXIT_OK;
 }

@@ -4,6 +4,7 @@
  * confined as the VM's uid on an fd the helper opened. Never a link to a definition file,
  * never a path followed out of the instance directory, never a half-made instance left
  * behind: every step records what it created so a failure can take it back. */
+#include "helper-client-conf.h"
 #include "helper-instance.h"
 #include "lcvm-names.h"
 #include "helper-instance-private.h"
@@ -217,7 +218,15 @@ static gboolean
 write_sys_config(Assembly *a, const LcvmQemuSpec *spec, guint16 hostapi_port, GError **error)
 {
   const LcvmImage *image = a->def->image;
+  GError *local = NULL;
+  g_autofree char *registry = helper_client_conf_docker_registry(a->config, &local);
+  if (local != NULL) {
+    g_propagate_prefixed_error(error, local,
+                               "VM %s: dstack's client.conf ([docker] registry): ", a->name);
+    return FALSE;
+  }
   LcvmGuestConfig guest = {
+    .docker_registry = registry,
     .host_api_port = hostapi_port,
     .os_image_hash = a->def->manifest->os_image_hash,
     .image = image->name,

@@ -9,8 +9,11 @@
  * rebuilt enclave has a new MRENCLAVE and can never again unseal those disks' keys. Nothing here
  * builds or pulls an image, and nothing takes a path or a command from the caller. */
 #include "helper-keyprovider.h"
+#include "helper-keyprovider-build.h"
+#include "helper-keyprovider-private.h"
 #include "helper-authorizer.h"
 #include "helper-job.h"
+#include "helper-mrenclave.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-text.h"
@@ -24,7 +27,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOCK_KEY           "key-provider"
 #define COMPOSE_MAX        (1024 * 1024)
 #define PIN_MAX            (64 * 1024)
 #define OUTPUT_MAX         (8 * 1024 * 1024)
@@ -58,14 +60,8 @@ static const char *const override_names[] = {
 
 /* ---- the trusted compose project ---- */
 
-typedef struct {
-  char *docker; /* resolved and trusted */
-  char *dir;
-  char *file;
-} Compose;
-
-static void
-compose_free(Compose *c)
+void
+helper_kp_compose_free(Compose *c)
 {
   g_free(c->docker);
   g_free(c->dir);
@@ -73,10 +69,8 @@ compose_free(Compose *c)
   g_free(c);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Compose, compose_free)
-
-static gboolean
-prefix_error(GError **error, const char *what)
+gboolean
+helper_kp_prefix_error(GError **error, const char *what)
 {
   g_prefix_error(error, "%s: ", what);
   return FALSE;
@@ -85,8 +79,8 @@ prefix_error(GError **error, const char *what)
 /* A word followed by ':' as a YAML key: at the start of the text after indentation, '-', '{'
  * or ','. Deliberately broad (it also matches inside a quoted string): a false alarm costs an
  * edit of a root-owned file, a miss would let compose build or merge something. */
-static gboolean
-line_has_key(const char *line, const char *key)
+gboolean
+helper_kp_line_has_key(const char *line, const char *key)
 {
   gsize n = strlen(key);
   for (const char *p = strstr(line, key); p != NULL; p = strstr(p + 1, key)) {
@@ -101,15 +95,15 @@ line_has_key(const char *line, const char *key)
   return FALSE;
 }
 
-static gboolean
-check_compose_text(const char *file, const char *text, GError **error)
+gboolean
+helper_kp_check_compose_text(const char *file, const char *text, GError **error)
 {
   g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++) {
     const char *line = lines[i] + strspn(lines[i], " \t");
     if (line[0] == '#')
       continue;
-    if (line_has_key(line, "build")) {
+    if (helper_kp_line_has_key(line, "build")) {
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                   "%s line %u has 'build:': lium-cvm starts only images that already exist, "
                   "because a rebuilt key provider has a new MRENCLAVE and every data disk sealed "
@@ -118,7 +112,7 @@ check_compose_text(const char *file, const char *text, GError **error)
                   file, i + 1);
       return FALSE;
     }
-    if (line_has_key(line, "include") || line_has_key(line, "extends")) {
+    if (helper_kp_line_has_key(line, "include") || helper_kp_line_has_key(line, "extends")) {
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                   "%s line %u pulls in another compose file ('include:'/'extends:'), which "
                   "lium-cvm cannot vet; put everything in this one root-owned file",
@@ -171,16 +165,16 @@ find_compose_file(const char *dir, GError **error)
   return g_build_filename(dir, found, NULL);
 }
 
-static Compose *
-compose_open(const LcvmConfig *config, GError **error)
+Compose *
+helper_kp_compose_open(const LcvmConfig *config, GError **error)
 {
   g_autoptr(Compose) c = g_new0(Compose, 1);
   c->docker = lcvm_trusted_path(config->docker, error);
   if (c->docker == NULL)
-    return prefix_error(error, "[tools] docker"), NULL;
+    return helper_kp_prefix_error(error, "[tools] docker"), NULL;
   c->dir = lcvm_trusted_path(config->key_provider_compose_dir, error);
   if (c->dir == NULL)
-    return prefix_error(error, "[key-provider] compose_dir"), NULL;
+    return helper_kp_prefix_error(error, "[key-provider] compose_dir"), NULL;
   g_autofree char *named = find_compose_file(c->dir, error);
   if (named == NULL)
     return NULL;
@@ -202,7 +196,7 @@ compose_open(const LcvmConfig *config, GError **error)
     return NULL;
   }
   if (!g_file_get_contents(c->file, &text, &len, error) ||
-      !check_compose_text(c->file, text, error))
+      !helper_kp_check_compose_text(c->file, text, error))
     return NULL;
   return g_steal_pointer(&c);
 }
@@ -231,6 +225,15 @@ tail_text(GBytes *bytes, gsize max)
   return g_strdup(g_strstrip(valid));
 }
 
+GSubprocessLauncher *
+helper_kp_docker_launcher(const Compose *c, GSubprocessFlags flags)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new(flags);
+  g_subprocess_launcher_set_environ(launcher, (char **)docker_env);
+  g_subprocess_launcher_set_cwd(launcher, c->dir);
+  return launcher;
+}
+
 /* Runs docker with args in dir, clean environment, stdin /dev/null; stdout on success. The
  * timeout needs the helper's main loop (it cancels from there). */
 static char *
@@ -242,13 +245,11 @@ docker_run(const Compose *c, const char *const *args, guint timeout_s, GError **
     g_ptr_array_add(argv, (char *)args[i]);
   g_ptr_array_add(argv, NULL);
   g_autoptr(GSubprocessLauncher) launcher =
-      g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_environ(launcher, (char **)docker_env);
-  g_subprocess_launcher_set_cwd(launcher, c->dir);
+      helper_kp_docker_launcher(c, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr(GSubprocess) proc =
       g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, error);
   if (proc == NULL)
-    return prefix_error(error, c->docker), NULL;
+    return helper_kp_prefix_error(error, c->docker), NULL;
 
   g_autoptr(GCancellable) cancel = g_cancellable_new();
   GSource *timer = g_timeout_source_new_seconds(timeout_s);
@@ -285,8 +286,8 @@ docker_run(const Compose *c, const char *const *args, guint timeout_s, GError **
 }
 
 /* `docker compose --project-directory DIR -f FILE args…` */
-static char *
-compose_run(const Compose *c, const char *const *args, guint timeout_s, GError **error)
+char *
+helper_kp_compose_run(const Compose *c, const char *const *args, guint timeout_s, GError **error)
 {
   g_autoptr(GStrvBuilder) b = g_strv_builder_new();
   const char *prefix[] = { "compose", "--project-directory", c->dir, "-f", c->file, NULL };
@@ -323,11 +324,11 @@ state_running(JsonObject *o)
 }
 
 /* name → image id of every image the compose file names. */
-static GHashTable *
-image_ids(const Compose *c, GError **error)
+GHashTable *
+helper_kp_image_ids(const Compose *c, GError **error)
 {
   const char *config_args[] = { "config", "--images", NULL };
-  g_autofree char *names = compose_run(c, config_args, QUERY_TIMEOUT_S, error);
+  g_autofree char *names = helper_kp_compose_run(c, config_args, QUERY_TIMEOUT_S, error);
   if (names == NULL)
     return NULL;
   g_autoptr(GHashTable) ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -389,8 +390,8 @@ pin_read(const LcvmConfig *config, GError **error)
   return g_steal_pointer(&pin);
 }
 
-static gboolean
-pin_write(const LcvmConfig *config, GHashTable *ids, GError **error)
+gboolean
+helper_kp_pin_write(const LcvmConfig *config, GHashTable *ids, GError **error)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
   g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -451,8 +452,8 @@ compare_names(gconstpointer a, gconstpointer b)
 }
 
 /* The VMs with a data disk: state_dir/instances/NAME/hda.img. */
-static GPtrArray *
-data_disks(const LcvmConfig *config)
+GPtrArray *
+helper_kp_data_disks(const LcvmConfig *config)
 {
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
   g_autofree char *path = g_build_filename(config->state_dir, "instances", NULL);
@@ -489,12 +490,12 @@ pin_check(const LcvmConfig *config, GHashTable *ids, HelperJob *job, GError **er
     return FALSE;
   if (g_hash_table_size(pin) == 0) {
     helper_job_step(job, 0.4, "pinning the key provider images (first start)");
-    return pin_write(config, ids, error);
+    return helper_kp_pin_write(config, ids, error);
   }
   g_autofree char *diff = pin_difference(pin, ids);
   if (diff == NULL)
     return TRUE;
-  g_autoptr(GPtrArray) disks = data_disks(config);
+  g_autoptr(GPtrArray) disks = helper_kp_data_disks(config);
   if (disks->len > 0) {
     g_ptr_array_add(disks, NULL);
     g_autofree char *list = g_strjoinv(", ", (char **)disks->pdata);
@@ -507,7 +508,7 @@ pin_check(const LcvmConfig *config, GHashTable *ids, HelperJob *job, GError **er
   }
   helper_job_step(job, 0.4, "the images changed (%s); no VM has a data disk, pinning the new ones",
                   diff);
-  return pin_write(config, ids, error);
+  return helper_kp_pin_write(config, ids, error);
 }
 
 /* ---- containers ---- */
@@ -548,7 +549,7 @@ helper_keyprovider_docker_objects(const char *text, GError **error)
       continue;
     g_autoptr(JsonParser) parser = json_parser_new_immutable();
     if (!lcvm_json_load_bounded(parser, lines[i], -1, error))
-      return prefix_error(error, "unexpected docker output"), NULL;
+      return helper_kp_prefix_error(error, "unexpected docker output"), NULL;
     JsonNode *root = json_parser_get_root(parser);
     if (JSON_NODE_HOLDS_OBJECT(root)) {
       g_ptr_array_add(objects, json_node_copy(root));
@@ -595,7 +596,7 @@ static GPtrArray *
 list_containers(const Compose *c, GError **error)
 {
   const char *args[] = { "ps", "--all", "--format", "json", NULL };
-  g_autofree char *text = compose_run(c, args, QUERY_TIMEOUT_S, error);
+  g_autofree char *text = helper_kp_compose_run(c, args, QUERY_TIMEOUT_S, error);
   g_autoptr(GPtrArray) objects = text ? helper_keyprovider_docker_objects(text, error) : NULL;
   if (objects == NULL)
     return NULL;
@@ -617,22 +618,34 @@ list_containers(const Compose *c, GError **error)
 
 /* ---- jobs ---- */
 
+/* The enclave prints its MRENCLAVE as it starts; record it for the VMs' start-time check. */
+static void
+record_mrenclave(const LcvmConfig *config, const Compose *c, HelperJob *job)
+{
+  g_autofree char *tail = g_strdup_printf("%d", STATUS_LOG_LINES);
+  const char *log_args[] = { "logs", "--no-color", "--tail", tail, NULL };
+  g_autofree char *logs = helper_kp_compose_run(c, log_args, QUERY_TIMEOUT_S, NULL);
+  g_autofree char *mrenclave = logs ? helper_mrenclave_observe(config, logs) : NULL;
+  if (mrenclave != NULL)
+    helper_job_step(job, 0.95, "the enclave's MRENCLAVE is %s", mrenclave);
+}
+
 static gboolean
 start_job(HelperJob *job, gpointer data, GError **error)
 {
   const LcvmConfig *config = data;
   helper_job_step(job, 0.05, "checking docker and the compose directory");
-  g_autoptr(Compose) c = compose_open(config, error);
+  g_autoptr(Compose) c = helper_kp_compose_open(config, error);
   if (c == NULL)
     return FALSE;
   helper_job_step(job, 0.2, "finding the images %s names", c->file);
-  g_autoptr(GHashTable) ids = image_ids(c, error);
+  g_autoptr(GHashTable) ids = helper_kp_image_ids(c, error);
   if (ids == NULL || !pin_check(config, ids, job, error))
     return FALSE;
   helper_job_step(job, 0.5,
                   "starting the containers (docker compose up -d --no-build --pull never)");
   const char *up[] = { "up", "-d", "--no-build", "--pull", "never", NULL };
-  g_autofree char *out = compose_run(c, up, UP_TIMEOUT_S, error);
+  g_autofree char *out = helper_kp_compose_run(c, up, UP_TIMEOUT_S, error);
   if (out == NULL)
     return FALSE;
   helper_job_step(job, 0.9, "checking that the running images are the pinned ones");
@@ -650,6 +663,7 @@ start_job(HelperJob *job, gpointer data, GError **error)
       return FALSE;
     }
   }
+  record_mrenclave(config, c, job);
   helper_job_step(job, 1.0, "the key provider is started (%u containers)", containers->len);
   return TRUE;
 }
@@ -659,12 +673,12 @@ stop_job(HelperJob *job, gpointer data, GError **error)
 {
   const LcvmConfig *config = data;
   helper_job_step(job, 0.1, "checking docker and the compose directory");
-  g_autoptr(Compose) c = compose_open(config, error);
+  g_autoptr(Compose) c = helper_kp_compose_open(config, error);
   if (c == NULL)
     return FALSE;
   helper_job_step(job, 0.3, "stopping the containers (docker compose down)");
   const char *down[] = { "down", NULL };
-  g_autofree char *out = compose_run(c, down, UP_TIMEOUT_S, error);
+  g_autofree char *out = helper_kp_compose_run(c, down, UP_TIMEOUT_S, error);
   if (out == NULL)
     return FALSE;
   helper_job_step(job, 1.0, "the key provider is stopped");
@@ -683,23 +697,26 @@ check_flags(GDBusMethodInvocation *inv, guint64 flags)
   return FALSE;
 }
 
+void
+helper_kp_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, guint64 flags,
+                    const char *operation, HelperJobFunc func)
+{
+  const char *locks[] = { HELPER_KP_LOCK, NULL };
+  if (check_flags(inv, flags))
+    helper_job_start(d, inv, operation, locks, func, d->config, NULL);
+}
+
 static gboolean
 handle_start(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint64 flags, gpointer data)
 {
-  HelperDaemon *d = data;
-  const char *locks[] = { LOCK_KEY, NULL };
-  if (check_flags(inv, flags))
-    helper_job_start(d, inv, "start-key-provider", locks, start_job, d->config, NULL);
+  helper_kp_job_start(data, inv, flags, "start-key-provider", start_job);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
 handle_stop(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint64 flags, gpointer data)
 {
-  HelperDaemon *d = data;
-  const char *locks[] = { LOCK_KEY, NULL };
-  if (check_flags(inv, flags))
-    helper_job_start(d, inv, "stop-key-provider", locks, stop_job, d->config, NULL);
+  helper_kp_job_start(data, inv, flags, "stop-key-provider", stop_job);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -796,7 +813,7 @@ pin_matches(GHashTable *pin, GPtrArray *containers)
 static GVariant *
 status_build(const LcvmConfig *config, GError **error)
 {
-  g_autoptr(Compose) c = compose_open(config, error);
+  g_autoptr(Compose) c = helper_kp_compose_open(config, error);
   if (c == NULL)
     return NULL;
   g_autoptr(GPtrArray) containers = list_containers(c, error);
@@ -805,7 +822,7 @@ status_build(const LcvmConfig *config, GError **error)
   g_autofree char *tail = g_strdup_printf("%d", STATUS_LOG_LINES);
   const char *log_args[] = { "logs", "--no-color", "--tail", tail, NULL };
   g_autofree char *logs =
-      containers->len ? compose_run(c, log_args, QUERY_TIMEOUT_S, error) : g_strdup("");
+      containers->len ? helper_kp_compose_run(c, log_args, QUERY_TIMEOUT_S, error) : g_strdup("");
   g_autoptr(GHashTable) pin = logs ? pin_read(config, error) : NULL;
   if (pin == NULL)
     return NULL;
@@ -817,7 +834,9 @@ status_build(const LcvmConfig *config, GError **error)
   gboolean production = strstr(logs, "PRODUCTION mode") != NULL;
   g_autoptr(GPtrArray) errors = helper_keyprovider_enclave_errors(logs);
   gboolean pinned = pin_matches(pin, containers);
-  g_autoptr(GPtrArray) disks = data_disks(config);
+  g_autoptr(GPtrArray) disks = helper_kp_data_disks(config);
+  g_autofree char *mrenclave = helper_mrenclave_observe(config, logs);
+  g_autoptr(GPtrArray) mismatched = helper_mrenclave_mismatched(config, disks, mrenclave);
 
   g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
   if (!running)
@@ -836,6 +855,16 @@ status_build(const LcvmConfig *config, GError **error)
   if (!pinned)
     g_ptr_array_add(problems, g_strdup("the running images are not the pinned ones (or "
                                        "nothing is pinned yet)"));
+  if (mismatched->len > 0) {
+    g_ptr_array_add(mismatched, NULL);
+    g_autofree char *list = g_strjoinv(", ", (char **)mismatched->pdata);
+    g_ptr_array_remove_index(mismatched, mismatched->len - 1);
+    g_ptr_array_add(problems,
+                    g_strdup_printf("data disks made under another MRENCLAVE will not open with "
+                                    "this key provider: %s; run the key provider they were made "
+                                    "with, or recreate those VMs",
+                                    list));
+  }
 
   GVariantBuilder b;
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
@@ -848,7 +877,9 @@ status_build(const LcvmConfig *config, GError **error)
   g_variant_builder_add(&b, "{sv}", "enclave_errors", strv_variant(errors));
   g_variant_builder_add(&b, "{sv}", "pinned", pin_variant(pin));
   g_variant_builder_add(&b, "{sv}", "pin_matches", g_variant_new_boolean(pinned));
-  g_variant_builder_add(&b, "{sv}", "data_disks", strv_variant(disks));
+  g_variant_builder_add(&b, "{sv}", "helper_kp_data_disks", strv_variant(disks));
+  g_variant_builder_add(&b, "{sv}", "mrenclave", g_variant_new_string(mrenclave ? mrenclave : ""));
+  g_variant_builder_add(&b, "{sv}", "mrenclave_mismatch", strv_variant(mismatched));
   g_variant_builder_add(&b, "{sv}", "ready", g_variant_new_boolean(problems->len == 0));
   g_variant_builder_add(&b, "{sv}", "problems", strv_variant(problems));
   return g_variant_builder_end(&b);
@@ -871,10 +902,10 @@ query_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancella
     GVariant *status = status_build(q->daemon->config, &error);
     reply = status ? g_variant_new("(@a{sv})", status) : NULL;
   } else {
-    g_autoptr(Compose) c = compose_open(q->daemon->config, &error);
+    g_autoptr(Compose) c = helper_kp_compose_open(q->daemon->config, &error);
     g_autofree char *n = g_strdup_printf("%u", q->lines);
     const char *args[] = { "logs", "--no-color", "--tail", n, NULL };
-    g_autofree char *text = c ? compose_run(c, args, QUERY_TIMEOUT_S, &error) : NULL;
+    g_autofree char *text = c ? helper_kp_compose_run(c, args, QUERY_TIMEOUT_S, &error) : NULL;
     reply = text ? g_variant_new("(s)", text) : NULL;
   }
   if (reply != NULL)
@@ -938,4 +969,5 @@ helper_keyprovider_connect(HelperDaemon *d)
   g_signal_connect(d->host, "handle-start-key-provider", G_CALLBACK(handle_start), d);
   g_signal_connect(d->host, "handle-stop-key-provider", G_CALLBACK(handle_stop), d);
   g_signal_connect(d->host, "handle-key-provider-logs", G_CALLBACK(handle_logs), d);
+  helper_keyprovider_build_connect(d);
 }

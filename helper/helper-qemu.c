@@ -1,6 +1,7 @@
 /* QEMU binary resolution and the confined version probe (see the header). The only process
  * started here is `QEMU --version`, as nobody, with an empty environment and a deadline. */
 #include "helper-qemu.h"
+#include "helper-client-conf.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
 #include "lcvm-hostcheck-parse.h"
@@ -28,14 +29,8 @@ static LcvmQemuProbeCache *cache;
 static char *
 client_conf_qemu(const LcvmConfig *config, GError **error)
 {
-  if (config->dstack_client_conf[0] == '\0' ||
-      !g_file_test(config->dstack_client_conf, G_FILE_TEST_EXISTS))
-    return NULL;
-  g_autofree char *trusted = lcvm_trusted_path(config->dstack_client_conf, error);
-  g_autofree char *text = NULL;
-  if (!trusted || !g_file_get_contents(trusted, &text, NULL, error))
-    return NULL;
-  return lcvm_client_conf_qemu_path(text);
+  g_autofree char *text = helper_client_conf_text(config, error);
+  return text != NULL ? lcvm_client_conf_qemu_path(text) : NULL;
 }
 
 static char *
@@ -53,8 +48,8 @@ configured_qemu(const LcvmConfig *config, GError **error)
     path = g_find_program_in_path(QEMU_NAME);
   if (!path)
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
-                "no QEMU: set [qemu] path in lium-cvm.conf (or [qemu] path in %s) to the dstack "
-                "QEMU 9.2.1 build",
+                "no QEMU: set [qemu] path in lium-cvm.conf (or [qemu] path in %s) to a QEMU "
+                "whose version is in the known-good list (see 'lium-cvm check')",
                 config->dstack_client_conf);
   return path;
 }

@@ -6,6 +6,8 @@
 #include "lcvm-image.h"
 #include "helper-bridge.h"
 #include "helper-instance.h"
+#include "helper-known-good.h"
+#include "helper-mrenclave.h"
 #include "helper-nft.h"
 #include "helper-qemu-view.h"
 #include "helper-sanitize.h"
@@ -495,7 +497,11 @@ static HelperRecord *
 launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
 {
   gint64 t0 = g_get_monotonic_time();
+  gboolean had_disk = FALSE;
   l->def = helper_instance_validate(l->config, l->name, error);
+  if (l->def != NULL && (!helper_known_good_check(l->config, l->name, l->def, error) ||
+                         !helper_mrenclave_check(l->config, l->name, &had_disk, error)))
+    return NULL;
   l->res = l->def ? helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error) : NULL;
   if (l->res == NULL)
     return NULL;
@@ -504,6 +510,8 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
     return NULL;
   l->prepared = helper_instance_prepare(l->config, l->def, l->spec, l->res->qemu_uid,
                                         l->res->hostapi_port, error);
+  if (l->prepared)
+    helper_mrenclave_record_disk(l->config, l->name, had_disk);
   if (!l->prepared || !open_fds(l, error) || !open_iommufd(l, error))
     return NULL;
   g_auto(GStrv) argv = lcvm_qemu_argv_build(l->spec, error);

@@ -13,7 +13,7 @@ packages="
   libsystemd-dev libcap-ng-dev libnftables-dev libsoup-3.0-dev
   dbus polkitd pkexec systemd nftables util-linux iproute2 pciutils curl
   qemu-system-x86 qemu-utils ovmf busybox-static linux-image-amd64 cpio
-  python3 python3-pytest python3-jsonschema libxml2-utils hyperfine time gettext-base python3-gi
+  python3 python3-pytest python3-jsonschema openssl glib-networking libxml2-utils hyperfine time gettext-base python3-gi
   cockpit-ws cockpit-bridge chromium
   prometheus prometheus-node-exporter ansible-core git python3-voluptuous yamllint python3-pycodestyle
 "

@@ -128,7 +128,19 @@ def write_image(state):
         write(os.path.join(d, name), text)
         sums += "%s  %s\n" % (hashlib.sha256(text.encode()).hexdigest(), name)
     write(os.path.join(d, "sha256sum.txt"), sums)
-    write(os.path.join(d, "digest.txt"), hashlib.sha256(sums.encode()).hexdigest() + "\n")
+    digest = hashlib.sha256(sums.encode()).hexdigest()
+    write(os.path.join(d, "digest.txt"), digest + "\n")
+    write_known_good(os.path.join(os.path.dirname(state), "etc", "lium-cvm", "known-good.conf"),
+                     digest)
+
+
+def write_known_good(path, *digests):
+    """The shipped known-good list with more accepted digests of its image (the fake images')."""
+    with open(KNOWN_GOOD) as f:
+        text = f.read()
+    marker = "[image %s]\ndigests=" % IMAGE
+    assert marker in text, "the shipped known-good list lost its %s entry" % IMAGE
+    write(path, text.replace(marker, marker + "".join(d + ";" for d in digests)))
 
 
 def write_gpu_modes(state, cc="on", ppcie="off", switch_ppcie="off", skip=()):
@@ -239,9 +251,17 @@ def unload_vfio(root):
     os.remove(os.path.join(root, "etc", "modprobe.d", "vfio-dma.conf"))
 
 
+# The shipped known-good list (data/known-good.conf of this source tree).
+KNOWN_GOOD = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "data", "known-good.conf")
+
+
 def config(root, key_provider, qemu_path=""):
     """lium-cvm.conf for the fake host; returns its path."""
     r = os.path.abspath(root)
+    known_good = os.path.join(r, "etc", "lium-cvm", "known-good.conf")
+    if not os.path.exists(known_good):
+        known_good = KNOWN_GOOD
     text = """[paths]
 state_dir={r}/state
 runtime_dir={r}/run
@@ -260,11 +280,16 @@ path={qemu}
 [tools]
 docker={r}/usr/bin/docker
 gpu_admin_tools=
+journalctl={r}/usr/bin/journalctl
+mpa_manage={r}/opt/intel/sgx-ra-service/mpa_manage
 
 [key-provider]
 address={kp}
 compose_dir={r}/etc/lium-cvm/key-provider
-""".format(r=r, kp=key_provider, qemu=qemu_path)
+
+[attestation]
+known_good={kg}
+""".format(r=r, kp=key_provider, qemu=qemu_path, kg=known_good)
     path = os.path.join(r, "lium-cvm.conf")
     write(path, text)
     return path

@@ -124,7 +124,7 @@ def test_ready_host_human_output_is_a_plain_table_when_not_a_tty(root, key_provi
     assert r.rc == 0
     assert "\033[" not in r.out
     assert "ok       cpu.tdx_host_platform" in r.out
-    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 61 ok.")
+    assert r.out.rstrip().endswith("Ready: 0 failed, 0 warnings, 0 unknown, 1 skipped, 63 ok.")
 
 
 # ---- a bare VM like the machine the tests run on ----
@@ -225,7 +225,7 @@ def test_distro_qemu_10_fails_with_the_reason(root, key_provider):
     assert "client.conf" in r["qemu.binary"]["observed"]
     assert r.status("qemu.version") == "fail"
     assert "10.1.0" in r["qemu.version"]["observed"]
-    assert "attestation can never pass" in r["qemu.version"]["observed"]
+    assert "validators will reject" in r["qemu.version"]["observed"]
     assert "path = /opt/qemu-dstack/bin/qemu-system-x86_64" in r["qemu.version"]["remedy"]
 
 
@@ -292,6 +292,71 @@ def test_tdx_module_below_build_882_fails(root, key_provider):
     assert r.status("tdx.module.version") == "fail"
     assert "786" in r["tdx.module.version"]["observed"]
     assert "intel_tdx_module.so" in r["tdx.module.version"]["remedy"]
+
+
+# ---- the known-good list (data/known-good.conf) ----
+
+def known_good_path(root, kind):
+    return os.path.join(root, kind, "etc", "lium-cvm", "known-good.conf")
+
+
+def edit_known_good(root, kind, old, new):
+    path = known_good_path(root, kind)
+    with open(path) as f:
+        text = f.read()
+    assert old in text
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+
+
+def test_tdx_minimum_comes_from_the_known_good_list(root, key_provider):
+    config = host(root, "ready", key_provider)
+    edit_known_good(root, "ready", "min_build=882", "min_build=900")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("tdx.module.version") == "fail"
+    assert "below the known-good minimum build 900" in r["tdx.module.version"]["observed"]
+    assert "validators will reject" in r["tdx.module.version"]["observed"]
+
+
+def test_image_validators_reject_is_a_warning_and_a_failure_when_enforced(root, key_provider):
+    config = host(root, "ready", key_provider)
+    with open(known_good_path(root, "ready")) as f:
+        shipped_only = f.read().replace("\ndigests=", "\n#digests=", 1)
+    with open(known_good_path(root, "ready"), "w") as f:
+        f.write(shipped_only.replace("#digests=", "digests=a6eafc5f007f642d8ea90c7fa8881f1e6715720c"
+                                     "cb531941a28218f4f26d7b02;\n#", 1))
+    r = run(root, config, "--json")
+    assert r.rc == 0
+    assert r.status("image.known_good") == "warn"
+    assert "validators will reject" in r["image.known_good"]["observed"]
+    assert "a6eafc5f007f642d8ea90c7fa8881f1e6715720ccb531941a28218f4f26d7b02" in \
+        r["image.known_good"]["observed"]
+    with open(config, "a") as f:
+        f.write("enforce=true\n")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("image.known_good") == "fail"
+
+
+def test_qemu_versions_come_from_the_known_good_list(root, key_provider):
+    config = host(root, "ready", key_provider)
+    edit_known_good(root, "ready", "versions=9.2.1;", "versions=10.2.1;")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("qemu.version") == "fail"
+    assert "accepts 10.2.1" in r["qemu.version"]["observed"]
+
+
+def test_a_damaged_known_good_list_fails_and_judges_nothing(root, key_provider):
+    config = host(root, "ready", key_provider)
+    edit_known_good(root, "ready", "min_build=882", "min_build=lots")
+    r = run(root, config, "--json")
+    assert r.rc == 1
+    assert r.status("attestation.known_good") == "fail"
+    assert "[tdx-module] min_build must be a number" in r["attestation.known_good"]["observed"]
+    assert r.status("qemu.version") == "unknown"
+    assert r.status("image.known_good") == "unknown"
 
 
 def test_hibernation_failure_in_the_log_points_at_nohibernate(root, key_provider):
@@ -471,6 +536,187 @@ def test_deep_without_a_helper_is_unknown_and_says_why(root, key_provider):
     assert j.status("gpu.0000:3b:00.0.cc_mode") == "fail"
     r = run(root, config, "--deep")
     assert "keyprovider.status" in r.out and "nftables.guard" in r.out
+
+
+# ---- check --deep: the quote path (qgsd's journal, the PCCS, registration) ----
+
+QGSD_OK = ("2026-12-05T10:00:00+0000 host systemd[1]: Started qgsd.service - Intel TD Quoting "
+           "Generation Service.\n"
+           "2026-12-05T10:00:01+0000 host qgsd[812]: Added cid 1001 to the vsock listener\n")
+QGSD_B011 = (QGSD_OK +
+             "2026-12-09T11:02:00+0000 host qgsd[812]: [QPL] Failed to get quote config. Error code "
+             "is 0xb011\n"
+             "2026-12-09T11:02:00+0000 host qgsd[812]: [QGS] tee_att_get_quote_size return 0x11001"
+             "\n")
+QGSD_B033 = (QGSD_OK +
+             "2026-12-05T10:01:00+0000 host qgsd[812]: [QCNL] Encountered CURL error: (60) SSL peer "
+             "certificate or SSH remote key was not OK\n"
+             "2026-12-05T10:01:00+0000 host qgsd[812]: [QPL] Failed to get quote config. Error code "
+             "is 0xb033\n")
+
+
+class FakePccs:
+    """A PCCS on loopback answering GET .../sgx/certification/v4/rootcacrl (and 404 else),
+    over TLS with a self-signed certificate made at test time, or plain HTTP."""
+
+    def __init__(self, tmp, tls=True):
+        import http.server
+        import ssl
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                ok = self.path == "/sgx/certification/v4/rootcacrl"
+                body = b"308201213081c8020101" if ok else b"not found"
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        scheme = "http"
+        if tls:
+            key, cert = self.certificate()
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = "%s://localhost:%d/sgx/certification/v4/" % (scheme, self.server.server_port)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    _made = None
+
+    @classmethod
+    def certificate(cls):
+        """One self-signed certificate for the whole run (made with openssl)."""
+        if cls._made is None:
+            d = tempfile.mkdtemp(prefix="lcvm-pccs-")
+            key, cert = os.path.join(d, "pccs.key"), os.path.join(d, "pccs.crt")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                            "/CN=localhost", "-keyout", key, "-out", cert],
+                           check=True, capture_output=True)
+            cls._made = (key, cert)
+        return cls._made
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def quote_host(root, key_provider, journal=QGSD_OK, pccs_url=None, secure=False,
+               registration="Registration status: completed successfully"):
+    config = host(root, "ready", key_provider)
+    base = os.path.join(root, "ready")
+    journalctl = os.path.join(base, "usr", "bin", "journalctl")
+    os.makedirs(os.path.dirname(journalctl), exist_ok=True)
+    shutil.copy(os.path.join(SOURCE, "tests", "fakes", "fake-journalctl"), journalctl)
+    if journal is not None:
+        with open(os.path.join(base, "usr", "bin", "journal-qgsd.service.txt"), "w") as f:
+            f.write(journal)
+    if registration is not None:
+        fakehost.fake_program(os.path.join(base, "opt", "intel", "sgx-ra-service", "mpa_manage"),
+                              registration)
+    if pccs_url is not None:
+        with open(os.path.join(base, "etc", "sgx_default_qcnl.conf"), "w") as f:
+            json.dump({"pccs_url": pccs_url, "use_secure_cert": secure}, f)
+    return config
+
+
+@pytest.fixture
+def pccs(root):
+    p = FakePccs(root)
+    yield p
+    p.close()
+
+
+def test_deep_quote_path_healthy(root, key_provider, pccs):
+    config = quote_host(root, key_provider, pccs_url=pccs.url)
+    r = run(root, config, "--deep", "--json")
+    for check_id in ("qgsd.health", "pccs.reachable", "sgx.registration"):
+        assert r.status(check_id) == "ok", r[check_id]
+        assert check_id in r.doc["deep"]["available"]
+    assert "answers 200 (use_secure_cert: false)" in r["pccs.reachable"]["observed"]
+    with open(os.path.join(root, "ready", "usr", "bin", "journalctl-calls.txt")) as f:
+        assert "--unit qgsd.service" in f.read()
+
+
+def test_deep_qgsd_0xb011_fails_with_the_daily_restart_remedy(root, key_provider):
+    config = quote_host(root, key_provider, journal=QGSD_B011)
+    r = run(root, config, "--deep", "--json")
+    assert r.rc == 1
+    c = r["qgsd.health"]
+    assert c["status"] == "fail"
+    assert c["observed"].startswith("0xb011: SGX_QCNL_ERROR_STATUS_UNEXPECTED")
+    assert "systemctl restart qgsd" in c["remedy"] and "daily" in c["remedy"]
+
+
+def test_deep_qgsd_restarted_after_a_failure_is_a_warning(root, key_provider):
+    journal = QGSD_B011 + ("2026-12-09T12:00:00+0000 host systemd[1]: Started qgsd.service - "
+                           "Intel TD Quoting Generation Service.\n")
+    config = quote_host(root, key_provider, journal=journal)
+    r = run(root, config, "--deep", "--json")
+    assert r.status("qgsd.health") == "warn"
+    assert "restarted since it logged 0xb011" in r["qgsd.health"]["observed"]
+
+
+def test_deep_qgsd_0xb033_names_use_secure_cert(root, key_provider):
+    config = quote_host(root, key_provider, journal=QGSD_B033)
+    r = run(root, config, "--deep", "--json")
+    assert r.status("qgsd.health") == "fail"
+    assert "use_secure_cert" in r["qgsd.health"]["remedy"]
+
+
+def test_deep_qgsd_journal_unreadable_is_unknown(root, key_provider):
+    config = quote_host(root, key_provider, journal=None)
+    r = run(root, config, "--deep", "--json")
+    assert r.status("qgsd.health") == "unknown"
+    assert "systemd-journal" in r["qgsd.health"]["remedy"]
+
+
+def test_deep_pccs_self_signed_with_use_secure_cert_true_fails_like_0xb033(root, key_provider,
+                                                                           pccs):
+    config = quote_host(root, key_provider, pccs_url=pccs.url, secure=True)
+    r = run(root, config, "--deep", "--json")
+    c = r["pccs.reachable"]
+    assert c["status"] == "fail", c
+    assert "TLS verification failed" in c["observed"] and "0xb033" in c["observed"]
+    assert '"use_secure_cert": false' in c["remedy"]
+
+
+def test_deep_pccs_that_does_not_answer_fails(root, key_provider, closed_port):
+    url = "https://%s/sgx/certification/v4/" % closed_port
+    config = quote_host(root, key_provider, pccs_url=url)
+    r = run(root, config, "--deep", "--json")
+    assert r.status("pccs.reachable") == "fail"
+    assert "does not answer" in r["pccs.reachable"]["observed"]
+    assert "systemctl start pccs" in r["pccs.reachable"]["remedy"]
+
+
+def test_deep_pccs_wrong_path_fails_with_its_status(root, key_provider):
+    plain = FakePccs(root, tls=False)
+    try:
+        config = quote_host(root, key_provider, pccs_url=plain.url.replace("/v4/", "/v3/"))
+        r = run(root, config, "--deep", "--json")
+    finally:
+        plain.close()
+    assert r.status("pccs.reachable") == "fail"
+    assert "answered 404" in r["pccs.reachable"]["observed"]
+
+
+def test_deep_unregistered_platform_fails_and_missing_tool_is_unknown(root, key_provider):
+    config = quote_host(root, key_provider,
+                        registration="Registration status: platform is not registered")
+    r = run(root, config, "--deep", "--json")
+    assert r.status("sgx.registration") == "fail"
+    assert "not registered" in r["sgx.registration"]["observed"]
+    assert "SGX Auto MP Registration" in r["sgx.registration"]["remedy"]
+    os.remove(os.path.join(root, "ready", "opt", "intel", "sgx-ra-service", "mpa_manage"))
+    r = run(root, config, "--deep", "--json")
+    assert r.status("sgx.registration") == "unknown"
 
 
 def test_deep_is_not_run_without_deep(root, key_provider):

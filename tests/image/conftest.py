@@ -28,6 +28,9 @@ class Store:
         self.images = self.state / "images"
         self.conf = tmp_path / "lium-cvm.conf"
         self.server = server
+        self.known_good_path = tmp_path / "known-good.conf"
+        self.known_good()
+        self.attestation = {}
         self.config()
 
     def config(self, **images):
@@ -41,7 +44,20 @@ class Store:
         keys.update({k: str(v) for k, v in images.items()})
         text = "[paths]\nstate_dir=%s\n[images]\n" % self.state
         text += "".join("%s=%s\n" % kv for kv in keys.items())
+        text += "[attestation]\nknown_good=%s\n" % self.known_good_path
+        text += "".join("%s=%s\n" % kv for kv in self.attestation.items())
         self.conf.write_text(text)
+
+    def known_good(self, images=None):
+        """The known-good list: {name: (digests, tarball_sha256 or None)}. By default it lists
+        no image the tests publish, so a download is judged only where a test asks for it."""
+        images = images or {"some-other-image": (["00" * 32], None)}
+        text = "[qemu]\nversions=9.2.1;\n"
+        for name, (digests, tarball) in images.items():
+            text += "[image %s]\ndigests=%s\n" % (name, "".join(d + ";" for d in digests))
+            if tarball:
+                text += "tarball_sha256=%s\n" % tarball
+        self.known_good_path.write_text(text)
 
     def command(self, *args):
         return [FRONTEND, "--config", str(self.conf)] + list(args)

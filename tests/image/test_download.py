@@ -256,6 +256,7 @@ def test_slow_server_hits_the_low_speed_timeout(store, server):
 def test_json_progress_is_one_object_per_line(store, server):
     res, data = publish(server, rootfs_size=2 * 1024 * 1024)
     res.rate = 4 * 1024 * 1024
+    store.known_good({NAME: ([digest_of(rootfs_size=2 * 1024 * 1024)], None)})
     r = store.run("--json", "download", NAME)
     assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines()]
@@ -338,3 +339,76 @@ def test_disk_full_fails_cleanly(store, server, tmp_path):
     assert "No space left on device" in r.stderr
     remaining = r.stdout.split("rc=1", 1)[1].split()
     assert remaining == [".%s.lock" % NAME], remaining
+
+
+# ---- the known-good list (data/known-good.conf) ----
+
+def digest_of(name=NAME, **kw):
+    return imgserver.image_files(name, **kw)["digest.txt"].decode().strip()
+
+
+def test_listed_image_with_the_accepted_digest_installs_quietly(store, server):
+    publish(server)
+    store.known_good({NAME: ([digest_of()], None)})
+    r = store.run("download", NAME)
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr
+
+
+def test_listed_image_with_another_digest_is_refused_and_deleted(store, server):
+    publish(server)
+    store.known_good({NAME: (["ab" * 32], None)})
+    r = store.run("download", NAME)
+    assert r.returncode == 1
+    assert "validators will reject it" in r.stderr
+    assert "ab" * 32 in r.stderr
+    assert not (store.images / NAME).exists()
+    assert store.leftovers() == []
+
+
+def test_json_warning_is_an_event_of_its_own(store, server):
+    publish(server)
+    r = store.run("--json", "download", NAME)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    [warning] = [e for e in events if e["event"] == "warning"]
+    assert "validators will reject" in warning["warning"]
+    assert events[-1]["event"] == "warning" and events[-2]["event"] == "done"
+
+
+def test_unlisted_image_installs_with_a_warning(store, server):
+    publish(server)
+    r = store.run("download", NAME)
+    assert r.returncode == 0, r.stderr
+    assert "warning: OS image %s has digest %s" % (NAME, digest_of()) in r.stderr
+    assert "validators will reject" in r.stderr
+    assert (store.images / NAME / "metadata.json").exists()
+
+
+def test_unlisted_image_is_refused_when_enforced(store, server):
+    publish(server)
+    store.attestation = {"enforce": "true"}
+    store.config()
+    r = store.run("download", NAME)
+    assert r.returncode == 1
+    assert "validators will reject it" in r.stderr
+    assert not (store.images / NAME).exists()
+
+
+def test_archive_sha256_of_the_known_good_list_is_checked(store, server):
+    _, data = publish(server)
+    store.known_good({NAME: ([digest_of()], "cd" * 32)})
+    r = store.run("download", NAME)
+    assert r.returncode == 1
+    assert "expected %s" % ("cd" * 32) in r.stderr
+    assert not (store.images / NAME).exists()
+    store.known_good({NAME: ([digest_of()], hashlib.sha256(data).hexdigest())})
+    r = store.run("download", NAME)
+    assert r.returncode == 0, r.stderr
+
+
+def test_archive_sha256_of_the_list_is_not_applied_to_another_url(store, server):
+    publish(server)
+    store.known_good({NAME: ([digest_of()], "cd" * 32)})
+    r = store.run("download", NAME, "--url", server.base + "/%s.tar.gz" % NAME)
+    assert r.returncode == 0, r.stderr

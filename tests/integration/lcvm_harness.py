@@ -662,6 +662,7 @@ class Harness:
             "tools": {"gpu_admin_tools": self.tools_dir / "nvidia_gpu_tools.py",
                       "docker": self.tools_dir / "docker", "hostapi": HOSTAPI},
             "key-provider": {"compose_dir": self.root / "key-provider"},
+            "attestation": {"known_good": SOURCE_ROOT / "data" / "known-good.conf"},
             "helper": {"idle_timeout": 0},
         }
         return _merge(base, self.extra_config)

@@ -25,13 +25,40 @@ AESMD_ID = "sha256:" + "a" * 64
 KP_ID = "sha256:" + "b" * 64
 REBUILT_KP_ID = "sha256:" + "c" * 64
 EXAMPLE_COMPOSE = lh.SOURCE_ROOT / "data" / "key-provider" / "docker-compose.yml"
+MRENCLAVE = "8a5c0c8a3b61d3f0b5d3e1a9f5c7e2b4d6a8c0e2f4a6b8d0c2e4f6a8b0d2e4f6"
+REBUILT_MRENCLAVE = "f" * 64
+# What the provider prints as it starts: its entrypoint shows the enclave's SIGSTRUCT with
+# gramine-sgx-sigstruct-view (Lium #1318: entrypoint-key-provider.sh line 24), then Gramine.
 PRODUCTION_LOGS = {"aesmd": ["aesm_service[10]: The server sock is 0x5581"],
-                   "gramine-sealing-key-provider": ["Gramine is starting. Parsing TOML manifest",
+                   "gramine-sealing-key-provider": ["Attributes:",
+                                                    "    mr_signer: " + "1" * 64,
+                                                    "    mr_enclave: " + MRENCLAVE,
+                                                    "    isv_prod_id: 0",
+                                                    "    isv_svn: 0",
+                                                    "    debug_enclave: False",
+                                                    "Gramine is starting. Parsing TOML manifest",
                                                     "Enclave started in PRODUCTION mode",
                                                     "listening on 0.0.0.0:3443"]}
 
 PROVIDER = fkp.FakeKeyProvider("normal").start()
-HARNESS_CONFIG = {"key-provider": {"address": PROVIDER.address}}
+# The data-disk inventory of `build` sees only this harness's state dir (no Lium registry, no
+# sweep of the real /home).
+HARNESS_CONFIG = {"key-provider": {"address": PROVIDER.address},
+                  "inventory": {"lium_registry": "", "sweep_roots": "/nonexistent-lcvm-sweep"}}
+# Lium's key-provider/docker-compose.build.yaml, reduced: builds what docker-compose.yml runs.
+BUILD_COMPOSE = """services:
+  aesmd:
+    image: lium-aesmd:local
+    build:
+      context: .
+      dockerfile: Dockerfile.aesmd
+  gramine-sealing-key-provider:
+    image: lium-key-provider:local
+    build:
+      context: .
+      dockerfile: Dockerfile.key-provider
+"""
+BUILT_MRENCLAVE = "d" * 64
 
 
 def prepare_harness(h):
@@ -75,6 +102,7 @@ def docker(harness):
     d.reset()
     pin = harness.state_dir / "key-provider.pin"
     pin.unlink(missing_ok=True)
+    (harness.state_dir / "key-provider.mrenclave").unlink(missing_ok=True)
     shutil.rmtree(harness.state_dir / "instances" / "vm1", ignore_errors=True)
     compose_dir = harness.root / "key-provider"
     for old in compose_dir.iterdir():
@@ -282,6 +310,170 @@ def test_status_is_ready_when_running_pinned_answering_and_in_production_mode(
     assert by_name["dstack-aesmd"]["service"] == "aesmd"
 
 
+# ---- the MRENCLAVE ----------------------------------------------------------------------
+
+def test_start_and_status_show_and_record_the_mrenclave_the_provider_printed(harness, users,
+                                                                             docker):
+    r = start(harness, users)
+    assert r.rc == 0, r
+    assert "MRENCLAVE is " + MRENCLAVE in r.stdout + r.stderr
+    recorded = harness.state_dir / "key-provider.mrenclave"
+    assert recorded.read_text() == MRENCLAVE + "\n"
+    assert recorded.stat().st_uid == 0 and (recorded.stat().st_mode & 0o777) == 0o644
+    r = status(harness, users.op)
+    assert r.json["mrenclave"] == MRENCLAVE
+    r = harness.run_frontend(users.op, "key-provider", "status")
+    assert "MRENCLAVE:       " + MRENCLAVE in r.stdout
+
+
+def test_status_keeps_the_recorded_mrenclave_when_it_scrolled_out_of_the_logs(harness, users,
+                                                                              docker):
+    assert start(harness, users).rc == 0
+    docker.update(logs={"gramine-sealing-key-provider": ["sealing key request"] * 3})
+    assert status(harness, users.op).json["mrenclave"] == MRENCLAVE
+
+
+def test_a_new_mrenclave_in_the_logs_replaces_the_record(harness, users, docker):
+    assert start(harness, users).rc == 0
+    docker.update(logs={"gramine-sealing-key-provider": ["mr_enclave: " + REBUILT_MRENCLAVE]})
+    assert status(harness, users.op).json["mrenclave"] == REBUILT_MRENCLAVE
+    assert (harness.state_dir / "key-provider.mrenclave").read_text() == REBUILT_MRENCLAVE + "\n"
+
+
+def test_status_names_data_disks_made_under_another_mrenclave(harness, users, docker):
+    assert start(harness, users).rc == 0
+    make_data_disk(harness)
+    (harness.state_dir / "instances" / "vm1" / "key-provider.mrenclave").write_text(
+        REBUILT_MRENCLAVE + "\n")
+    r = status(harness, users.op)
+    assert r.rc == 1
+    assert r.json["mrenclave_mismatch"] == ["vm1 (%s)" % REBUILT_MRENCLAVE]
+    assert any("will not open with this key provider: vm1" in p for p in r.json["problems"])
+    (harness.state_dir / "instances" / "vm1" / "key-provider.mrenclave").write_text(
+        MRENCLAVE + "\n")
+    r = status(harness, users.op)
+    assert r.json["mrenclave_mismatch"] == [] and r.rc == 0, r.json["problems"]
+
+
+def test_ungrouped_user_learns_no_mrenclave_and_nothing_is_recorded(harness, users, docker):
+    r = status(harness, users.out)
+    assert r.rc == 1 and r.error_name == NOT_AUTHORIZED
+    assert not (harness.state_dir / "key-provider.mrenclave").exists()
+
+
+# ---- key-provider build --------------------------------------------------------------------
+
+def write_build_file(harness, text=BUILD_COMPOSE):
+    path = harness.root / "key-provider" / "docker-compose.build.yaml"
+    path.write_text(text)
+    os.chown(path, 0, 0)
+    path.chmod(0o644)
+    return path
+
+
+def build(harness, user, *extra):
+    return harness.run_frontend(user, "key-provider", "build", *extra)
+
+
+def test_operator_builds_through_the_helper_and_the_new_images_are_pinned(harness, users,
+                                                                          docker):
+    assert start(harness, users).rc == 0  # pins the images that exist now
+    build_file = write_build_file(harness)
+    docker.update(built_mrenclave=BUILT_MRENCLAVE)
+    mark = harness.audit_mark()
+    r = build(harness, users.op)
+    assert r.rc == 0, r
+    assert "MRENCLAVE " + BUILT_MRENCLAVE in r.stdout + r.stderr
+    # The build's own output is the job's progress.
+    assert "#1 [aesmd internal] load build definition from Dockerfile" in r.stdout + r.stderr
+    [call] = [c for c in docker.state["calls"] if "build" in c["argv"][5:6]]
+    assert call["argv"][1:] == ["--project-directory", str(harness.root / "key-provider"), "-f",
+                                str(build_file), "build", "--progress", "plain"]
+    assert set(call["env"]) <= {"PATH", "HOME", "LANG"}, call["env"]
+    images = docker.state["images"]
+    assert images["lium-key-provider:local"] != KP_ID
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"] == images
+    [rec] = [rec for rec in harness.audit_records(since=mark)
+             if rec.method.endswith("BuildKeyProvider")][:1]
+    assert rec.uid == users.op.uid and rec.action == "io.lium.cvm1.manage-key-provider"
+    # The runtime file stays build-free: `up` still never builds.
+    assert start(harness, users).rc == 0
+    assert docker.compose_calls("up")[-1][5:] == ["up", "-d", "--no-build", "--pull", "never"]
+
+
+def test_ungrouped_user_cannot_build_and_nothing_is_built(harness, users, docker):
+    write_build_file(harness)
+    mark = harness.audit_mark()
+    r = build(harness, users.out, "--json")
+    assert r.rc == 1 and r.error_name == NOT_AUTHORIZED, r
+    r = harness.gdbus_call(users.out, "BuildKeyProvider", "uint64 0")
+    assert r.rc != 0 and NOT_AUTHORIZED in r.stderr
+    assert docker.calls == []
+    assert not (harness.state_dir / "key-provider.pin").exists()
+    recs = harness.audit_records(since=mark)
+    assert len(recs) == 2 and all(rec.refused and rec.uid == users.out.uid for rec in recs)
+
+
+def test_build_is_refused_while_a_data_disk_exists(harness, users, docker):
+    assert start(harness, users).rc == 0
+    write_build_file(harness)
+    make_data_disk(harness)
+    r = build(harness, users.op)
+    assert r.rc == 1
+    assert "data disks exist" in r.stderr and "instances/vm1/hda.img" in r.stderr
+    assert "MRENCLAVE" in r.stderr and "lium-cvm inventory" in r.stderr
+    assert docker.compose_calls("build") == []
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"]["lium-key-provider:local"] == KP_ID
+
+
+@pytest.mark.parametrize("bad,why", [
+    ("      context: ../elsewhere\n", "outside the compose directory"),
+    ("      context: /srv/src\n", "outside the compose directory"),
+    ("      context: https://example.com/kp.git\n", "outside the compose directory"),
+    ("      additional_contexts:\n        src: /srv\n", "outside the directory"),
+    ("include:\n  - other.yaml\n", "pulls in another compose file"),
+])
+def test_a_build_file_reaching_outside_is_refused(harness, users, docker, bad, why):
+    write_build_file(harness, BUILD_COMPOSE + bad if bad.startswith("include") else
+                     BUILD_COMPOSE.replace("      context: .\n", bad, 1))
+    r = build(harness, users.op)
+    assert r.rc == 1 and why in r.stderr, r
+    assert docker.compose_calls("build") == []
+
+
+def test_a_build_file_building_other_images_is_refused(harness, users, docker):
+    write_build_file(harness, BUILD_COMPOSE.replace("lium-aesmd:local", "other-aesmd:local"))
+    r = build(harness, users.op)
+    assert r.rc == 1 and "must name the same images" in r.stderr, r
+    assert docker.compose_calls("build") == []
+
+
+def test_an_operator_owned_build_file_is_refused(harness, users, docker):
+    path = write_build_file(harness)
+    os.chown(path, users.op.uid, users.op.gid)
+    r = build(harness, users.op)
+    assert r.rc == 1 and "docker-compose.build.yaml" in r.stderr, r
+    assert docker.compose_calls("build") == []
+
+
+def test_a_failed_build_names_its_last_lines_and_keeps_the_pin(harness, users, docker):
+    assert start(harness, users).rc == 0
+    write_build_file(harness)
+    docker.update(build_fails=True)
+    r = build(harness, users.op)
+    assert r.rc == 1
+    assert "docker compose build failed" in r.stderr and "failed to solve" in r.stderr
+    pin = json.loads((harness.state_dir / "key-provider.pin").read_text())
+    assert pin["images"]["lium-key-provider:local"] == KP_ID
+
+
+def test_build_without_a_build_file_says_what_to_install(harness, users, docker):
+    r = build(harness, users.op)
+    assert r.rc == 1 and "holds no docker-compose.build.yaml" in r.stderr, r
+
+
 def test_status_reports_aesm_error_44_and_restarts(harness, users, docker):
     assert start(harness, users).rc == 0
     state = docker.state
@@ -345,7 +537,7 @@ def test_logs_shows_the_last_lines(harness, users, docker):
     assert r.rc == 0, r
     assert "listening on 0.0.0.0:3443" in r.stdout
     assert "PRODUCTION mode" not in r.stdout
-    [call] = docker.compose_calls("logs")
+    call = docker.compose_calls("logs")[-1]  # start read them too (for the MRENCLAVE)
     assert call[5:] == ["logs", "--no-color", "--tail", "1"]
 
 

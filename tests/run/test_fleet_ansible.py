@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -29,7 +30,6 @@ ANSIBLE_PLAYBOOK = shutil.which("ansible-playbook")
 pytestmark = pytest.mark.skipif(ANSIBLE_PLAYBOOK is None,
                                 reason="ansible-playbook missing (apt install ansible-core)")
 
-HARNESS_CONFIG = harness_config()
 IMAGE = "dstack-nvidia-0.5.11"
 SLOTS = ["19:00.0", "07:00.0", "db:00.0"]  # a GPU on nvidia, an NVSwitch and a GPU unbound
 GPUS = ["0000:19:00.0", "0000:db:00.0"]
@@ -40,6 +40,15 @@ ENV = {"SSH_PORT": 2200, "INTERNAL_PORT": 8001, "EXTERNAL_PORT": 8001, "CVM_VCPU
 SERVER = imgserver.Server()
 ARCHIVE = imgserver.image_archive(IMAGE)
 SERVER.add(f"/{IMAGE}.tar.gz", ARCHIVE)
+# The known-good list accepts the served image (the shipped list names dstack-nvidia-0.5.11
+# with its real digest, which a download of this test image would refuse).
+KNOWN_GOOD = tempfile.NamedTemporaryFile("w", prefix="lcvm-known-good-", suffix=".conf",
+                                         delete=False)
+KNOWN_GOOD.write("[image %s]\ndigests=%s;\n[qemu]\nversions=9.2.1;\n"
+                 % (IMAGE, imgserver.image_files(IMAGE)["digest.txt"].decode().strip()))
+KNOWN_GOOD.close()
+os.chmod(KNOWN_GOOD.name, 0o644)
+HARNESS_CONFIG = harness_config({"attestation": {"known_good": KNOWN_GOOD.name}})
 
 # Every play: localhost, the harness's lium-cvm and config for every lium.cvm module.
 PLAY = """\
@@ -76,6 +85,7 @@ SITE = PLAY + """\
         env: "{{ vm_env }}"
         compose: "{{ vm_compose }}"
         init_script: "echo init\\n"
+        pre_launch_script: "echo pre\\n"
         state: "{{ vm_state | default('running') }}"
         stop_timeout: 1
     - name: facts

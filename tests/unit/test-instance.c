@@ -263,6 +263,46 @@ test_sys_config_names_the_host_api_and_the_vm_config(Fixture *fx, gconstpointer 
   assert_owned(shared, ".sys-config.json", VM_UID, 0600);
 }
 
+/* dstack's client.conf [docker] registry reaches .sys-config.json first, as Lium's dstack.py
+ * writes it; an operator-writable client.conf is refused, nothing assembled. */
+static void
+use_client_conf(Fixture *fx, const char *text, mode_t mode)
+{
+  put(fx->root, "client.conf", text, -1, mode);
+  g_free(fx->config->dstack_client_conf);
+  fx->config->dstack_client_conf = g_build_filename(fx->root, "client.conf", NULL);
+  g_assert_cmpint(chmod(fx->config->dstack_client_conf, mode), ==, 0); /* past the umask */
+}
+
+static void
+test_docker_registry_from_client_conf_reaches_sys_config(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  use_client_conf(fx, "[docker]\nregistry = registry.example:5000\n", 0644);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(prepare(fx, VM_UID, &error));
+  g_assert_no_error(error);
+  g_autofree char *shared = g_build_filename(fx->instance, "shared", NULL);
+  gsize len = 0;
+  g_autofree char *text = slurp(shared, ".sys-config.json", &len);
+  g_assert_true(g_str_has_prefix(text, "{\n    \"docker_registry\": \"registry.example:5000\",\n"
+                                       "    \"host_api_url\": "));
+}
+
+static void
+test_untrusted_client_conf_is_refused(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  use_client_conf(fx, "[docker]\nregistry = evil.example\n", 0666);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(prepare(fx, VM_UID, &error));
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, "client.conf"));
+  assert_absent(fx->instance);
+}
+
 /* The qcow2 header: magic "QFI\xfb", virtual size as a big-endian u64 at offset 24. */
 static void
 assert_qcow2_of_size(const char *dir, guint64 size)
@@ -553,6 +593,9 @@ main(int argc, char **argv)
       test_shared_holds_byte_equal_copies_never_links);
   ADD("sys-config-names-the-host-api-and-the-vm-config",
       test_sys_config_names_the_host_api_and_the_vm_config);
+  ADD("docker-registry-from-client-conf-reaches-sys-config",
+      test_docker_registry_from_client_conf_reaches_sys_config);
+  ADD("untrusted-client-conf-is-refused", test_untrusted_client_conf_is_refused);
   ADD("data-disk-is-made-once-as-the-vm-uid", test_data_disk_is_made_once_as_the_vm_uid);
   ADD("symlinked-definition-file-is-refused-leaving-nothing",
       test_symlinked_definition_file_is_refused_leaving_nothing);

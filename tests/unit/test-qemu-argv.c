@@ -64,7 +64,6 @@ version(guint major, guint minor, guint patch)
 {
   LcvmQemuVersion v = { major, minor, patch, "", FALSE };
   g_snprintf(v.text, sizeof v.text, "%u.%u.%u", major, minor, patch);
-  v.dstack_build = major == 9 && minor == 2 && patch == 1;
   return v;
 }
 

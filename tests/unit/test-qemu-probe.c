@@ -13,7 +13,7 @@ parse_ok(const char *output)
 }
 
 static void
-test_dstack_build_is_9_2_1_from_source(void)
+test_a_build_from_source_is_no_distro_package(void)
 {
   LcvmQemuVersion v = parse_ok("QEMU emulator version 9.2.1\n"
                                "Copyright (c) 2003-2024 Fabrice Bellard and the QEMU Project "
@@ -22,25 +22,25 @@ test_dstack_build_is_9_2_1_from_source(void)
   g_assert_cmpuint(v.minor, ==, 2);
   g_assert_cmpuint(v.patch, ==, 1);
   g_assert_cmpstr(v.text, ==, "9.2.1");
-  g_assert_true(v.dstack_build);
+  g_assert_false(v.distro_package);
   v = parse_ok("QEMU emulator version 9.2.1 (v9.2.1-12-gdbcec07c08)\n");
-  g_assert_true(v.dstack_build);
+  g_assert_false(v.distro_package);
 }
 
 static void
-test_distribution_packages_are_not_the_dstack_build(void)
+test_distribution_packages_are_recognised(void)
 {
   LcvmQemuVersion v = parse_ok("QEMU emulator version 9.2.1 (Debian 1:9.2.1+ds-1ubuntu5)\n");
   g_assert_cmpstr(v.text, ==, "9.2.1");
-  g_assert_false(v.dstack_build);
+  g_assert_true(v.distro_package);
   v = parse_ok("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"
                "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n");
   g_assert_cmpuint(v.major, ==, 7);
   g_assert_cmpuint(v.patch, ==, 22);
-  g_assert_false(v.dstack_build);
+  g_assert_true(v.distro_package);
   v = parse_ok("QEMU emulator version 10.1.0\n");
   g_assert_cmpuint(v.major, ==, 10);
-  g_assert_false(v.dstack_build);
+  g_assert_false(v.distro_package);
 }
 
 /* The reference keeps the version word up to '+' as vm_config's qemu_version. */
@@ -123,10 +123,10 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/qemu-probe/dstack-build-is-9.2.1-from-source",
-                  test_dstack_build_is_9_2_1_from_source);
-  g_test_add_func("/qemu-probe/distribution-packages-are-not-the-dstack-build",
-                  test_distribution_packages_are_not_the_dstack_build);
+  g_test_add_func("/qemu-probe/a-build-from-source-is-no-distro-package",
+                  test_a_build_from_source_is_no_distro_package);
+  g_test_add_func("/qemu-probe/distribution-packages-are-recognised",
+                  test_distribution_packages_are_recognised);
   g_test_add_func("/qemu-probe/version-word-is-cut-at-plus", test_version_word_is_cut_at_plus);
   g_test_add_func("/qemu-probe/unreadable-output-is-an-error-not-a-guess",
                   test_unreadable_output_is_an_error_not_a_guess);

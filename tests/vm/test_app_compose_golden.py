@@ -43,8 +43,6 @@ CASES = {
         b"s: 1\n", {"app/init_script.sh": "echo \u00e9\r\necho \U0001F680\r\n".encode(),
                     "app/pre_launch_script.sh": b"#!/bin/sh\r\nexit 0"}, [], {}),
     "no_scripts": (b"s: 1\n", {}, ["--no-scripts"], {"init": None, "pre": None}),
-    "only_the_init_script_present": (
-        b"s: 1\n", {"-app/pre_launch_script.sh": b""}, [], {"pre": None}),
     "explicit_script_files": (
         b"s: 1\n", {"my-init.sh": b"echo mine\n", "my-pre.sh": b"echo pre \\\"q\\\"\n"},
         ["--init-script", "my-init.sh", "--pre-launch-script", "my-pre.sh"],

@@ -89,6 +89,96 @@ class New(vmtest.Host):
         self.assertEqual(self.manifest(), manifest)
         self.assertEqual(os.listdir(self.vms), ["vm1"])
         self.assert_failed(self.new("vm1", "--dry-run", "--download"), 2, "drop --download")
+    WHITELIST_INIT = ("#!/bin/sh\nfor k in INTERNAL_PORT EXTERNAL_PORT SSH_PORT RENTING_PORT_RANGE"
+                      " MINER_HOTKEY_SS58_ADDRESS ENABLE_TDX_ATTESTATION; do :; done\n")
+
+    def test_new_names_env_keys_the_guest_whitelist_drops(self):
+        self.write("app/init_script.sh", self.WHITELIST_INIT)
+        self.write(".env", vmtest.BASE_ENV + "EXECUTOR_LOCAL_RENT_ENABLED=true\n")
+        r = self.new()
+        self.assert_ok(r)
+        notes = [l for l in r.stderr.splitlines() if l.startswith("note: ")]
+        self.assertEqual(len(notes), 1, r.stderr)
+        self.assertIn("EXECUTOR_LOCAL_RENT_ENABLED is set in .env", notes[0])
+        self.assertIn("the guest's .env will not have it", notes[0])
+
+    def test_new_is_quiet_when_the_definition_is_what_lium_makes(self):
+        self.write("app/init_script.sh", self.WHITELIST_INIT)
+        r = self.cli("--json", "new", "vm1")
+        self.assert_ok(r)
+        self.assertEqual(json.loads(r.stdout)["notes"], [])
+        self.assertNotIn("note:", r.stderr)
+
+    def test_new_announces_hugepages_and_numa_pinning_in_json(self):
+        self.write("app/init_script.sh", self.WHITELIST_INIT)
+        self.write(".env", vmtest.BASE_ENV + "CVM_HUGEPAGES=true\nCVM_PIN_NUMA=true\n")
+        os.makedirs(os.path.join(self.sysfs, "devices/system/node/node0"), exist_ok=True)
+        r = self.cli("--json", "new", "vm1")
+        self.assert_ok(r)
+        notes = json.loads(r.stdout)["notes"]
+        self.assertEqual(len(notes), 2, notes)
+        self.assertIn("CVM_HUGEPAGES=true", notes[0])
+        self.assertIn("a layout Lium's launcher never produces", notes[0])
+        self.assertIn("CVM_PIN_NUMA=true", notes[1])
+
+    def test_new_is_silent_when_validators_accept_image_and_qemu(self):
+        r = self.new()
+        self.assert_ok(r)
+        self.assertNotIn("warning:", r.stderr)
+
+    def test_new_warns_that_validators_will_reject_an_unlisted_image(self):
+        self.write_known_good(["ab" * 32])
+        r = self.new()
+        self.assert_ok(r)
+        self.assertIn("warning: OS image %s has digest %s" % (vmtest.IMAGE, self.image_digest),
+                      r.stderr)
+        self.assertIn("validators will reject", r.stderr)
+        self.assertIn("ab" * 32, r.stderr)
+
+    def test_new_warns_that_validators_will_reject_the_qemu(self):
+        self.write_qemu("10.2.1")
+        r = self.new()
+        self.assert_ok(r)
+        self.assertIn("warning: QEMU 10.2.1 is not in the known-good list", r.stderr)
+        self.assertIn("validators will reject", r.stderr)
+
+    def test_new_refuses_what_validators_reject_when_enforced(self):
+        self.write_known_good(["ab" * 32])
+        with open(self.config, "a") as f:
+            f.write("enforce=true\n")
+        self.assert_failed(self.new(), 1, "refused because [attestation] enforce=true",
+                           "validators will reject")
+        self.assertFalse(os.path.exists(os.path.join(self.vms, "vm1")))
+
+    def test_new_warns_when_the_known_good_list_is_missing(self):
+        os.unlink(self.known_good)
+        r = self.new()
+        self.assert_ok(r)
+        self.assertIn("the known-good list cannot be read", r.stderr)
+
+    def test_run_refuses_an_image_validators_reject_when_enforced(self):
+        self.assert_ok(self.new())
+        self.write_known_good(["ab" * 32])
+        with open(self.config, "a") as f:
+            f.write("enforce=true\n")
+        r = self.cli("run", "vm1")
+        self.assert_failed(r, 1, "refused because [attestation] enforce=true",
+                           "OS image %s has digest %s" % (vmtest.IMAGE, self.image_digest))
+        self.assertNotIn("helper", r.stderr)  # refused before asking the helper anything
+
+    def test_run_warns_about_a_qemu_validators_reject(self):
+        self.assert_ok(self.new())
+        self.write_qemu("10.2.1")
+        r = self.cli("--no-ask-password", "run", "vm1")
+        self.assertIn("warning: QEMU 10.2.1 is not in the known-good list", r.stderr)
+
+    def test_show_names_the_qemu_versions_of_the_known_good_list(self):
+        self.assert_ok(self.new())
+        self.write_known_good([self.image_digest], ("9.2.1", "10.2.1"))
+        r = self.cli("--json", "show", "vm1")
+        self.assert_ok(r)
+        self.assertEqual(json.loads(r.stdout)["qemu_version_expected"],
+                         "9.2.1, 10.2.1 (not a distribution's package)")
 
     def test_env_file_option(self):
         self.write("other.env", vmtest.BASE_ENV.replace("CVM_VCPUS=16", "CVM_VCPUS=2"))
@@ -226,6 +316,25 @@ class NewFailsCleanly(vmtest.Host):
         self.assert_failed(self.new("vm1", "--init-script", "nope.sh"), 1,
                            "init script not found: nope.sh")
         self.assert_nothing_left()
+
+    def test_missing_default_pre_launch_script_is_refused(self):
+        os.unlink(self.path("app/pre_launch_script.sh"))
+        self.assert_failed(self.new(), 1,
+                           "pre-launch script not found: app/pre_launch_script.sh",
+                           "--pre-launch-script FILE", "--no-scripts")
+        self.assert_nothing_left()
+
+    def test_missing_default_init_script_is_refused(self):
+        os.unlink(self.path("app/init_script.sh"))
+        self.assert_failed(self.new(), 1, "init script not found: app/init_script.sh",
+                           "--init-script FILE")
+        self.assert_nothing_left()
+
+    def test_no_scripts_measures_none_when_the_defaults_are_missing(self):
+        os.unlink(self.path("app/init_script.sh"))
+        os.unlink(self.path("app/pre_launch_script.sh"))
+        self.assert_ok(self.new("vm1", "--no-scripts"))
+        self.assertNotIn(b"init_script", self.vm_file("vm1", "app-compose.json"))
 
     def test_no_scripts_with_a_script_is_a_usage_error(self):
         r = self.new("vm1", "--no-scripts", "--init-script", "x.sh")

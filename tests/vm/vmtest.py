@@ -103,9 +103,17 @@ class Host(unittest.TestCase):
         os.makedirs(os.path.join(self.work, "app"))
         self.sysfs = os.path.join(self.root, "fake", "sys")
         self.config = os.path.join(self.root, "lium-cvm.conf")
-        with open(self.config, "w") as f:
-            f.write("[paths]\nstate_dir=%s\nsysfs_root=%s\n" % (self.state, self.sysfs))
         self.image_digest = self.make_image(IMAGE)
+        # The attestation gate's inputs: a known-good list accepting this image and a QEMU
+        # that prints an accepted version (tests change either to see the gate act).
+        self.known_good = os.path.join(self.root, "known-good.conf")
+        self.write_known_good([self.image_digest])
+        self.qemu = os.path.join(self.root, "bin", "qemu-system-x86_64")
+        self.write_qemu("9.2.1")
+        with open(self.config, "w") as f:
+            f.write("[paths]\nstate_dir=%s\nsysfs_root=%s\ndstack_client_conf=\n"
+                    "[qemu]\npath=%s\n[attestation]\nknown_good=%s\n"
+                    % (self.state, self.sysfs, self.qemu, self.known_good))
         self.write("app/docker-compose.yml", "services:\n  executor:\n    image: x@%s\n" % DIGEST_REF)
         self.write("app/init_script.sh", "#!/bin/sh\necho init\n")
         self.write("app/pre_launch_script.sh", "#!/bin/sh\necho pre\n")
@@ -113,6 +121,18 @@ class Host(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def write_known_good(self, digests, qemu_versions=("9.2.1",)):
+        with open(self.known_good, "w") as f:
+            f.write("[image %s]\ndigests=%s\n[qemu]\nversions=%s\n[tdx-module]\nmin_major=2\n"
+                    "min_build=882\n" % (IMAGE, "".join(d + ";" for d in digests),
+                                         "".join(v + ";" for v in qemu_versions)))
+
+    def write_qemu(self, version):
+        os.makedirs(os.path.dirname(self.qemu), exist_ok=True)
+        with open(self.qemu, "w") as f:
+            f.write("#!/bin/sh\necho 'QEMU emulator version %s'\n" % version)
+        os.chmod(self.qemu, 0o755)
 
     def make_image(self, name):
         d = os.path.join(self.state, "images", name)
@@ -148,8 +168,9 @@ class Host(unittest.TestCase):
         argv = [FRONTEND, "--config", self.config] + list(args)
         if user is not None:
             argv = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups"] + argv
+        env = dict(os.environ, XDG_CACHE_HOME=os.path.join(self.root, "cache"))
         return subprocess.run(argv, cwd=self.work, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
+                              stdin=subprocess.DEVNULL, preexec_fn=preexec_fn, env=env)
 
     def new(self, name="vm1", *args, **kw):
         return self.cli("new", name, *args, **kw)

@@ -74,13 +74,14 @@ options:
     type: path
   init_script:
     description:
-      - The text of the init script measured into the compose (C(app/init_script.sh)); none
-        when omitted.
+      - The text of the init script measured into the compose (C(app/init_script.sh)). Give
+        both scripts, as C(lium-cvm.sh) always measures both, or neither, and then no script is
+        measured (C(lium-cvm new --no-scripts)), a compose hash Lium never produces.
     type: str
   pre_launch_script:
     description:
       - The text of the pre-launch script measured into the compose
-        (C(app/pre_launch_script.sh)); none when omitted.
+        (C(app/pre_launch_script.sh)); given together with I(init_script), or neither.
     type: str
   image:
     description:
@@ -209,6 +210,8 @@ class Inputs(object):
         compose = (os.path.abspath(p['compose_file']) if p['compose_file']
                    else self.write('docker-compose.yml', p['compose']))
         self.args += ['--compose', compose]
+        if p['init_script'] is None and p['pre_launch_script'] is None:
+            self.args.append('--no-scripts')
         for option, text in (('--init-script', p['init_script']),
                              ('--pre-launch-script', p['pre_launch_script'])):
             if text is not None:
@@ -335,6 +338,9 @@ def main():
     if has_env != has_compose:
         module.fail_json(msg='a definition needs both the .env values (env or env_file) and the '
                              'compose file (compose or compose_file)')
+    if (p['init_script'] is None) != (p['pre_launch_script'] is None):
+        module.fail_json(msg='give both init_script and pre_launch_script (lium-cvm.sh always '
+                             'measures both), or neither to measure no scripts')
     if p['stop_timeout'] < 0:
         module.fail_json(msg='stop_timeout must be 0 or more seconds')
     cvm = LiumCvm(module)

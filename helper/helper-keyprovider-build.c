@@ -1,0 +1,279 @@
+/* Host.BuildKeyProvider: `lium-cvm key-provider build`, the guide's first-time step (`docker
+ * compose up --build` in Lium's key-provider/) without root for the operator. Building is a
+ * separate, explicitly authorized act (manage-key-provider): the compose file `up` uses stays
+ * free of build:; the build reads only the root-owned docker-compose.build.yaml next to it, whose
+ * build contexts must lie inside that root-owned directory and whose images must be exactly the
+ * ones the runtime file runs. A rebuilt enclave has a new MRENCLAVE, so the build is refused
+ * while any CVM data disk exists on the host (lium-cvm's or a Lium checkout's, as `lium-cvm
+ * inventory` sees them) or the inventory is incomplete. docker runs with a clean environment;
+ * its output is the job's progress; the new image ids are pinned. */
+#include "helper-keyprovider-build.h"
+#include "helper-job.h"
+#include "helper-keyprovider-private.h"
+#include "lcvm-error.h"
+#include "lcvm-inventory.h"
+#include "lcvm-mrenclave.h"
+#include "lcvm-trust.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#define BUILD_FILE       "docker-compose.build.yaml"
+#define BUILD_FILE_MAX   (1024 * 1024)
+#define BUILD_TIMEOUT_S  (2 * 3600)
+#define QUERY_TIMEOUT_S  60
+#define STEP_INTERVAL_US (500 * 1000)
+#define TAIL_LINES       20
+
+/* ---- the build file ---- */
+
+/* A build context or Dockerfile path: relative, inside the compose directory, not a URL. */
+static gboolean
+local_path(const char *value)
+{
+  g_autofree char *v = g_strstrip(g_strdup(value));
+  gsize n = strlen(v);
+  if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+    v[n - 1] = '\0';
+    memmove(v, v + 1, n - 1);
+  }
+  return v[0] != '\0' && v[0] != '/' && v[0] != '~' && strstr(v, "..") == NULL &&
+         strstr(v, "://") == NULL && strchr(v, '$') == NULL && !g_str_has_prefix(v, "git@");
+}
+
+static gboolean
+refuse_line(GError **error, const char *file, guint line, const char *why)
+{
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "%s line %u %s; fix the root-owned file", file,
+              line, why);
+  return FALSE;
+}
+
+/* What the build may read lies in the root-owned compose directory; nothing is pulled in. */
+static gboolean
+check_build_text(const char *file, const char *text, GError **error)
+{
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    const char *line = lines[i] + strspn(lines[i], " \t-");
+    if (line[0] == '#')
+      continue;
+    if (helper_kp_line_has_key(lines[i], "include") || helper_kp_line_has_key(lines[i], "extends"))
+      return refuse_line(error, file, i + 1, "pulls in another compose file");
+    if (helper_kp_line_has_key(lines[i], "additional_contexts"))
+      return refuse_line(error, file, i + 1, "adds build contexts outside the directory");
+    static const char *const path_keys[] = { "context", "dockerfile", "build", NULL };
+    for (guint k = 0; path_keys[k] != NULL; k++) {
+      gsize n = strlen(path_keys[k]);
+      if (strncmp(line, path_keys[k], n) != 0 || line[n] != ':')
+        continue;
+      g_autofree char *value = g_strstrip(g_strdup(line + n + 1));
+      if (value[0] != '\0' && !local_path(value)) /* empty: a block follows */
+        return refuse_line(error, file, i + 1,
+                           "names a build context or Dockerfile outside the compose "
+                           "directory (only relative paths below it, no '..', no URL)");
+    }
+  }
+  return TRUE;
+}
+
+/* The build file, trusted and vetted; NULL with error saying what to do. */
+static char *
+open_build_file(const Compose *c, GError **error)
+{
+  g_autofree char *named = g_build_filename(c->dir, BUILD_FILE, NULL);
+  if (!g_file_test(named, G_FILE_TEST_EXISTS)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
+                "%s holds no %s: install the key provider's build file there as root (Lium's "
+                "key-provider/docker-compose.build.yaml with its Dockerfiles and sources)",
+                c->dir, BUILD_FILE);
+    return NULL;
+  }
+  g_autofree char *file = lcvm_trusted_path(named, error);
+  if (file == NULL)
+    return NULL;
+  struct stat st;
+  g_autofree char *text = NULL;
+  if (stat(file, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > BUILD_FILE_MAX) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "%s must be a regular file of at most %d bytes", file, BUILD_FILE_MAX);
+    return NULL;
+  }
+  if (!g_file_get_contents(file, &text, NULL, error) || !check_build_text(file, text, error))
+    return NULL;
+  return g_steal_pointer(&file);
+}
+
+/* The build file must build exactly the images the runtime file runs. */
+static gboolean
+check_build_images(const Compose *c, const char *build_file, GError **error)
+{
+  const char *args[] = { "config", "--images", NULL };
+  Compose build = { .docker = c->docker, .dir = c->dir, .file = (char *)build_file };
+  g_autofree char *built = helper_kp_compose_run(&build, args, QUERY_TIMEOUT_S, error);
+  g_autofree char *run = built ? helper_kp_compose_run(c, args, QUERY_TIMEOUT_S, error) : NULL;
+  if (run == NULL)
+    return FALSE;
+  g_auto(GStrv) a = g_strsplit(g_strstrip(built), "\n", -1);
+  g_auto(GStrv) b = g_strsplit(g_strstrip(run), "\n", -1);
+  gboolean same = g_strv_length(a) == g_strv_length(b);
+  for (guint i = 0; same && a[i] != NULL; i++)
+    same = g_strv_contains((const char *const *)b, g_strstrip(a[i]));
+  if (same)
+    return TRUE;
+  g_autofree char *built_list = g_strjoinv(", ", a);
+  g_autofree char *run_list = g_strjoinv(", ", b);
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+              "%s builds the images %s, but %s runs %s: they must name the same images", build_file,
+              built_list, c->file, run_list);
+  return FALSE;
+}
+
+/* ---- no data disk anywhere ---- */
+
+static gboolean
+no_data_disks(const LcvmConfig *config, GError **error)
+{
+  g_autoptr(LcvmInventory) inv = lcvm_inventory_scan(config);
+  if (lcvm_inventory_status(inv) == LCVM_INVENTORY_NONE)
+    return TRUE;
+  g_autoptr(GString) what = g_string_new(NULL);
+  for (guint i = 0; i < inv->disks->len; i++) {
+    const LcvmInventoryDisk *d = inv->disks->pdata[i];
+    g_string_append_printf(what, "%s%s/hda.img", what->len ? ", " : "", d->dir);
+  }
+  for (guint i = 0; i < inv->incomplete->len; i++)
+    g_string_append_printf(what, "%s%s", what->len ? "; " : "", (char *)inv->incomplete->pdata[i]);
+  g_set_error(
+      error, LCVM_ERROR, LCVM_ERROR_BUSY,
+      "refusing to build the key provider: %s %s. A rebuilt enclave has a new MRENCLAVE, "
+      "and a data disk sealed by the old one could never be opened again. Remove those "
+      "VMs first ('lium-cvm inventory' lists every data disk)",
+      inv->incomplete->len ? "the disk inventory is incomplete:" : "data disks exist:", what->str);
+  return FALSE;
+}
+
+/* ---- running the build ---- */
+
+static gboolean
+kill_on_timeout(gpointer data)
+{
+  g_subprocess_force_exit(G_SUBPROCESS(data));
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+  HelperJob *job;
+  GQueue tail;      /* the last TAIL_LINES lines (char*) */
+  char *mrenclave;  /* what gramine-sgx-sigstruct-view printed during the build */
+  gint64 last_step; /* monotonic time of the last step sent */
+} BuildOutput;
+
+static void
+build_line(BuildOutput *o, const char *line)
+{
+  g_autofree char *mr = lcvm_mrenclave_from_logs(line);
+  if (mr != NULL) {
+    g_free(o->mrenclave);
+    o->mrenclave = g_steal_pointer(&mr);
+  }
+  g_queue_push_tail(&o->tail, g_strdup(line));
+  if (g_queue_get_length(&o->tail) > TAIL_LINES)
+    g_free(g_queue_pop_head(&o->tail));
+  gint64 now = g_get_monotonic_time();
+  if (now - o->last_step >= STEP_INTERVAL_US && line[0] != '\0') {
+    o->last_step = now;
+    helper_job_step(o->job, 0.5, "%.300s", line);
+  }
+}
+
+static char *
+tail_text(BuildOutput *o)
+{
+  g_autoptr(GString) s = g_string_new(NULL);
+  for (GList *l = o->tail.head; l != NULL; l = l->next)
+    g_string_append_printf(s, "\n  %s", (char *)l->data);
+  return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static gboolean
+run_build(const Compose *c, const char *build_file, BuildOutput *o, GError **error)
+{
+  const char *argv[] = { c->docker,  "compose", "--project-directory", c->dir,  "-f",
+                         build_file, "build",   "--progress",          "plain", NULL };
+  g_autoptr(GSubprocessLauncher) launcher = helper_kp_docker_launcher(
+      c, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv(launcher, argv, error);
+  if (proc == NULL)
+    return helper_kp_prefix_error(error, c->docker);
+  GSource *timer = g_timeout_source_new_seconds(BUILD_TIMEOUT_S);
+  g_source_set_callback(timer, kill_on_timeout, g_object_ref(proc), g_object_unref);
+  g_source_attach(timer, NULL);
+  g_autoptr(GDataInputStream) in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
+  for (;;) {
+    /* Bytes, not UTF-8: a stray byte must not stop the reading while docker still writes. */
+    g_autofree char *raw = g_data_input_stream_read_line(in, NULL, NULL, NULL);
+    if (raw == NULL)
+      break;
+    g_autofree char *line = g_utf8_make_valid(raw, -1);
+    build_line(o, line);
+  }
+  gboolean exited = g_subprocess_wait(proc, NULL, NULL);
+  gboolean timed_out = g_source_is_destroyed(timer);
+  g_source_destroy(timer);
+  g_source_unref(timer);
+  if (exited && g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0)
+    return TRUE;
+  g_autofree char *tail = tail_text(o);
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "docker compose build %s; its last lines:%s",
+              timed_out ? "took longer than its limit and was stopped" : "failed", tail);
+  return FALSE;
+}
+
+static gboolean
+build_job(HelperJob *job, gpointer data, GError **error)
+{
+  const LcvmConfig *config = data;
+  helper_job_step(job, 0.02,
+                  "looking for CVM data disks on this host (a rebuild changes "
+                  "MRENCLAVE)");
+  if (!no_data_disks(config, error))
+    return FALSE;
+  helper_job_step(job, 0.05, "checking docker, the compose directory and %s", BUILD_FILE);
+  g_autoptr(Compose) c = helper_kp_compose_open(config, error);
+  if (c == NULL)
+    return FALSE;
+  g_autofree char *build_file = open_build_file(c, error);
+  if (build_file == NULL || !check_build_images(c, build_file, error))
+    return FALSE;
+  helper_job_step(job, 0.1, "building the images (docker compose -f %s build)", build_file);
+  BuildOutput o = { .job = job };
+  g_queue_init(&o.tail);
+  gboolean ok = run_build(c, build_file, &o, error);
+  g_queue_clear_full(&o.tail, g_free);
+  g_autofree char *mrenclave = g_steal_pointer(&o.mrenclave);
+  if (!ok)
+    return FALSE;
+  helper_job_step(job, 0.9, "pinning the new image ids");
+  g_autoptr(GHashTable) ids = helper_kp_image_ids(c, error);
+  if (ids == NULL || !helper_kp_pin_write(config, ids, error))
+    return FALSE;
+  g_autofree char *which = mrenclave ? g_strdup_printf(" (MRENCLAVE %s)", mrenclave) : NULL;
+  helper_job_step(job, 1.0,
+                  "built and pinned%s; run 'lium-cvm key-provider start' to run the new images",
+                  which ? which : "");
+  return TRUE;
+}
+
+static gboolean
+handle_build(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint64 flags, gpointer data)
+{
+  helper_kp_job_start(data, inv, flags, "build-key-provider", build_job);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+void
+helper_keyprovider_build_connect(HelperDaemon *d)
+{
+  g_signal_connect(d->host, "handle-build-key-provider", G_CALLBACK(handle_build), d);
+}

@@ -1,0 +1,44 @@
+/* What helper-keyprovider.c (status, start, stop, logs) shares with
+ * helper-keyprovider-build.c (build): the trusted compose project, docker with a clean
+ * environment, the image ids and their pin, and the VMs with a data disk. Not for other files. */
+#pragma once
+#include "helper-job.h"
+#include "lcvm-config.h"
+#include <gio/gio.h>
+
+/* The lock every key provider job takes. */
+#define HELPER_KP_LOCK "key-provider"
+
+typedef struct {
+  char *docker; /* resolved and trusted */
+  char *dir;    /* [key-provider] compose_dir, resolved and trusted */
+  char *file;   /* the runtime compose file in it (no build:, no include:) */
+} Compose;
+
+void helper_kp_compose_free(Compose *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Compose, helper_kp_compose_free)
+
+/* Opens and vets the runtime compose project (docker, the directory, its one compose file,
+ * no override file, a trusted .env). */
+Compose *helper_kp_compose_open(const LcvmConfig *config, GError **error);
+/* Refuses 'build:' (runtime files only), 'include:' and 'extends:'. */
+gboolean helper_kp_check_compose_text(const char *file, const char *text, GError **error);
+gboolean helper_kp_prefix_error(GError **error, const char *what);
+/* key followed by ':' as a YAML key in line (deliberately broad, see its definition). */
+gboolean helper_kp_line_has_key(const char *line, const char *key);
+
+/* A launcher for docker: clean environment, cwd the compose directory. */
+GSubprocessLauncher *helper_kp_docker_launcher(const Compose *c, GSubprocessFlags flags);
+/* `docker compose --project-directory DIR -f FILE args…`; stdout on success. */
+char *helper_kp_compose_run(const Compose *c, const char *const *args, guint timeout_s,
+                            GError **error);
+
+/* name → image id of every image the runtime compose file names. */
+GHashTable *helper_kp_image_ids(const Compose *c, GError **error);
+gboolean helper_kp_pin_write(const LcvmConfig *config, GHashTable *ids, GError **error);
+/* Names of the VMs with state_dir/instances/NAME/hda.img, sorted. */
+GPtrArray *helper_kp_data_disks(const LcvmConfig *config);
+/* A key provider job under HELPER_KP_LOCK with the config as data; any flag (none are
+ * defined) is refused with InvalidArgument. */
+void helper_kp_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, guint64 flags,
+                         const char *operation, HelperJobFunc func);
