@@ -836,8 +836,13 @@ class Harness:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def logs_text(self):
-        """All logs, for a failure report."""
+        """All logs, for a failure report, after how each daemon stands: polkitd logs nothing
+        with --no-debug, so its exit status is the only trace when it is gone."""
         parts = []
+        for name, proc in (("helper", self._helper), ("polkitd", self._polkitd),
+                           ("dbus-daemon", self._bus)):
+            status = "not started" if proc is None else proc.poll()
+            parts.append(f"---- {name}: {'running' if status is None else f'exited {status}'}")
         for path in sorted(self.logs.glob("*.log")):
             parts.append(f"---- {path.name} ----\n{self._tail(path.name, 200)}")
         return "\n".join(parts)
