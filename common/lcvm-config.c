@@ -18,6 +18,7 @@ typedef enum {
   KEY_PORTS,
   KEY_ACCEL,
   KEY_ADDRESS,
+  KEY_CIDRS, /* comma-separated CIDR prefixes, kept in canonical form */
 } KeyType;
 
 typedef struct {
@@ -76,6 +77,7 @@ static const KeySpec key_specs[] = {
   { "attestation", "qgsd_unit", KEY_STRING, F(qgsd_unit), "qgsd" },
   { "inventory", "lium_registry", KEY_OPTPATH, F(lium_registry), "/var/lib/lium-cvm/vm-dirs" },
   { "inventory", "sweep_roots", KEY_STRING, F(sweep_roots), "/home /root /opt /srv /mnt /data" },
+  { "network", "guest_allow", KEY_CIDRS, F(guest_allow), "" },
   { "helper", "idle_timeout", KEY_UINT, F(idle_timeout), "60" },
   { "helper", "bind_timeout", KEY_UINT, F(bind_timeout), "30" },
   { "testing", "guest_agent_socket_dir", KEY_OPTPATH, F(guest_agent_socket_dir), "" },
@@ -162,6 +164,38 @@ parse_ports(const char *text, GArray **out)
   return TRUE;
 }
 
+/* Each element an address or ADDRESS/LENGTH without host bits past the prefix; /0 would
+ * switch the loopback guard off and is refused. */
+static gboolean
+parse_cidrs(const char *text, GStrv *out)
+{
+  g_autoptr(GPtrArray) cidrs = g_ptr_array_new_with_free_func(g_free);
+  g_auto(GStrv) parts = g_strsplit(text, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++) {
+    char *p = g_strstrip(parts[i]);
+    if (*p == '\0')
+      continue;
+    g_auto(GStrv) halves = g_strsplit(p, "/", -1);
+    guint n = g_strv_length(halves);
+    g_autoptr(GInetAddress) addr = n <= 2 ? g_inet_address_new_from_string(halves[0]) : NULL;
+    if (addr == NULL)
+      return FALSE;
+    guint64 bits = g_inet_address_get_native_size(addr) * 8, length = bits;
+    if (n == 2 && (!lcvm_parse_uint(halves[1], bits, &length) || strlen(halves[1]) > 3))
+      return FALSE;
+    /* GInetAddressMask refuses host bits set past the prefix. */
+    g_autoptr(GInetAddressMask) mask =
+        length > 0 ? g_inet_address_mask_new(addr, (guint)length, NULL) : NULL;
+    if (mask == NULL)
+      return FALSE;
+    g_autofree char *network = g_inet_address_to_string(addr);
+    g_ptr_array_add(cidrs, g_strdup_printf("%s/%u", network, (guint)length));
+  }
+  g_ptr_array_add(cidrs, NULL);
+  *out = (GStrv)g_ptr_array_steal(cidrs, NULL);
+  return TRUE;
+}
+
 static gboolean
 valid_path(const char *text, gboolean may_be_empty)
 {
@@ -213,6 +247,9 @@ expected_form(KeyType type)
     return "kvm or tcg";
   case KEY_ADDRESS:
     return "IP:PORT, such as 127.0.0.1:3443";
+  case KEY_CIDRS:
+    return "a comma-separated list of addresses or prefixes such as 192.168.1.53/32 or "
+           "2001:db8::/64 (no host bits past the prefix, no /0)";
   }
   return "?";
 }
@@ -259,6 +296,14 @@ set_value(LcvmConfig *config, const KeySpec *spec, const char *text)
     *(GArray **)base = ports;
     return TRUE;
   }
+  case KEY_CIDRS: {
+    GStrv cidrs = NULL;
+    if (!parse_cidrs(text, &cidrs))
+      return FALSE;
+    g_strfreev(*(GStrv *)base);
+    *(GStrv *)base = cidrs;
+    return TRUE;
+  }
   }
   g_free(*(char **)base);
   *(char **)base = g_strdup(text);
@@ -303,7 +348,7 @@ config_from_keyfile(GKeyFile *kf, const char *origin, GError **error)
     if (!group_known(groups[g])) {
       g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
                   "%s: unknown group [%s]; known groups are paths, qemu, limits, tools, "
-                  "key-provider, images, attestation, inventory, helper",
+                  "key-provider, images, gpu, attestation, inventory, network, helper",
                   origin, groups[g]);
       return NULL;
     }
@@ -375,6 +420,9 @@ lcvm_config_free(LcvmConfig *config)
     case KEY_PORTS:
       g_clear_pointer((GArray **)base, g_array_unref);
       break;
+    case KEY_CIDRS:
+      g_strfreev(*(GStrv *)base);
+      break;
     default:
       break;
     }
@@ -410,6 +458,8 @@ format_value(const LcvmConfig *config, const KeySpec *spec)
       g_string_append_printf(s, "%s%u", i ? "," : "", g_array_index(ports, guint16, i));
     return g_string_free(s, FALSE);
   }
+  case KEY_CIDRS:
+    return g_strjoinv(",", *(GStrv const *)base);
   default:
     return g_strdup(*(char *const *)base);
   }

@@ -63,6 +63,8 @@ typedef struct {
   /* [inventory] */
   char *lium_registry; /* Lium's registry of VM roots (cvm_upgrade_guard.sh) */
   char *sweep_roots;   /* space-separated directories searched for Lium checkouts' disks */
+  /* [network] */
+  GStrv guest_allow; /* CIDR prefixes a VM's QEMU uid may reach past the loopback guard */
   /* [helper] */
   guint64 idle_timeout; /* seconds; 0: never exit */
   guint64 bind_timeout; /* seconds the kernel gets to bind or release a device */

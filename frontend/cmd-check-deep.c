@@ -71,12 +71,51 @@ check_key_provider(LcvmCli *cli, LcvmCheckReport *report)
                            "starts it; lium-cvm key-provider logs shows its enclave's messages");
 }
 
+/* The guard as the helper sees it now: where guests may go, and running VMs without it. */
+static void
+report_guard(LcvmCheck *c, GVariant *info)
+{
+  g_autoptr(GVariant) guard = g_variant_lookup_value(info, "network-guard", G_VARIANT_TYPE_VARDICT);
+  g_autofree const char **uplinks = NULL;
+  g_autofree const char **allow = NULL;
+  const char *problems = NULL;
+  guint32 guarded = 0;
+  if (guard == NULL || !g_variant_lookup(guard, "uplinks", "^a&s", &uplinks) ||
+      !g_variant_lookup(guard, "guest-allow", "^a&s", &allow) ||
+      !g_variant_lookup(guard, "problems", "&s", &problems) ||
+      !g_variant_lookup(guard, "guarded-vms", "u", &guarded)) {
+    lcvm_check_set(c, LCVM_CHECK_OK, "usable (the helper does not describe the rule set)");
+    return;
+  }
+  if (problems[0] != '\0') {
+    lcvm_check_set(c, LCVM_CHECK_FAIL, "%s", problems);
+    lcvm_check_set_remedy(c, "restart that VM (lium-cvm stop NAME; lium-cvm run NAME) so the "
+                             "helper installs its guard again");
+    return;
+  }
+  g_autofree char *exceptions = allow[0] ? g_strjoinv(", ", (char **)allow) : g_strdup("none");
+  if (uplinks[0] == NULL) {
+    lcvm_check_set(c, LCVM_CHECK_WARN,
+                   "usable, but the host has no default route: guests reach nothing outside "
+                   "the host (exceptions: %s)",
+                   exceptions);
+    lcvm_check_set_remedy(c, "give the host a default route, then restart the VMs");
+    return;
+  }
+  g_autofree char *out = g_strjoinv(", ", (char **)uplinks);
+  lcvm_check_set(c, LCVM_CHECK_OK,
+                 "usable; guests reach only what routes out of %s (exceptions: %s); %u running "
+                 "VM(s) guarded",
+                 out, exceptions, guarded);
+}
+
 static void
 check_nftables(LcvmCli *cli, LcvmCheckReport *report)
 {
-  LcvmCheck *c = lcvm_check_report_add(report, "nftables.guard", "nftables (loopback guard)",
-                                       "the kernel takes the per-VM loopback guard (nf_tables "
-                                       "with the fib expression)");
+  LcvmCheck *c = lcvm_check_report_add(report, "nftables.guard", "nftables (network guard)",
+                                       "the kernel takes the per-VM network guard (nf_tables "
+                                       "with the fib and reject expressions) and every running "
+                                       "VM has it");
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply =
       cli_call(cli, LCVM_IFACE_HOST, "GetInfo", NULL, G_VARIANT_TYPE("(a{sv})"), &error);
@@ -92,12 +131,13 @@ check_nftables(LcvmCli *cli, LcvmCheckReport *report)
     return;
   }
   if (usable) {
-    lcvm_check_set(c, LCVM_CHECK_OK, "usable");
+    report_guard(c, info);
     return;
   }
   lcvm_check_set(c, LCVM_CHECK_FAIL, "the kernel refuses the guard's table: no VM can start");
-  lcvm_check_set_remedy(c, "load nf_tables and the fib expression: sudo modprobe nft_fib_inet "
-                           "(and add nft_fib_inet to /etc/modules-load.d to keep it)");
+  lcvm_check_set_remedy(c, "load nf_tables with the fib and reject expressions: sudo modprobe -a "
+                           "nft_fib_inet nft_reject_inet (and list both in /etc/modules-load.d "
+                           "to keep them)");
 }
 
 static void

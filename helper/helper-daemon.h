@@ -30,6 +30,8 @@ void helper_lock_release(HelperDaemon *d, const char *const *keys);
 /* The VM that holds device slot (reserved from its start until its devices are restored),
  * or NULL (helper-vm.c). helper_lock_acquire refuses a "gpu:SLOT" key such a VM holds. */
 char *helper_vms_device_holder(HelperDaemon *d, const char *slot);
+/* The VMs whose QEMU may live (supervised or being released), main thread (helper-vm.c). */
+GStrv helper_vms_live_names(HelperDaemon *d);
 
 /* Activity: hold while something runs; release re-arms the idle timer. */
 void helper_daemon_hold(HelperDaemon *d);

@@ -39,6 +39,28 @@ capabilities(HelperDaemon *d)
   return g_variant_builder_end(&b);
 }
 
+/* What the guest network guard lets guests reach now, and the running VMs whose chain is
+ * missing or incomplete ("" when none). */
+static GVariant *
+network_guard(HelperDaemon *d)
+{
+  g_autoptr(HelperNftHost) host = helper_nft_host_read("/proc/net");
+  g_auto(GStrv) live = helper_vms_live_names(d);
+  g_autofree char *problems = helper_nft_guard_problems((const char *const *)live);
+  const char *const none[] = { NULL };
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&b, "{sv}", "uplinks",
+                        g_variant_new_strv((const char *const *)host->uplinks, -1));
+  g_variant_builder_add(
+      &b, "{sv}", "guest-allow",
+      g_variant_new_strv(
+          d->config->guest_allow ? (const char *const *)d->config->guest_allow : none, -1));
+  g_variant_builder_add(&b, "{sv}", "guarded-vms", g_variant_new_uint32(g_strv_length(live)));
+  g_variant_builder_add(&b, "{sv}", "problems", g_variant_new_string(problems ? problems : ""));
+  return g_variant_builder_end(&b);
+}
+
 static GVariant *
 methods(void)
 {
@@ -68,6 +90,7 @@ handle_get_info(LcvmDbusHost *host, GDBusMethodInvocation *inv, gpointer data)
   g_variant_builder_add(&info, "{sv}", "config", g_variant_builder_end(&cfg));
   g_variant_builder_add(&info, "{sv}", "capabilities", capabilities(d));
   g_variant_builder_add(&info, "{sv}", "methods", methods());
+  g_variant_builder_add(&info, "{sv}", "network-guard", network_guard(d));
   helper_return_ok(inv, g_variant_new("(a{sv})", &info));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

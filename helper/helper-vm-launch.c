@@ -517,7 +517,8 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
   g_auto(GStrv) argv = lcvm_qemu_argv_build(l->spec, error);
   if (argv == NULL)
     return NULL;
-  l->guarded = helper_nft_guard_add(l->name, l->res->qemu_uid, l->res->hostapi_port, error);
+  l->guarded = helper_nft_guard_add(l->name, l->res->qemu_uid, l->res->hostapi_port,
+                                    (const char *const *)l->config->guest_allow, error);
   if (!l->guarded || !hand_over_devices(l, error) ||
       !helper_bridge_share(l->instance_fd, l->name, l->res, error) ||
       !helper_bridge_spawn(l->config, l->name, l->res, &l->bridge, error))

@@ -914,6 +914,22 @@ helper_vms_device_holder(HelperDaemon *d, const char *slot)
   return helper_alloc_holder(d->vms->alloc, key);
 }
 
+GStrv
+helper_vms_live_names(HelperDaemon *d)
+{
+  GPtrArray *names = g_ptr_array_new();
+  GHashTableIter it;
+  gpointer key, value;
+  if (d->vms != NULL) {
+    g_hash_table_iter_init(&it, d->vms->by_name);
+    while (g_hash_table_iter_next(&it, &key, &value))
+      if (((Vm *)value)->record != NULL)
+        g_ptr_array_add(names, g_strdup(key));
+  }
+  g_ptr_array_add(names, NULL);
+  return (GStrv)g_ptr_array_free(names, FALSE);
+}
+
 gboolean
 helper_vm_export(HelperDaemon *d, GError **error)
 {

@@ -1,5 +1,6 @@
 /* lium-cvm.conf parsing: defaults, every key, unknown and malformed keys named. */
 #include "lcvm-config.h"
+#include <string.h>
 #include <gio/gio.h>
 
 static void
@@ -135,6 +136,43 @@ test_sizes(void)
 }
 
 static void
+test_guest_allow_takes_only_valid_prefixes(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LcvmConfig) def = lcvm_config_load_data("", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_strv_length(def->guest_allow), ==, 0);
+  g_autoptr(LcvmConfig) c = lcvm_config_load_data(
+      "[network]\nguest_allow= 192.168.1.53 , 10.0.0.0/8,,2001:db8::/32,fe80::1\n", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_strv_length(c->guest_allow), ==, 4);
+  g_assert_cmpstr(c->guest_allow[0], ==, "192.168.1.53/32");
+  g_assert_cmpstr(c->guest_allow[1], ==, "10.0.0.0/8");
+  g_assert_cmpstr(c->guest_allow[2], ==, "2001:db8::/32");
+  g_assert_cmpstr(c->guest_allow[3], ==, "fe80::1/128");
+  /* Hostile or mistaken values: each refused naming the key and the expected form. */
+  static const char *const bad[] = {
+    "0.0.0.0/0",          "::/0",
+    "10.0.0.1/8",         "1.2.3.4/33",
+    "1.2.3.4/-1",         "1.2.3.4/8x",
+    "example.com",        "1.2.3.4 5.6.7.8",
+    "1.2.3.4/",           "/8",
+    "1.2.3.4/8/8",        "192.168.1.1; flush ruleset",
+    "\"10.0.0.0/8\"",     "{ 10.0.0.0/8 }",
+    "::ffff:1.2.3.4/200",
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autofree char *text = g_strdup_printf("[network]\nguest_allow=%s\n", bad[i]);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(LcvmConfig) refused = lcvm_config_load_data(text, &e);
+    g_assert_null(refused);
+    g_assert_error(e, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+    g_assert_nonnull(strstr(e->message, "network.guest_allow"));
+    g_assert_nonnull(strstr(e->message, "no /0"));
+  }
+}
+
+static void
 test_summary_lists_every_key(void)
 {
   g_autoptr(LcvmConfig) c = lcvm_config_new_default();
@@ -155,5 +193,7 @@ main(int argc, char **argv)
   g_test_add_func("/config/syntax_error_and_missing_file", test_syntax_error_and_missing_file);
   g_test_add_func("/config/sizes", test_sizes);
   g_test_add_func("/config/summary_lists_every_key", test_summary_lists_every_key);
+  g_test_add_func("/config/guest_allow_takes_only_valid_prefixes",
+                  test_guest_allow_takes_only_valid_prefixes);
   return g_test_run();
 }
