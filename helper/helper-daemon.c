@@ -5,17 +5,25 @@
 #include "lcvm-error.h"
 #include <string.h>
 
+char *
+helper_device_lock_key(const char *slot)
+{
+  return g_strconcat(HELPER_DEVICE_LOCK_PREFIX, slot, NULL);
+}
+
 gboolean
 helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operation, GError **error)
 {
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&d->locks_mutex);
   for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
-    if (!g_str_has_prefix(keys[i], "gpu:"))
+    if (!g_str_has_prefix(keys[i], HELPER_DEVICE_LOCK_PREFIX))
       continue;
-    g_autofree char *vm = helper_vms_device_holder(d, keys[i] + strlen("gpu:"));
+    const char *slot = keys[i] + strlen(HELPER_DEVICE_LOCK_PREFIX);
+    g_autofree char *vm = helper_vms_device_holder(d, slot);
     if (vm != NULL) {
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_DEVICE_IN_USE,
-                  "%s belongs to VM %s while it runs; stop it first (lium-cvm stop %s)",
-                  keys[i] + strlen("gpu:"), vm, vm);
+                  "%s belongs to VM %s while it runs; stop it first (lium-cvm stop %s)", slot, vm,
+                  vm);
       return FALSE;
     }
   }
@@ -35,6 +43,7 @@ helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operat
 void
 helper_lock_release(HelperDaemon *d, const char *const *keys)
 {
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&d->locks_mutex);
   for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
     g_hash_table_remove(d->locks, keys[i]);
 }

@@ -15,20 +15,30 @@ typedef struct {
   LcvmDbusHost *host;       /* skeleton on LCVM_OBJECT_PATH */
   LcvmDbusManager *manager; /* skeleton on LCVM_OBJECT_PATH */
   struct _HelperVms *vms;   /* the VMs and what they hold (helper-vm.c) */
-  GHashTable *locks;        /* key → owning operation */
+  GHashTable *locks;        /* key → owning operation; under locks_mutex */
+  GMutex locks_mutex;       /* the lock table is also taken from VM starts' worker threads */
   guint next_job_id;
   guint busy; /* running jobs and calls; the helper never idles out while > 0 */
   guint idle_source;
 } HelperDaemon;
 
-/* Locks: one per device ("gpu:DDDD:BB:DD.F") or VM ("vm:NAME"). All-or-nothing; a held key
- * fails with LCVM_ERROR_BUSY naming the operation that holds it. */
+/* Device ownership, one model for GPU jobs and VMs. A device (GPU or NVSwitch) is owned
+ *  - by an operation while it runs: its lock "device:DDDD:BB:DD.F" (GPU jobs: bind, unbind,
+ *    mode, reset, query; a VM start, as "start of VM NAME", for its whole launch, taken before
+ *    the definition is validated);
+ *  - by a VM from its reservation (taken during the launch) until its devices are released
+ *    after QEMU is gone (helper-alloc.c, "device:SLOT" → VM).
+ * helper_lock_acquire refuses a device a VM holds (LCVM_ERROR_DEVICE_IN_USE naming the VM) and
+ * a key an operation holds (LCVM_ERROR_BUSY naming the operation), so neither side can take a
+ * device from the other. VM locks are "vm:NAME". All-or-nothing; thread-safe. */
+#define HELPER_DEVICE_LOCK_PREFIX "device:"
+char *helper_device_lock_key(const char *slot);
 gboolean helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operation,
                              GError **error);
 void helper_lock_release(HelperDaemon *d, const char *const *keys);
 
-/* The VM that holds device slot (reserved from its start until its devices are restored),
- * or NULL (helper-vm.c). helper_lock_acquire refuses a "gpu:SLOT" key such a VM holds. */
+/* The VM that holds device slot (reserved from its start until its devices are released), or
+ * NULL (helper-vm.c). Thread-safe. */
 char *helper_vms_device_holder(HelperDaemon *d, const char *slot);
 /* The VMs whose QEMU may live (supervised or being released), main thread (helper-vm.c). */
 GStrv helper_vms_live_names(HelperDaemon *d);

@@ -671,7 +671,7 @@ gpu_call_new(HelperDaemon *d, GDBusMethodInvocation *inv, const char *slot)
   c->inv = inv;
   c->config = d->config;
   c->slot = g_strdup(slot);
-  c->lock = g_strdup_printf("gpu:%s", slot);
+  c->lock = helper_device_lock_key(slot);
   return c;
 }
 

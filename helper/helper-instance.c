@@ -78,6 +78,26 @@ load_manifest(int vm_fd, const char *name, GError **error)
   return g_steal_pointer(&manifest);
 }
 
+GStrv
+helper_instance_devices_of(const LcvmManifest *manifest)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  g_strv_builder_addv(b, (const char **)manifest->gpus);
+  g_strv_builder_addv(b, (const char **)manifest->nvswitches);
+  return g_strv_builder_end(b);
+}
+
+GStrv
+helper_instance_devices(const LcvmConfig *config, const char *name, GError **error)
+{
+  int vm_fd = helper_instance_open_definition(config, name, error);
+  if (vm_fd < 0)
+    return NULL;
+  g_autoptr(LcvmManifest) manifest = load_manifest(vm_fd, name, error);
+  close(vm_fd);
+  return manifest != NULL ? helper_instance_devices_of(manifest) : NULL;
+}
+
 /* ---- the measured compose file ---- */
 
 gboolean

@@ -67,6 +67,12 @@ HelperDefinition *helper_instance_validate(const LcvmConfig *config, const char 
 HelperDefinition *helper_instance_validate_all(const LcvmConfig *config, const char *name,
                                                GPtrArray *refusals, GError **error);
 
+/* The devices (GPUs, then NVSwitches) VM name's definition passes through, read from its
+ * manifest alone, so a start can lock them before validating anything else. The same errors
+ * as validation for a missing or invalid definition. Thread-safe. */
+GStrv helper_instance_devices(const LcvmConfig *config, const char *name, GError **error);
+GStrv helper_instance_devices_of(const LcvmManifest *manifest);
+
 /* The spec the argv builder and .sys-config.json are made from: def (QEMU, definition, image)
  * and vsock_cid (a start passes the CID it reserved; a dry run the first of cid_range). Refuses
  * an image whose digest is not the definition's os_image_hash. The spec borrows from def and

@@ -89,6 +89,7 @@ main(int argc, char **argv)
     return 1;
   }
   d.locks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_mutex_init(&d.locks_mutex);
   d.loop = g_main_loop_new(NULL, FALSE);
 
   HelperMain m = { .daemon = &d };
@@ -102,6 +103,7 @@ main(int argc, char **argv)
   g_clear_object(&d.bus);
   g_clear_object(&d.authority);
   g_hash_table_unref(d.locks);
+  g_mutex_clear(&d.locks_mutex);
   g_main_loop_unref(d.loop);
   lcvm_config_free(d.config);
   return m.exit_code;

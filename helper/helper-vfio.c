@@ -602,7 +602,7 @@ start_vfio_job(HelperDaemon *d, GDBusMethodInvocation *inv, const char *const *s
   }
   g_autoptr(GStrvBuilder) locks = g_strv_builder_new();
   for (guint i = 0; valid[i] != NULL; i++) {
-    g_autofree char *key = g_strdup_printf("gpu:%s", valid[i]);
+    g_autofree char *key = helper_device_lock_key(valid[i]);
     g_strv_builder_add(locks, key);
   }
   g_auto(GStrv) lock_keys = g_strv_builder_end(locks);

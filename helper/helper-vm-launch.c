@@ -493,16 +493,36 @@ launch_clear(Launch *l, gboolean failed)
   helper_definition_free(l->def);
 }
 
+/* The devices of the definition, locked; then the whole validation, which must name the same
+ * devices (the definition is operator-writable and may have changed in between). */
+static gboolean
+lock_and_validate(Launch *l, HelperDeviceLocker lock, gpointer lock_data, GError **error)
+{
+  g_auto(GStrv) locked = helper_instance_devices(l->config, l->name, error);
+  if (locked == NULL || !lock(lock_data, (const char *const *)locked, error))
+    return FALSE;
+  l->def = helper_instance_validate(l->config, l->name, error);
+  if (l->def == NULL)
+    return FALSE;
+  g_auto(GStrv) validated = helper_instance_devices_of(l->def->manifest);
+  if (g_strv_equal((const char *const *)locked, (const char *const *)validated))
+    return TRUE;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_BUSY,
+              "VM %s: its definition's devices changed while it started; try again", l->name);
+  return FALSE;
+}
+
 static HelperRecord *
-launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
+launch(Launch *l, HelperDeviceLocker lock, gpointer lock_data, int *pidfd, gint64 *exec_us,
+       GError **error)
 {
   gint64 t0 = g_get_monotonic_time();
   gboolean had_disk = FALSE;
-  l->def = helper_instance_validate(l->config, l->name, error);
-  if (l->def != NULL && (!helper_known_good_check(l->config, l->name, l->def, error) ||
-                         !helper_mrenclave_check(l->config, l->name, &had_disk, error)))
+  if (!lock_and_validate(l, lock, lock_data, error) ||
+      !helper_known_good_check(l->config, l->name, l->def, error) ||
+      !helper_mrenclave_check(l->config, l->name, &had_disk, error))
     return NULL;
-  l->res = l->def ? helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error) : NULL;
+  l->res = helper_alloc_reserve(l->alloc, l->name, l->def->manifest, error);
   if (l->res == NULL)
     return NULL;
   helper_uid_cursor_save(l->config, l->alloc);
@@ -544,8 +564,9 @@ launch(Launch *l, int *pidfd, gint64 *exec_us, GError **error)
 }
 
 HelperRecord *
-helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name, int *pidfd,
-                 int *bridge_pidfd, gint64 *exec_us, GError **error)
+helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name,
+                 HelperDeviceLocker lock, gpointer lock_data, int *pidfd, int *bridge_pidfd,
+                 gint64 *exec_us, GError **error)
 {
   Launch l = {
     .config = config, .alloc = alloc, .name = name, .instance_fd = -1, .runtime_fd = -1
@@ -555,7 +576,7 @@ helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name,
   for (guint i = 0; i < G_N_ELEMENTS(l.fds); i++)
     l.fds[i] = -1;
   *pidfd = -1;
-  HelperRecord *r = launch(&l, pidfd, exec_us, error);
+  HelperRecord *r = launch(&l, lock, lock_data, pidfd, exec_us, error);
   *bridge_pidfd = r != NULL ? l.bridge.pidfd : -1;
   if (r != NULL)
     l.bridge.pidfd = -1;

@@ -484,6 +484,7 @@ typedef struct {
   Vm *vm;
   GDBusMethodInvocation *inv;
   char *lock[2];
+  GStrv device_locks; /* taken by the launch in the worker thread, released in start_done */
   char *previous_state;
   gboolean created;
   HelperRecord *record;
@@ -499,9 +500,30 @@ start_call_free(gpointer p)
   if (c->vm != NULL)
     vm_unref(c->vm);
   g_free(c->lock[0]);
+  g_strfreev(c->device_locks);
   g_free(c->previous_state);
   helper_record_free(c->record);
   g_free(c);
+}
+
+/* The launch's HelperDeviceLocker: the devices' locks, owned by "start of VM NAME". */
+static gboolean
+start_lock_devices(gpointer data, const char *const *slots, GError **error)
+{
+  StartCall *c = data;
+  g_autoptr(GStrvBuilder) keys = g_strv_builder_new();
+  for (guint i = 0; slots[i] != NULL; i++) {
+    g_autofree char *key = helper_device_lock_key(slots[i]);
+    g_strv_builder_add(keys, key);
+  }
+  g_auto(GStrv) taken = g_strv_builder_end(keys);
+  g_autofree char *operation = g_strdup_printf("start of VM %s", c->vm->name);
+  if (!helper_lock_acquire(c->vms->daemon, (const char *const *)taken, operation, error)) {
+    g_prefix_error(error, "VM %s cannot start: ", c->vm->name);
+    return FALSE;
+  }
+  c->device_locks = g_steal_pointer(&taken);
+  return TRUE;
 }
 
 static void
@@ -510,8 +532,8 @@ start_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancella
   StartCall *c = data;
   GError *error = NULL;
   const LcvmConfig *config = c->vms->daemon->config;
-  c->record = helper_vm_launch(config, c->vms->alloc, c->vm->name, &c->pidfd, &c->bridge_pidfd,
-                               &c->exec_us, &error);
+  c->record = helper_vm_launch(config, c->vms->alloc, c->vm->name, start_lock_devices, c, &c->pidfd,
+                               &c->bridge_pidfd, &c->exec_us, &error);
   if (c->record != NULL)
     helper_crash_clear(config, c->vm->name); /* a new life: the last crash is history */
   if (c->record != NULL)
@@ -528,6 +550,7 @@ start_done(GObject *source, GAsyncResult *res, gpointer data)
   HelperDaemon *d = c->vms->daemon;
   g_autoptr(GError) error = NULL;
   helper_lock_release(d, (const char *const *)c->lock);
+  helper_lock_release(d, (const char *const *)c->device_locks);
   if (!g_task_propagate_boolean(G_TASK(res), &error)) {
     vm_set_state(vm, c->previous_state);
     if (c->created)

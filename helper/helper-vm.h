@@ -23,11 +23,17 @@
 #define HELPER_VM_SERIAL_LOG "serial.log"
 #define HELPER_VM_QEMU_LOG   "qemu.log"
 
-/* Spawns VM name's bridge and QEMU. On success returns its runtime record (already written), a
- * pidfd of QEMU in *pidfd and one of the bridge in *bridge_pidfd; *exec_us (may be NULL) gets
- * the time spent until QEMU exec'd. */
+/* Takes the locks of the devices slots for the whole launch (FALSE with error set when one is
+ * held); whoever passed it releases them once the launch returned. */
+typedef gboolean (*HelperDeviceLocker)(gpointer data, const char *const *slots, GError **error);
+
+/* Spawns VM name's bridge and QEMU. The devices of its definition are locked through lock
+ * before anything is validated, so no GPU job can change them during the launch. On success
+ * returns its runtime record (already written), a pidfd of QEMU in *pidfd and one of the bridge
+ * in *bridge_pidfd; *exec_us (may be NULL) gets the time spent until QEMU exec'd. */
 HelperRecord *helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name,
-                               int *pidfd, int *bridge_pidfd, gint64 *exec_us, GError **error);
+                               HelperDeviceLocker lock, gpointer lock_data, int *pidfd,
+                               int *bridge_pidfd, gint64 *exec_us, GError **error);
 
 /* Gives back everything record's launch took (never fails: what cannot be undone is logged).
  * QEMU must be gone. */
