@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #define SHARED_MODE    02770
@@ -145,8 +147,26 @@ bridge_view(const char *program, uid_t uid, GError **error)
   return g_steal_pointer(&view);
 }
 
+/* Where the bridge's stderr goes: a journal stream of its own (identifier
+ * lium-cvm-hostapi@NAME) when the journal runs, else the helper's own stderr. Either outlives
+ * the helper, so a re-adopted bridge still logs. (A helper stderr that is a file longer than
+ * the bridge's RLIMIT_FSIZE takes no more of its lines: EFBIG, SIGXFSZ is ignored.) */
+static int
+open_log_stream(const char *name)
+{
+  if (access("/run/systemd/journal/socket", W_OK) == 0) {
+    g_autofree char *identifier = g_strdup_printf("lium-cvm-hostapi@%s", name);
+    int fd = sd_journal_stream_fd(identifier, LOG_WARNING, 0);
+    if (fd >= 0)
+      return fd;
+    g_warning("VM %s: no journal stream for its bridge (%s); it logs to the helper's stderr", name,
+              g_strerror(-fd));
+  }
+  return fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+}
+
 static gboolean
-spawn_with(const char *name, const HelperReservation *res, GStrv argv, const int fds[3],
+spawn_with(const char *name, const HelperReservation *res, GStrv argv, const int fds[4],
            HelperBridge *out, GError **error)
 {
   static const char *const envp[] = { "LC_ALL=C", NULL };
@@ -159,6 +179,7 @@ spawn_with(const char *name, const HelperReservation *res, GStrv argv, const int
     { fds[0], FD_LISTEN },
     { fds[1], FD_SHARED },
     { fds[2], FD_EVENTS },
+    { fds[3], STDERR_FILENO },
   };
   HelperSpawnOptions options = {
     .argv = (const char *const *)argv,
@@ -199,12 +220,16 @@ helper_bridge_spawn(const LcvmConfig *config, const char *name, const HelperRese
     g_prefix_error(error, "VM %s: the host-API bridge ([tools] hostapi): ", name);
     return FALSE;
   }
-  int fds[3] = { -1, -1, -1 };
+  int fds[4] = { -1, -1, -1, -1 };
   fds[0] = listen_loopback(name, res->hostapi_port, error);
   fds[1] = fds[0] < 0 ? -1 : open_shared(config, name, error);
   fds[2] = fds[1] < 0 ? -1 : open_events(config, name, error);
+  fds[3] = fds[2] < 0 ? -1 : open_log_stream(name);
+  if (fds[2] >= 0 && fds[3] < 0)
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "VM %s: host-API bridge: no stderr for it: %s", name, g_strerror(errno));
   gboolean ok = FALSE;
-  if (fds[2] >= 0) {
+  if (fds[3] >= 0) {
     g_auto(GStrv) argv = bridge_argv(program, config, res);
     ok = spawn_with(name, res, argv, fds, out, error);
   }

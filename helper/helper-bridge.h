@@ -2,7 +2,9 @@
  * like it (its own uid from the VM's reservation, no capabilities, the bridge seccomp
  * profile), and given everything as fds — the loopback TCP socket the helper binds on the VM's
  * host-API port, the instance's shared/ directory (for .instance_info) and the event file
- * runtime_dir/NAME/events (O_APPEND; root-owned, only the helper reads it). It lives and dies
+ * runtime_dir/NAME/events (O_APPEND; root-owned, only the helper reads it) — and a stderr that
+ * reaches the journal (its own stream, SYSLOG_IDENTIFIER lium-cvm-hostapi@NAME; the helper's
+ * stderr when no journal runs). It lives and dies
  * with its VM: stopped once QEMU is gone, re-adopted with it after a helper restart, and
  * restarted by the helper when it exits while QEMU runs (helper-vm.c). Never runs as root,
  * never gets a path. */

@@ -147,6 +147,12 @@ def test_the_guest_gets_its_sealing_key_and_reports_through_the_bridge(harness, 
         # Any other uid is turned away while the VM runs (an operator here).
         refused = post_as(harness, users.op, port, "/api/Info", "")
         assert refused.stdout.startswith("403 ") and "refused" in refused.stdout, refused
+        # The bridge's own account of it reaches the helper's stderr (the journal in
+        # production), not /dev/null.
+        deadline = time.monotonic() + 10
+        while "lium-cvm-hostapi: connection refused" not in harness.helper_log.read_text():
+            assert time.monotonic() < deadline, "the bridge's stderr was lost"
+            time.sleep(0.1)
 
         wait_serial(harness, "hapi", DONE)
         console = serial(harness, "hapi")
