@@ -23,6 +23,9 @@ SOURCE_ROOT = Path(os.environ.get("LCVM_SOURCE_ROOT", Path(__file__).resolve().p
 sys.path.insert(0, str(SOURCE_ROOT / "tests" / "integration"))
 import lcvm_harness as lh  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lcvm_bench  # noqa: E402
+
 CLIENT = Path(os.environ.get("LCVM_BENCH_CLIENT",
                              lh.BUILD_ROOT / "bench" / "lcvm-bench-client"))
 TARGETS = {"getinfo_p50_ms": 2.0, "getinfo_calls_per_s": 1000, "idle_rss_mib": 8.0}
@@ -109,20 +112,9 @@ def main():
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
 
-    lh.ensure_private_mount_namespace([sys.executable] + sys.argv)
-    reason = lh.unavailable_reason()
-    if reason is not None:
-        print(f"SKIP: {reason}")
-        return 77
-    if not CLIENT.exists():
-        print(f"{CLIENT} is missing: build it first (ninja -C BUILD bench/lcvm-bench-client)")
-        return 1
-    users = lh.TestUsers()
-    try:
-        with lh.Harness(users, prepare=prepare, name="bench") as h:
-            figures = measure(h, users, args)
-    finally:
-        users.close()
+    figures, status = lcvm_bench.run_in_harness(lh, prepare, measure, args, "bench", [CLIENT])
+    if figures is None:
+        return status
     report(figures)
     if args.json:
         print(json.dumps(figures, indent=2))

@@ -18,3 +18,12 @@ const HelperCaller *helper_caller_get(GDBusMethodInvocation *inv);
 void helper_audit(GDBusMethodInvocation *inv, const char *action, const char *result);
 void helper_audit_raw(const HelperCaller *caller, const char *method, const char *object,
                       const char *arguments, const char *action, const char *result);
+
+/* A refusal. The first 4 refusals of the same (uid, method, action, result) within a window of
+ * 5 s (from the first) are written at once; more are counted, and at the window's end one
+ * record repeats the result with " [N more like it from FIRST to LAST]" (UTC, ISO 8601), naming
+ * the latest such caller and arguments. A flood of identical refusals costs 5 records per
+ * window. Thread-safe; the window's end runs in the main loop. */
+void helper_audit_refusal(GDBusMethodInvocation *inv, const char *action, const char *result);
+/* Writes the pending coalesced records now (before the helper exits). */
+void helper_audit_flush(void);

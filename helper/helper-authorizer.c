@@ -3,6 +3,7 @@
  * always the sender's bus name, never a pid. */
 #include "helper-authorizer.h"
 #include "helper-audit.h"
+#include "helper-flood.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
 #include "lcvm-text.h"
@@ -67,16 +68,32 @@ refuse(GDBusMethodInvocation *inv, const char *action, LcvmError code, const cha
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
   g_autofree char *result = g_strdup_printf("refused: %s: %s", lcvm_error_dbus_name(code), msg);
-  helper_audit(inv, action, result);
-  g_dbus_method_invocation_return_error_literal(inv, LCVM_ERROR, code, msg);
+  const HelperCaller *caller = helper_caller_get(inv);
+  gboolean again = helper_flood_refused(caller ? caller->uid : G_MAXUINT32);
+  helper_audit_refusal(inv, action, result);
+  helper_flood_answer(inv, again, code, msg);
+}
+
+static void
+refuse_not_authorized(GDBusMethodInvocation *inv, const char *action)
+{
+  refuse(inv, action, LCVM_ERROR_NOT_AUTHORIZED,
+         "not authorized for %s: ask an administrator to add you to group '" LCVM_GROUP
+         "' (usermod -aG " LCVM_GROUP " USER)",
+         action);
 }
 
 static gboolean
-check_polkit(HelperDaemon *d, GDBusMethodInvocation *inv, const char *action)
+check_polkit(HelperDaemon *d, GDBusMethodInvocation *inv, const char *action, guint32 uid)
 {
   GDBusMessage *msg = g_dbus_method_invocation_get_message(inv);
   gboolean interactive =
       (g_dbus_message_get_flags(msg) & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+  /* polkit said a plain no to this uid moments ago, and this caller cannot authenticate. */
+  if (!interactive && helper_flood_denied(uid, action)) {
+    refuse_not_authorized(inv, action);
+    return FALSE;
+  }
   g_autoptr(PolkitSubject) subject =
       polkit_system_bus_name_new(g_dbus_method_invocation_get_sender(inv));
   g_autoptr(GError) error = NULL;
@@ -99,10 +116,9 @@ check_polkit(HelperDaemon *d, GDBusMethodInvocation *inv, const char *action)
            action);
     return FALSE;
   }
-  refuse(inv, action, LCVM_ERROR_NOT_AUTHORIZED,
-         "not authorized for %s: ask an administrator to add you to group '" LCVM_GROUP
-         "' (usermod -aG " LCVM_GROUP " USER)",
-         action);
+  if (!interactive && !polkit_authorization_result_get_is_challenge(res))
+    helper_flood_remember_denial(uid, action);
+  refuse_not_authorized(inv, action);
   return FALSE;
 }
 
@@ -122,7 +138,18 @@ on_authorize_method(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *inv
     refuse(inv, NULL, LCVM_ERROR_NOT_AUTHORIZED, "%s.%s is not an allowed method", iface, method);
     return FALSE;
   }
-  return check_polkit(d, inv, rule->action);
+  const HelperCaller *caller = helper_caller_get(inv);
+  guint32 uid = caller ? caller->uid : G_MAXUINT32;
+  if (!helper_flood_enter(uid)) {
+    refuse(inv, rule->action, LCVM_ERROR_BUSY,
+           "uid %u already has %d calls waiting for authorization after recent refusals; wait "
+           "for their answers",
+           uid, HELPER_FLOOD_MAX_IN_FLIGHT);
+    return FALSE;
+  }
+  gboolean ok = check_polkit(d, inv, rule->action, uid);
+  helper_flood_leave(uid);
+  return ok;
 }
 
 void

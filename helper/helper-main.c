@@ -2,6 +2,7 @@
  * --config (set by its unit or a test harness, never by a caller), owns io.lium.Cvm1 and
  * exports the object every privileged act goes through. */
 #include "config.h"
+#include "helper-audit.h"
 #include "helper-daemon.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
@@ -96,6 +97,7 @@ main(int argc, char **argv)
   guint owner = g_bus_own_name(G_BUS_TYPE_SYSTEM, LCVM_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
                                on_bus_acquired, on_name_acquired, on_name_lost, &m, NULL);
   g_main_loop_run(d.loop);
+  helper_audit_flush();
   g_bus_unown_name(owner);
 
   g_clear_object(&d.host);
