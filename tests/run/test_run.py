@@ -290,6 +290,26 @@ def test_a_stopped_vm_leaves_nothing_of_its_uids_and_they_are_not_reused_next(ha
     assert int((harness.state_dir / "uid-cursor").read_text()) == int(rec["bridge_uid"]) + 1
 
 
+def test_check_reports_the_guard_and_a_running_vm_without_it(harness, users):
+    def guard_check():
+        r = harness.run_frontend(users.op, "check", "--deep", "--json")
+        return {c["id"]: c for c in r.json["checks"]}["nftables.guard"]
+
+    # No default route in this namespace: usable, but guests reach nothing outside.
+    c = guard_check()
+    assert c["status"] == "warn" and "no default route" in c["observed"], c
+    table = subprocess.run(["nft", "list", "table", "inet", "lium_cvm"], capture_output=True,
+                           text=True, check=True).stdout
+    subprocess.run(["nft", "delete", "chain", "inet", "lium_cvm", "vm_vm1"], check=True)
+    try:
+        c = guard_check()
+        assert c["status"] == "fail" and "VM vm1 has no guard chain" in c["observed"], c
+        assert "lium-cvm run" in c["remedy"], c
+    finally:
+        subprocess.run(["nft", "-f", "-"], input=table, text=True, check=True)
+    assert guard_check()["status"] == "warn"
+
+
 def test_a_restarted_helper_readopts_the_vm_and_powers_it_off(harness, users):
     pid = props(harness, "vm1")["Pid"]
     harness.restart_helper()
