@@ -40,6 +40,13 @@ helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operat
   return TRUE;
 }
 
+gboolean
+helper_lock_held(HelperDaemon *d, const char *key)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&d->locks_mutex);
+  return g_hash_table_contains(d->locks, key);
+}
+
 void
 helper_lock_release(HelperDaemon *d, const char *const *keys)
 {

@@ -36,6 +36,7 @@ char *helper_device_lock_key(const char *slot);
 gboolean helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operation,
                              GError **error);
 void helper_lock_release(HelperDaemon *d, const char *const *keys);
+gboolean helper_lock_held(HelperDaemon *d, const char *key);
 
 /* The VM that holds device slot (reserved from its start until its devices are released), or
  * NULL (helper-vm.c). Thread-safe. */

@@ -733,7 +733,7 @@ handle_stop_vm(LcvmDbusManager *manager, GDBusMethodInvocation *inv, const char 
   };
   g_autofree char *lock = g_strdup_printf("vm:%s", name);
   const char *locks[] = { lock, NULL };
-  if (g_hash_table_contains(d->locks, lock)) {
+  if (helper_lock_held(d, lock)) {
     stop_call_free(c);
     return_busy(inv, vm, "wait for the running operation to finish");
     return G_DBUS_METHOD_INVOCATION_HANDLED;
