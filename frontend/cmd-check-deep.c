@@ -103,10 +103,18 @@ report_guard(LcvmCheck *c, GVariant *info)
     return;
   }
   g_autofree char *out = g_strjoinv(", ", (char **)uplinks);
+  g_autofree const char **resolvers = NULL;
+  g_autofree char *dns = NULL;
+  if (g_variant_lookup(guard, "refused-resolvers", "^a&s", &resolvers) && resolvers[0] != NULL) {
+    g_autofree char *list = g_strjoinv(", ", (char **)resolvers);
+    dns = g_strdup_printf("; the host's resolver %s is refused to guests (DNS through slirp): "
+                          "list it in [network] guest_allow if guests use it",
+                          list);
+  }
   lcvm_check_set(c, LCVM_CHECK_OK,
                  "usable; guests reach only what routes out of %s (exceptions: %s); %u running "
-                 "VM(s) guarded",
-                 out, exceptions, guarded);
+                 "VM(s) guarded%s",
+                 out, exceptions, guarded, dns ? dns : "");
 }
 
 static void

@@ -58,6 +58,10 @@ network_guard(HelperDaemon *d)
           d->config->guest_allow ? (const char *const *)d->config->guest_allow : none, -1));
   g_variant_builder_add(&b, "{sv}", "guarded-vms", g_variant_new_uint32(g_strv_length(live)));
   g_variant_builder_add(&b, "{sv}", "problems", g_variant_new_string(problems ? problems : ""));
+  g_auto(GStrv) resolvers = helper_nft_refused_resolvers(
+      "/etc/resolv.conf", (const char *const *)d->config->guest_allow, host);
+  g_variant_builder_add(&b, "{sv}", "refused-resolvers",
+                        g_variant_new_strv((const char *const *)resolvers, -1));
   return g_variant_builder_end(&b);
 }
 

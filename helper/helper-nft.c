@@ -405,3 +405,37 @@ helper_nft_guard_problems(const char *const *vms)
   }
   return problems->len ? g_string_free(g_steal_pointer(&problems), FALSE) : NULL;
 }
+
+static gboolean
+in_any(GInetAddress *addr, const char *const *prefixes)
+{
+  for (guint i = 0; prefixes != NULL && prefixes[i] != NULL; i++) {
+    g_autoptr(GInetAddressMask) mask = g_inet_address_mask_new_from_string(prefixes[i], NULL);
+    if (mask != NULL && g_inet_address_mask_matches(mask, addr))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+GStrv
+helper_nft_refused_resolvers(const char *resolv_conf, const char *const *guest_allow,
+                             const HelperNftHost *host)
+{
+  g_autoptr(GStrvBuilder) refused = g_strv_builder_new();
+  g_autofree char *text = NULL;
+  if (g_file_get_contents(resolv_conf, &text, NULL, NULL)) {
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+      char key[16], value[64];
+      if (sscanf(lines[i], "%15s %63s", key, value) != 2 || !g_str_equal(key, "nameserver"))
+        continue;
+      g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(value);
+      if (addr != NULL &&
+          (in_any(addr, special_v4) || in_any(addr, special_v6) ||
+           in_any(addr, (const char *const *)host->connected)) &&
+          !in_any(addr, guest_allow))
+        g_strv_builder_add(refused, value);
+    }
+  }
+  return g_strv_builder_end(refused);
+}

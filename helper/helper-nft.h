@@ -50,3 +50,9 @@ gboolean helper_nft_guard_remove(const char *vm, GError **error);
 /* The guard of each VM of vms as the kernel holds it: NULL when every one has its complete
  * chain, else a text naming each VM whose chain is missing or incomplete. */
 char *helper_nft_guard_problems(const char *const *vms);
+
+/* The nameservers of resolv_conf (slirp forwards a guest's DNS to them) that the guard refuses
+ * for certain: inside a special range or a connected subnet and outside guest_allow. A
+ * resolver reached through a non-uplink interface is refused too but not listed. */
+GStrv helper_nft_refused_resolvers(const char *resolv_conf, const char *const *guest_allow,
+                                   const HelperNftHost *host);

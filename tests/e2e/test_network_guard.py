@@ -264,6 +264,16 @@ def test_removing_the_last_chain_removes_the_table(guarded):
     assert lium_table().returncode != 0
 
 
+def test_check_names_the_host_resolvers_guests_cannot_use(net, tmp_path):
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# a comment\nsearch example\nnameserver 127.0.0.53\n"
+                    "nameserver 172.18.0.2\nnameserver 203.0.113.10\nnameserver  10.200.0.2 \n"
+                    "nameserver 172.18.0.3\nnameserver fe80::1\nnameserver not-an-address\n")
+    r = guard("resolvers", conf, "172.18.0.3/32")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().split(",") == ["127.0.0.53", "172.18.0.2", "10.200.0.2", "fe80::1"]
+
+
 def test_the_capability_probe_commits_nothing(net):
     assert guard("usable").returncode == 0
     assert lium_table().returncode != 0

@@ -5,6 +5,7 @@
  *   lcvm-nft-guard-run problems NAME…                      print helper_nft_guard_problems()
  *   lcvm-nft-guard-run host                                print the uplinks and connected prefixes
  *   lcvm-nft-guard-run usable                              the capability probe (dry run)
+ *   lcvm-nft-guard-run resolvers RESOLV_CONF [ALLOW,…]     the nameservers the guard refuses
  * Exits 0 on success; errors go to stderr with exit status 1. */
 #include "helper-nft.h"
 #include <stdio.h>
@@ -45,9 +46,17 @@ main(int argc, char **argv)
     printf("uplinks=%s\nconnected=%s\n", uplinks, connected);
     return 0;
   }
+  if (argc >= 3 && g_str_equal(argv[1], "resolvers")) {
+    g_autoptr(HelperNftHost) host = helper_nft_host_read("/proc/net");
+    g_auto(GStrv) allow = g_strsplit(argc > 3 ? argv[3] : "", ",", -1);
+    g_auto(GStrv) refused = helper_nft_refused_resolvers(argv[2], (const char *const *)allow, host);
+    g_autofree char *list = g_strjoinv(",", refused);
+    printf("%s\n", list);
+    return 0;
+  }
   if (argc == 2 && g_str_equal(argv[1], "usable"))
     return helper_nft_usable(&error) ? 0 : fail(error);
   fprintf(stderr, "usage: lcvm-nft-guard-run add NAME UID PORT [ALLOW,…] | remove NAME | "
-                  "problems NAME… | host | usable\n");
+                  "problems NAME… | host | usable | resolvers FILE [ALLOW,…]\n");
   return 2;
 }
