@@ -146,7 +146,7 @@ def test_a_start_while_a_gpu_job_holds_the_device_is_busy(harness, users, kernel
         kernel.send_signal(signal.SIGCONT)
     job.join()
     assert job_result["r"].rc == 0, job_result["r"]
-    assert driver(harness) is None
+    assert driver(harness) != "vfio-pci"  # released (the kernel may probe its own driver)
     r = harness.run_frontend(users.op, "gpu", "bind", GPU)  # back for the next tests
     assert r.rc == 0 and driver(harness) == "vfio-pci", r
 
@@ -193,4 +193,4 @@ def test_once_the_vm_stopped_the_gpu_job_succeeds(harness, users, kernel):
     # Stopped, or its start failed: either way the start's lock and reservation are gone.
     r = unbind(harness, users)
     assert r.rc == 0, r
-    assert driver(harness) is None
+    assert driver(harness) != "vfio-pci"  # released (the kernel may probe its own driver)
