@@ -27,6 +27,7 @@ import lcvm_harness as lh
 from lcvm_vms import props, write_image, write_vm
 
 sys.path.insert(0, str(lh.SOURCE_ROOT / "tests" / "fakes"))
+import fakehost  # noqa: E402
 import fakepci  # noqa: E402
 
 GPU = "0000:db:00.0"  # no driver on the fake host; bound to vfio-pci in prepare_harness
@@ -75,6 +76,7 @@ def prepare_harness(h, guest):
         subprocess.run(["rm", "-rf", str(top)], check=True)
         top.mkdir()
     fakepci.build(str(h.root))
+    fakehost.host_facts(str(h.root))
     fakepci.Kernel(str(h.root)).do_bind(GPU, "vfio-pci")
     write_image(h, guest, "guest")
     write_vm(h, VM, "guest", [2700])
