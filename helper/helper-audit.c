@@ -176,8 +176,10 @@ write_summary(Coalesced *c)
     return;
   g_autofree char *first = g_date_time_format_iso8601(c->first);
   g_autofree char *last = g_date_time_format_iso8601(c->last);
+  /* Cut first, so the record's own cap never takes the count. */
+  g_autofree char *cut = lcvm_text_cut(c->result, RESULT_MAX - 128);
   g_autofree char *result =
-      g_strdup_printf("%s [%u more like it from %s to %s]", c->result, c->repeats, first, last);
+      g_strdup_printf("%s [%u more like it from %s to %s]", cut, c->repeats, first, last);
   helper_audit_raw(&c->caller, c->method, c->object, c->args, c->action, result);
 }
 
