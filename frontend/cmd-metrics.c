@@ -10,6 +10,7 @@
 #include "lcvm-gpu-modes.h"
 #include "lcvm-hostcheck.h"
 #include "lcvm-image.h"
+#include "lcvm-known-good.h"
 #include "lcvm-names.h"
 #include "lcvm-pci.h"
 #include "lcvm-prom.h"
@@ -393,6 +394,29 @@ write_key_provider(LcvmProm *p, LcvmCli *cli, gboolean helper_up)
 
 /* ---- images ---- */
 
+/* Whether validators accept each image's digest, judged against the known-good list; no
+ * values (and a note on stderr) when the list cannot be read: never a guess. */
+static void
+write_images_known_good(LcvmProm *p, LcvmCli *cli, GPtrArray *images)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(LcvmKnownGood) kg = lcvm_known_good_load(cli->config, &error);
+  lcvm_prom_family(p, "lium_cvm_image_known_good", "gauge",
+                   "1 when Lium's validators accept an OS image's digest (the known-good list), "
+                   "0 when they will reject a VM booting it");
+  if (kg == NULL) {
+    g_printerr("lium-cvm metrics: no known-good metrics: %s\n", error->message);
+    return;
+  }
+  for (guint i = 0; i < images->len; i++) {
+    const LcvmImage *image = images->pdata[i];
+    g_autofree char *reason = NULL;
+    gboolean ok =
+        image->digest != NULL && lcvm_known_good_image_ok(kg, image->name, image->digest, &reason);
+    lcvm_prom_sample(p, ok ? 1 : 0, "image", image->name, NULL);
+  }
+}
+
 static void
 write_images(LcvmProm *p, LcvmCli *cli)
 {
@@ -411,6 +435,7 @@ write_images(LcvmProm *p, LcvmCli *cli)
                      lcvm_image_state_name(lcvm_image_state(image)), "digest",
                      image->digest ? image->digest : "", NULL);
   }
+  write_images_known_good(p, cli, images);
 }
 
 /* ---- the command ---- */

@@ -223,6 +223,34 @@ def test_images_as_the_store_says(harness, users):
                    digest=images[0]["digest"]) == 1
 
 
+def test_image_known_good_follows_the_list(harness, users):
+    """Judged against [attestation] known_good: 1 when the list names the image's digest, 0
+    when validators will reject it; no value at all when the list cannot be read."""
+    digest = harness.run_frontend(users.op, "images", "--json").json[0]["digest"]
+    listed = harness.root / "known-good-listed.conf"
+    listed.write_text(f"[image guest]\ndigests={digest};\n[qemu]\nversions=9.2.1;\n")
+    other = harness.root / "known-good-other.conf"
+    other.write_text("[image guest]\ndigests=%s;\n[qemu]\nversions=9.2.1;\n" % ("0" * 64))
+    for path in (listed, other):
+        path.chmod(0o644)
+    saved = harness.extra_config
+
+    def frontend_reads(path):  # only the frontend reads the list here: no helper restart
+        harness.extra_config = lh._merge(saved, {"attestation": {"known_good": str(path)}})
+        harness.write_config()
+
+    try:
+        frontend_reads(listed)
+        assert metrics(harness, users.op).value("lium_cvm_image_known_good", image="guest") == 1
+        frontend_reads(other)
+        assert metrics(harness, users.op).value("lium_cvm_image_known_good", image="guest") == 0
+        frontend_reads(harness.root / "absent.conf")
+        assert metrics(harness, users.op).of("lium_cvm_image_known_good") == []
+    finally:
+        harness.extra_config = saved
+        harness.write_config()
+
+
 def test_an_outsider_gets_what_needs_no_authorization(harness, users):
     """GetInfo, ListVms and Vm properties need none; KeyProviderStatus (inspect) is refused:
     its gauge says so and its values are absent, never guessed."""
