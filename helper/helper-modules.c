@@ -179,6 +179,18 @@ helper_modules_persist(const LcvmConfig *config, const char *const *modules, GEr
   for (guint i = 0; i < names->len; i++)
     g_string_append_printf(text, "%s\n", (char *)names->pdata[i]);
   g_autofree char *data = g_string_free(text, FALSE);
-  return lcvm_write_file_atomic(config->modules_load_dir, PERSIST_FILE, data, strlen(data), 0644,
-                                error);
+  return helper_persist_write(config->modules_load_dir, PERSIST_FILE, data, error);
+}
+
+gboolean
+helper_persist_write(const char *dir, const char *name, const char *text, GError **error)
+{
+  if (g_mkdir_with_parents(dir, 0755) < 0) {
+    int err = errno;
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "cannot create directory %s: %s (create it as root, mode 0755)", dir,
+                g_strerror(err));
+    return FALSE;
+  }
+  return lcvm_write_file_atomic(dir, name, text, strlen(text), 0644, error);
 }

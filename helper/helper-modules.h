@@ -13,3 +13,6 @@ gboolean helper_modules_load(const LcvmConfig *config, const char *const *module
 /* Adds the modules to modules_load_dir/lium-cvm.conf (atomic replace, keeps earlier ones). */
 gboolean helper_modules_persist(const LcvmConfig *config, const char *const *modules,
                                 GError **error);
+/* Replaces dir/name with text (0644) for the persist flags; creates dir (0755) when a minimal
+ * root lacks it, e.g. /etc/modprobe.d without the kmod package. */
+gboolean helper_persist_write(const char *dir, const char *name, const char *text, GError **error);

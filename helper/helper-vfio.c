@@ -545,8 +545,7 @@ helper_vfio_set_dma_limit(const LcvmConfig *config, guint64 limit, guint64 flags
       "# need more DMA mappings than the default 65535 when QEMU uses the type1 backend.\n"
       "options vfio_iommu_type1 dma_entry_limit=%s\n",
       value);
-  return lcvm_write_file_atomic(config->modprobe_dir, HELPER_DMA_LIMIT_FILE, text, strlen(text),
-                                0644, error);
+  return helper_persist_write(config->modprobe_dir, HELPER_DMA_LIMIT_FILE, text, error);
 }
 
 /* ---- D-Bus handlers ---- */
