@@ -1,5 +1,6 @@
 #!/bin/sh
 # Installs every Debian 12 package lium-cvm needs to build, run and test. Idempotent.
+# The build dependencies are debian/control's (`apt-get build-dep .` installs the same).
 set -eu
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps.sh: run as root (apt-get needs it)" >&2
@@ -16,6 +17,7 @@ packages="
   python3 python3-pytest python3-jsonschema openssl glib-networking libxml2-utils hyperfine time gettext-base python3-gi
   cockpit-ws cockpit-bridge chromium
   prometheus prometheus-node-exporter ansible-core git python3-voluptuous yamllint python3-pycodestyle
+  debhelper dpkg-dev mmdebstrap systemd-container bash-completion
 "
 missing=""
 for p in $packages; do
