@@ -1,8 +1,9 @@
 #!/bin/sh
 # The README's second command and what CI runs: installs the dependencies, then builds and
 # runs the whole suite twice — a normal build (unit, integration with a real dbus-daemon
-# and polkitd, end-to-end with the real QEMU) and an ASan/UBSan build (unit + integration) —
-# and the libFuzzer smoke runs (suite 'fuzz') in a clang build (fuzz/README.md).
+# and polkitd, end-to-end with the real QEMU, system: the .deb under systemd in
+# systemd-nspawn) and an ASan/UBSan build (unit + integration) — and the libFuzzer smoke runs
+# (suite 'fuzz') in a clang build (fuzz/README.md).
 # Ends with one line "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ run_suite build "--werror" || status=1
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -De2e=disabled -Dcockpit=disabled" \
-  --no-suite e2e --no-suite bench || status=1
+  --no-suite e2e --no-suite bench --no-suite system || status=1
 
 CC=clang run_suite build-fuzz \
   "-Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false -De2e=disabled" \

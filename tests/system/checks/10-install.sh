@@ -1,0 +1,35 @@
+# The package on a fresh Debian root booted with systemd: apt installs it, and with it the
+# group (sysusers.d), the directories (tmpfiles.d, including /etc/modprobe.d that a minimal
+# root lacks), the conffile; D-Bus activation needs no restart of anything.
+. "$LIUM_TEST/lib.sh"
+
+record modprobe-d-before test -d /etc/modprobe.d
+record polkit-dir-before stat -c '%U:%G %a' /usr/share/polkit-1/rules.d
+record apt-install apt-get install -y --no-install-recommends /lium-test/deb/lium-cvm_*_amd64.deb
+record group getent group lium-cvm
+record polkit-dir stat -c '%U:%G %a' /usr/share/polkit-1/rules.d
+record persist-dirs stat -c '%n %U:%G %a' /etc/modules-load.d /etc/modprobe.d
+record state-dirs stat -c '%n %U:%G %a' /var/lib/lium-cvm /var/lib/lium-cvm/images \
+  /var/lib/lium-cvm/vms /var/lib/lium-cvm/instances /run/lium-cvm
+record conffiles dpkg-query -W -f '${Conffiles}\n' lium-cvm
+record unit systemctl show lium-cvm-helper.service -p ProtectSystem -p ReadWritePaths \
+  -p KillMode -p Type -p BusName
+record security systemd-analyze security --no-pager lium-cvm-helper.service
+
+# The operators: one in group lium-cvm, one outside it.
+useradd -m -s /bin/bash lcvm-op
+usermod -aG lium-cvm lcvm-op
+useradd -m -s /bin/bash lcvm-out
+id -u lcvm-op >"$RESULTS/op.uid"
+id -u lcvm-out >"$RESULTS/out.uid"
+
+# An administrator's edit of the conffile: no GPUs here, so the helper sees the fake sysfs
+# of the integration harness (the vfio modules present, the DMA limit at the kernel's
+# default); a short idle timeout so the activation check sees the helper exit. The fake tree
+# lives in state_dir, which the unit lets the helper write.
+mkdir -p "$FAKE_SYSFS/module/vfio" "$FAKE_SYSFS/module/vfio_pci" \
+  "$FAKE_SYSFS/module/vfio_iommu_type1/parameters" "$FAKE_SYSFS/bus/pci/devices"
+echo 65535 >"$FAKE_SYSFS/module/vfio_iommu_type1/parameters/dma_entry_limit"
+sed -i -e "s|^sysfs_root=.*|sysfs_root=$FAKE_SYSFS|" -e 's|^idle_timeout=.*|idle_timeout=3|' \
+  /etc/lium-cvm/lium-cvm.conf
+cp /etc/lium-cvm/lium-cvm.conf "$RESULTS/lium-cvm.conf"
