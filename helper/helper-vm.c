@@ -11,6 +11,7 @@
 #include "helper-events.h"
 #include "helper-job.h"
 #include "helper-qmp.h"
+#include "helper-scope.h"
 #include "helper-stop.h"
 #include "helper-uid-cursor.h"
 #include "helper-vm.h"
@@ -534,12 +535,13 @@ start_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancella
   const LcvmConfig *config = c->vms->daemon->config;
   c->record = helper_vm_launch(config, c->vms->alloc, c->vm->name, start_lock_devices, c, &c->pidfd,
                                &c->bridge_pidfd, &c->exec_us, &error);
-  if (c->record != NULL)
-    helper_crash_clear(config, c->vm->name); /* a new life: the last crash is history */
-  if (c->record != NULL)
-    g_task_return_boolean(task, TRUE);
-  else
+  if (c->record == NULL) {
     g_task_return_error(task, error);
+    return;
+  }
+  helper_crash_clear(config, c->vm->name); /* a new life: the last crash is history */
+  helper_scope_adopt(c->vm->name, c->record->pid, c->record->bridge_pid);
+  g_task_return_boolean(task, TRUE);
 }
 
 static void
