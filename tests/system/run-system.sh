@@ -44,6 +44,13 @@ if [ ! -d "$root" ]; then
   mv "$root.tmp" "$root"
 fi
 
+# The tiny e2e guest (the host's Debian kernel, busybox, OVMF) for the running-VM check.
+"$src/tests/e2e/build-guest.sh" "$work/guest" || {
+  status=$?
+  [ $status = 77 ] && skip "cannot build the e2e guest (see above)"
+  exit 1
+}
+
 results=$work/results-$suite
 rm -rf "$results"
 mkdir -p "$results"
@@ -52,7 +59,8 @@ echo "== booting $root"
 SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0 timeout 540 systemd-nspawn --register=no --keep-unit \
   --console=pipe --volatile=overlay --machine="lcvm-system-$suite" -D "$root" \
   --bind-ro="$here:/lium-test/src" --bind-ro="$(dirname "$deb"):/lium-test/deb" \
-  --bind="$results:/lium-test/results" \
+  --bind="$results:/lium-test/results" --bind-ro="$work/guest:/lium-test/guest" \
+  --private-network \
   --bind-ro="$here/lium-test-probe.service:/etc/systemd/system/lium-test-probe.service" \
   -b systemd.wants=lium-test-probe.service >"$results/console.log" 2>&1
 echo "container exited with status $?"

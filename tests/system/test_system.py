@@ -114,6 +114,10 @@ def test_first_call_activates_the_service():
     props = ok("20-activation", "first-state").props()
     assert props["ActiveState"] == "active"
     assert int(props["MainPID"]) > 0
+    # StateDirectory=/RuntimeDirectory= keep the modes tmpfiles.d gave (the helper refuses a
+    # runtime_dir that is not root's alone).
+    assert ok("20-activation", "dirs-while-running").out.splitlines() == [
+        "/var/lib/lium-cvm root:root 755", "/run/lium-cvm root:root 700"]
 
 
 def test_helper_exits_when_idle_and_is_activated_again():
@@ -213,3 +217,65 @@ def test_purge_stops_the_helper_and_leaves_nothing():
     assert left.out.strip() == "", left
     assert rec("90-purge", "dpkg-status").rc != 0
     assert rec("90-purge", "helper-state").out.strip() == "inactive"
+
+
+# ---- a running VM outlives its helper ----------------------------------------------------
+
+
+def vm_status(name):
+    return ok("60-vm", name).json()
+
+
+def test_operator_starts_a_confined_vm_under_the_unit():
+    ok("60-vm", "run")
+    ok("60-vm", "ready")
+    status = vm_status("status-started")
+    pid = int((RESULTS / "60-vm" / "qemu.pid").read_text())
+    assert status["State"] == "running" and status["Pid"] == pid
+    fields = dict(line.split(":", 1) for line in ok("60-vm", "qemu-status").out.splitlines()
+                  if ":" in line)
+    uid = fields["Uid"].split()
+    assert 61000 <= int(uid[0]) <= 61999 and uid == [uid[0]] * 4
+    assert fields["Seccomp"].strip() == "2" and fields["NoNewPrivs"].strip() == "1"
+    assert int(fields["CapEff"], 16) == 0 and int(fields["CapBnd"], 16) == 0
+
+
+@pytest.mark.parametrize("how", ["restart", "stop"])
+def test_vm_survives_the_helper_and_is_readopted(how):
+    pid = int((RESULTS / "60-vm" / "qemu.pid").read_text())
+    ok("60-vm", f"helper-{how}")
+    if how == "stop":
+        assert rec("60-vm", "helper-state-after-stop").out.strip() == "inactive"
+    ok("60-vm", f"alive-after-{how}")
+    ok("60-vm", f"readopt-after-{how}")
+    status = vm_status(f"status-after-{how}")
+    assert status["State"] == "running" and status["Pid"] == pid, status
+
+
+def test_stop_powers_off_a_readopted_vm():
+    ok("60-vm", "vm-stop")
+    assert rec("60-vm", "alive-after-vm-stop").rc != 0
+    assert vm_status("status-stopped")["State"] == "stopped"
+
+
+# ---- each VM in its own scope ------------------------------------------------------------
+
+
+def test_vm_runs_in_its_own_scope():
+    props = ok("60-vm", "scope-started").props()
+    assert props["ActiveState"] == "active", props
+    assert props["Slice"] == "machine.slice"
+    assert props["CollectMode"] == "inactive-or-failed"
+    assert props["CPUAccounting"] == props["MemoryAccounting"] == "yes"
+    pid = (RESULTS / "60-vm" / "qemu.pid").read_text().strip()
+    status = ok("60-vm", "scope-status").out
+    assert f"{pid} " in status and "lium-cvm-hostapi" in status, status
+    cgroups = ok("60-vm", "qemu-cgroup").out
+    assert "/machine.slice/lium-cvm-vm-vm1.scope" in cgroups, cgroups
+    assert "lium-cvm-helper.service" not in cgroups
+
+
+def test_scope_outlives_the_helper_and_goes_with_the_vm():
+    assert ok("60-vm", "scope-after-stop").props()["ActiveState"] == "active"
+    ok("60-vm", "scope-gone")
+    assert ok("60-vm", "scope-after-vm-stop").props()["ActiveState"] == "inactive"

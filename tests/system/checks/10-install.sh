@@ -25,11 +25,14 @@ id -u lcvm-out >"$RESULTS/out.uid"
 
 # An administrator's edit of the conffile: no GPUs here, so the helper sees the fake sysfs
 # of the integration harness (the vfio modules present, the DMA limit at the kernel's
-# default); a short idle timeout so the activation check sees the helper exit. The fake tree
-# lives in state_dir, which the unit lets the helper write.
+# default); a short idle timeout so the activation check sees the helper exit; no TDX or KVM,
+# so QEMU runs the e2e guest under TCG (allow_no_tee). The fake tree lives in state_dir,
+# which the unit lets the helper write.
 mkdir -p "$FAKE_SYSFS/module/vfio" "$FAKE_SYSFS/module/vfio_pci" \
   "$FAKE_SYSFS/module/vfio_iommu_type1/parameters" "$FAKE_SYSFS/bus/pci/devices"
 echo 65535 >"$FAKE_SYSFS/module/vfio_iommu_type1/parameters/dma_entry_limit"
 sed -i -e "s|^sysfs_root=.*|sysfs_root=$FAKE_SYSFS|" -e 's|^idle_timeout=.*|idle_timeout=3|' \
+  -e 's|^path=$|path=/usr/bin/qemu-system-x86_64|' -e 's|^allow_no_tee=.*|allow_no_tee=true|' \
+  -e 's|^accel=.*|accel=tcg|' -e 's|^dstack_client_conf=.*|dstack_client_conf=|' \
   /etc/lium-cvm/lium-cvm.conf
 cp /etc/lium-cvm/lium-cvm.conf "$RESULTS/lium-cvm.conf"

@@ -12,6 +12,7 @@ inactive() { ! systemctl -q is-active lium-cvm-helper.service; }
 record before-state systemctl is-active lium-cvm-helper.service
 record before-owner has_owner
 record first-call as_op lium-cvm --json version
+record dirs-while-running stat -c '%n %U:%G %a' /var/lib/lium-cvm /run/lium-cvm
 record first-state systemctl show lium-cvm-helper.service -p ActiveState -p InvocationID \
   -p MainPID
 record idle-wait wait_for 60 inactive
