@@ -73,4 +73,4 @@ cd "$here" || exit 1
 python=python3
 python3 -c 'import pytest' 2>/dev/null || python=/usr/bin/python3
 LCVM_SYSTEM_RESULTS=$results $python -m pytest -p no:cacheprovider -ra -v \
-  --rootdir "$here" "$here"/test_system.py
+  --rootdir "$here" "$here"
