@@ -3,9 +3,15 @@
 # build directory, so the clone stays clean): the tracked and untracked-but-not-ignored files
 # are copied to OUTDIR/src, built there, and the .deb lands in OUTDIR. A tree whose files did
 # not change since the last build is not built again. Prints the .deb's path on stdout.
-# Usage: tools/build-deb.sh OUTDIR     (the build dependencies: tools/install-deps.sh)
+# With ROOT (a Debian root holding the build dependencies, e.g. another release), the build
+# runs inside it (systemd-nspawn on a volatile overlay: ROOT is not changed), after a
+# `meson setup --werror` build of the whole project there (that release's compiler's
+# warnings are errors, as on this machine) and its unit suite (that release's libraries;
+# with QEMU in ROOT, test-qemu-accepts-argv runs that release's QEMU).
+# Usage: tools/build-deb.sh OUTDIR [ROOT]     (the build dependencies: tools/install-deps.sh)
 set -eu
-out=${1:?usage: build-deb.sh OUTDIR}
+out=${1:?usage: build-deb.sh OUTDIR [ROOT]}
+root=${2:-}
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -32,7 +38,18 @@ fi
 rm -rf "$out/src" "$out"/lium-cvm_* "$out/source.sha256"
 mkdir "$out/src"
 source_tar | tar -xf - -C "$out/src"
-(cd "$out/src" && dpkg-buildpackage -b -us -uc) >"$out/dpkg-buildpackage.log" 2>&1 || {
+build() {
+  if [ -z "$root" ]; then
+    (cd "$out/src" && dpkg-buildpackage -b -us -uc)
+  else
+    SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0 systemd-nspawn -q --register=no --keep-unit \
+      --volatile=overlay -D "$root" \
+      --bind="$out:/build" --chdir=/build/src sh -ec \
+      'meson setup /tmp/werror --werror >/dev/null && ninja -C /tmp/werror &&
+       meson test -C /tmp/werror --suite unit --print-errorlogs && dpkg-buildpackage -b -us -uc'
+  fi
+}
+build >"$out/dpkg-buildpackage.log" 2>&1 || {
   tail -n 40 "$out/dpkg-buildpackage.log" >&2
   echo "build-deb.sh: dpkg-buildpackage failed; the whole log is $out/dpkg-buildpackage.log" >&2
   exit 1

@@ -3,6 +3,8 @@
 # root lacks), the conffile; D-Bus activation needs no restart of anything.
 . "$LIUM_TEST/lib.sh"
 
+record versions sh -c '. /etc/os-release && echo "$PRETTY_NAME"; systemctl --version | head -n 1;
+  qemu-system-x86_64 --version | head -n 1; dpkg-query -W polkitd dbus'
 record modprobe-d-before test -d /etc/modprobe.d
 record polkit-dir-before stat -c '%U:%G %a' /usr/share/polkit-1/rules.d
 record apt-install apt-get install -y --no-install-recommends /lium-test/deb/lium-cvm_*_amd64.deb
