@@ -1,5 +1,7 @@
 #!/bin/sh
-# Builds lium-cvm_VERSION_amd64.deb from this tree with dpkg-buildpackage, in OUTDIR (under a
+# Builds lium-cvm_VERSION_amd64.deb (and lium-cvm-cockpit_VERSION_all.deb, the Cockpit page,
+# where node and npm are installed: otherwise the build profile pkg.lium-cvm.nocockpit leaves
+# it out) from this tree with dpkg-buildpackage, in OUTDIR (under a
 # build directory, so the clone stays clean): the tracked and untracked-but-not-ignored files
 # are copied to OUTDIR/src, built there, and the .deb lands in OUTDIR. A tree whose files did
 # not change since the last build is not built again. Prints the .deb's path on stdout.
@@ -7,7 +9,7 @@
 # runs inside it (systemd-nspawn on a volatile overlay: ROOT is not changed), after a
 # `meson setup --werror` build of the whole project there (that release's compiler's
 # warnings are errors, as on this machine) and its unit suite (that release's libraries;
-# with QEMU in ROOT, test-qemu-accepts-argv runs that release's QEMU).
+# with QEMU in ROOT, test-qemu-accepts-argv runs that release's QEMU); without the Cockpit page.
 # Usage: tools/build-deb.sh OUTDIR [ROOT]     (the build dependencies: tools/install-deps.sh)
 set -eu
 out=${1:?usage: build-deb.sh OUTDIR [ROOT]}
@@ -40,13 +42,16 @@ mkdir "$out/src"
 source_tar | tar -xf - -C "$out/src"
 build() {
   if [ -z "$root" ]; then
-    (cd "$out/src" && dpkg-buildpackage -b -us -uc)
+    profiles=
+    command -v node >/dev/null && command -v npm >/dev/null || profiles=-Ppkg.lium-cvm.nocockpit
+    (cd "$out/src" && dpkg-buildpackage -b -us -uc $profiles)
   else
     SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0 systemd-nspawn -q --register=no --keep-unit \
       --volatile=overlay -D "$root" \
       --bind="$out:/build" --chdir=/build/src sh -ec \
       'meson setup /tmp/werror --werror >/dev/null && ninja -C /tmp/werror &&
-       meson test -C /tmp/werror --suite unit --print-errorlogs && dpkg-buildpackage -b -us -uc'
+       meson test -C /tmp/werror --suite unit --print-errorlogs &&
+       dpkg-buildpackage -b -us -uc -Ppkg.lium-cvm.nocockpit'
   fi
 }
 build >"$out/dpkg-buildpackage.log" 2>&1 || {

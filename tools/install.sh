@@ -17,6 +17,9 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "$deb" || {
 
 echo
 echo "lium-cvm installed ($deb). Grant an operator with: usermod -aG lium-cvm USER"
+for page in build-release/lium-cvm-cockpit_*_all.deb; do
+  [ -f "$page" ] && echo "The Cockpit page: apt-get install cockpit ./$page"
+done
 echo "Running: lium-cvm check"
 echo
 exec /usr/bin/lium-cvm check

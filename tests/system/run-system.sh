@@ -24,14 +24,14 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
 # A root made by mmdebstrap, cached as WORK/NAME-SUITE-KEY (KEY: the suite, the variant and
-# the package list); an earlier one of the same NAME is removed.
+# the package list); an earlier one of the same NAME is removed once the new one is made.
 cached_root() {
   name=$1 variant=$2 include=$3
   key=$( (echo "$suite $variant"; echo "$include") | sha256sum | cut -c1-16)
   dir=$work/$name-$suite-$key
   if [ ! -d "$dir" ]; then
     echo "== making the $suite $name (cached as $dir)" >&2
-    rm -rf "$work/$name-$suite"-*
+    rm -rf "$dir.tmp"
     mmdebstrap --variant="$variant" --include="$include" --skip=cleanup/apt/lists \
       "$suite" "$dir.tmp" >"$work/mmdebstrap-$name-$suite.log" 2>&1 || {
       tail -n 30 "$work/mmdebstrap-$name-$suite.log" >&2
@@ -39,6 +39,9 @@ cached_root() {
       echo "mmdebstrap failed; the log is $work/mmdebstrap-$name-$suite.log" >&2
       return 1
     }
+    for stale in "$work/$name-$suite"-*; do
+      [ "$stale" = "$dir.tmp" ] || rm -rf "$stale"
+    done
     mv "$dir.tmp" "$dir"
   fi
   echo "$dir"
@@ -51,9 +54,11 @@ if [ "$suite" = "$host_suite" ]; then
 else
   # Another release: built in a root of that release (its compiler, its library names), with a
   # --werror build of the whole project and its unit suite first (with that release's QEMU,
-  # so test-qemu-accepts-argv runs it). The build dependencies are debian/control's.
+  # so test-qemu-accepts-argv runs it). The build dependencies are debian/control's, less
+  # those of build profiles (it builds with pkg.lium-cvm.nocockpit).
   build_deps=$(sed -n '/^Build-Depends:/,/^[A-Z][A-Za-z-]*: /p' "$src/debian/control" |
-    sed '$d; s/^Build-Depends://' | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' |
+    sed '$d; s/^Build-Depends://' | tr ',' '\n' | grep -v '<' |
+    sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' |
     sed 's/^debhelper-compat$/debhelper/' | grep -v '^$' | tr '\n' ',' | sed 's/,$//')
   build_deps=$build_deps,qemu-system-x86,qemu-utils
   buildroot=$(cached_root buildroot buildd "$build_deps") || exit 1
