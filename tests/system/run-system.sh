@@ -57,7 +57,7 @@ else
   # so test-qemu-accepts-argv runs it). The build dependencies are debian/control's, less
   # those of build profiles (it builds with pkg.lium-cvm.nocockpit).
   build_deps=$(sed -n '/^Build-Depends:/,/^[A-Z][A-Za-z-]*: /p' "$src/debian/control" |
-    sed '$d; s/^Build-Depends://' | tr ',' '\n' | grep -v '<' |
+    sed '$d; s/^Build-Depends://' | tr ',' '\n' | grep -v '<[!a-z]' |
     sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' |
     sed 's/^debhelper-compat$/debhelper/' | grep -v '^$' | tr '\n' ',' | sed 's/,$//')
   build_deps=$build_deps,qemu-system-x86,qemu-utils
