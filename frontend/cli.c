@@ -66,12 +66,14 @@ cli_fail(LcvmCli *cli, int status, const GError *error)
     cli_print_json(root);
   }
   /* A message may quote QEMU or the guest: a terminal gets it escaped. */
-  g_autoptr(GString) shown = g_string_new(NULL);
+  GString *escaped = g_string_new(NULL);
   if (isatty(STDERR_FILENO))
-    lcvm_text_append_for_tty(shown, error->message, -1);
+    lcvm_text_append_for_tty(escaped, error->message, -1);
   else
-    g_string_append(shown, error->message);
-  g_printerr("lium-cvm: %s\n", shown->str);
+    g_string_append(escaped, error->message);
+  /* Freed into a plain string: GCC 14's -Wnull-dereference does not trust escaped->str. */
+  g_autofree char *shown = g_string_free(escaped, FALSE);
+  g_printerr("lium-cvm: %s\n", shown);
   return status;
 }
 
