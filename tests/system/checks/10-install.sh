@@ -33,6 +33,14 @@ id -u lcvm-out >"$RESULTS/out.uid"
 mkdir -p "$FAKE_SYSFS/module/vfio" "$FAKE_SYSFS/module/vfio_pci" \
   "$FAKE_SYSFS/module/vfio_iommu_type1/parameters" "$FAKE_SYSFS/bus/pci/devices"
 echo 65535 >"$FAKE_SYSFS/module/vfio_iommu_type1/parameters/dma_entry_limit"
+# This machine's online CPUs and NUMA memory, which the helper reads from sysfs_root for a VM
+# start (as the integration harness mirrors them).
+for fact in cpu/online node/online /sys/devices/system/node/node*/meminfo; do
+  fact=${fact#/sys/devices/system/}
+  [ -f "/sys/devices/system/$fact" ] || continue
+  mkdir -p "$(dirname "$FAKE_SYSFS/devices/system/$fact")"
+  cp "/sys/devices/system/$fact" "$FAKE_SYSFS/devices/system/$fact"
+done
 sed -i -e "s|^sysfs_root=.*|sysfs_root=$FAKE_SYSFS|" -e 's|^idle_timeout=.*|idle_timeout=3|' \
   -e 's|^path=$|path=/usr/bin/qemu-system-x86_64|' -e 's|^allow_no_tee=.*|allow_no_tee=true|' \
   -e 's|^accel=.*|accel=tcg|' -e 's|^dstack_client_conf=.*|dstack_client_conf=|' \
