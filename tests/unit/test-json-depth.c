@@ -140,8 +140,16 @@ test_a_lone_surrogate_is_refused_a_pair_is_not(void)
 {
   static const char *const lone[] = { "{\"a\": \"\\ud800 b\"}", "[\"\\udc80x\"]",
                                       "{\"\\ud800x\": 1}" };
-  for (guint i = 0; i < G_N_ELEMENTS(lone); i++)
-    assert_refused(lone[i], strlen(lone[i]), "not valid UTF-8");
+  for (guint i = 0; i < G_N_ELEMENTS(lone); i++) {
+    /* json-glib >= 1.10 (Debian 13) refuses them itself, as a parse error ("<data>:1:14:
+     * Parse error: …surrogate…"); older ones decode them and our own check refuses the bytes. */
+    g_autoptr(GError) error = NULL;
+    g_assert_false(load(lone[i], strlen(lone[i]), &error));
+    g_assert_true(g_utf8_validate(error->message, -1, NULL));
+    if (strstr(error->message, "not valid UTF-8") == NULL &&
+        strstr(error->message, "Parse error") == NULL)
+      g_error("neither our 'not valid UTF-8' nor json-glib's parse error: %s", error->message);
+  }
   static const char unpaired[] = "[\"\\udc80\"]"; /* json-glib's scanner refuses this one */
   assert_refused(unpaired, sizeof unpaired - 1, "");
   static const char raw[] = "[\"\xff\xfe\"]";
