@@ -61,6 +61,9 @@ builder_argv(const LcvmQemuVersion *version)
     .kernel = "/i/bzImage",
     .initrd = "/i/initrd",
     .bios = "/i/ovmf.fd",
+    .kernel_fd = -1, /* paths, not fds */
+    .initrd_fd = -1,
+    .bios_fd = -1,
     .rootfs = "/i/rootfs.img.verity",
     .rootfs_fd = LCVM_QEMU_FD_ROOTFS,
     .cmdline = "console=ttyS0",
