@@ -37,7 +37,7 @@ if [ -f "$deb" ] && [ "$(cat "$out/source.sha256" 2>/dev/null)" = "$hash" ]; the
   exit 0
 fi
 
-rm -rf "$out/src" "$out"/lium-cvm_* "$out/source.sha256"
+rm -rf "$out/src" "$out"/lium-cvm_* "$out"/lium-cvm-cockpit_* "$out"/lium-cvm-dbgsym_* "$out/source.sha256"
 mkdir "$out/src"
 source_tar | tar -xf - -C "$out/src"
 build() {
