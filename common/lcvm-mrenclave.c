@@ -1,17 +1,15 @@
 /* MRENCLAVE from key-provider logs and record files (see the header). */
 #include "lcvm-mrenclave.h"
+#include "lcvm-compose.h"
 
 #include <string.h>
 
 gboolean
 lcvm_mrenclave_valid(const char *text)
 {
-  if (text == NULL || strlen(text) != LCVM_MRENCLAVE_HEX_LEN)
-    return FALSE;
-  for (const char *p = text; *p; p++)
-    if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
-      return FALSE;
-  return TRUE;
+  /* An MRENCLAVE is a SHA-256: the same 64 lower-case hex digits as a compose hash. */
+  G_STATIC_ASSERT(LCVM_MRENCLAVE_HEX_LEN == 64);
+  return lcvm_sha256_hex_valid(text);
 }
 
 /* The 64-hex word at p (after separators), lower-cased, or NULL. */

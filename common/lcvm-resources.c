@@ -1,6 +1,7 @@
 /* Host resource probes (see the header). */
 #include "lcvm-resources.h"
 #include "lcvm-error.h"
+#include "lcvm-sysfs.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,9 +55,11 @@ static char *
 read_host_fact(const char *sysfs_root, const char *rel, GError **error)
 {
   g_autofree char *path = g_build_filename(sysfs_root, rel, NULL);
+  g_autofree char *dir = g_path_get_dirname(path);
+  g_autofree char *name = g_path_get_basename(path);
   g_autoptr(GError) local = NULL;
-  char *text = NULL;
-  if (g_file_get_contents(path, &text, NULL, &local))
+  char *text = lcvm_sysfs_read(dir, name, &local); /* the one sysfs layer: bounded, no link */
+  if (text != NULL)
     return text;
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot read %s (%s); check [paths] sysfs_root",
               path, local->message);

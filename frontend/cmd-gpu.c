@@ -400,7 +400,7 @@ static const LcvmCommand gpu_commands[] = {
   { "gpu dma-limit", "[N] [--persist]", "Set the vfio DMA entry limit", gpu_dma_limit },
   { "gpu cc", "SLOT…|all --mode M", "Set the CC mode M (on, off, devtools; --ppcie on|off)",
     gpu_cc },
-  { "gpu reset", "SLOT", "Reset one device (a pending mode becomes active)", gpu_reset },
+  { "gpu reset", "SLOT [--bus]", "Reset one device (--bus: its bridge's bus reset)", gpu_reset },
   { NULL, NULL, NULL, NULL },
 };
 

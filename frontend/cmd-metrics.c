@@ -510,7 +510,9 @@ cmd_metrics(LcvmCli *cli, int argc, char **argv)
                      output);
   g_autofree char *text = collect(cli);
   if (output == NULL) {
-    fputs(text, stdout);
+    /* Labels carry guest text (boot progress): escaped on a terminal, not in --output. */
+    g_autofree char *shown = cli_text_for_stdout(cli, text);
+    fputs(shown, stdout);
     return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
   }
   g_autoptr(GError) error = NULL;

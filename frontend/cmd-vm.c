@@ -107,7 +107,7 @@ print_list_json(GPtrArray *vms, GHashTable *live)
 }
 
 static void
-print_list_text(GPtrArray *vms, GHashTable *live)
+print_list_text(LcvmCli *cli, GPtrArray *vms, GHashTable *live)
 {
   printf("%-20s %-8s %5s %7s %-10s %-24s %s\n", "NAME", "STATE", "VCPUS", "MEMORY", "GPUS", "PORTS",
          "IMAGE");
@@ -129,9 +129,11 @@ print_list_text(GPtrArray *vms, GHashTable *live)
     printf("(no VMs defined: create one with 'lium-cvm new NAME')\n");
   for (guint i = 0; i < vms->len; i++) {
     const char *name = ((ListedVm *)vms->pdata[i])->name;
-    if (*list_unexpected_exit(live, name))
-      printf("%s %s; not restarted (`lium-cvm status %s`)\n", name,
-             list_unexpected_exit(live, name), name);
+    if (*list_unexpected_exit(live, name)) {
+      /* The text carries the guest's exit and console: escaped on a terminal like `status`. */
+      g_autofree char *shown = cli_text_for_stdout(cli, list_unexpected_exit(live, name));
+      printf("%s %s; not restarted (`lium-cvm status %s`)\n", name, shown, name);
+    }
   }
 }
 
@@ -158,7 +160,7 @@ cmd_list(LcvmCli *cli, int argc, char **argv)
   if (cli->json)
     print_list_json(vms, live);
   else
-    print_list_text(vms, live);
+    print_list_text(cli, vms, live);
   return CLI_EXIT_OK;
 }
 

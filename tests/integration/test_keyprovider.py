@@ -356,9 +356,21 @@ def test_status_names_data_disks_made_under_another_mrenclave(harness, users, do
 
 
 def test_ungrouped_user_learns_no_mrenclave_and_nothing_is_recorded(harness, users, docker):
+    # A running provider whose logs print the MRENCLAVE: the operator's status would record it.
+    assert start(harness, users).rc == 0
+    recorded = harness.state_dir / "key-provider.mrenclave"
+    if recorded.exists():
+        recorded.unlink()
+    mark = harness.audit_mark()
     r = status(harness, users.out)
     assert r.rc == 1 and r.error_name == NOT_AUTHORIZED
-    assert not (harness.state_dir / "key-provider.mrenclave").exists()
+    assert MRENCLAVE not in r.stdout + r.stderr
+    assert not recorded.exists()
+    [rec] = harness.audit_records(since=mark)
+    assert rec.refused and rec.uid == users.out.uid
+    # The twin: the operator's status does record it.
+    assert status(harness, users.op).json["mrenclave"] == MRENCLAVE
+    assert recorded.read_text().split()[0] == MRENCLAVE
 
 
 # ---- key-provider build --------------------------------------------------------------------

@@ -25,6 +25,11 @@ def test_start_of_what_validators_reject_is_refused_when_enforced(harness, users
 
 
 def test_an_outsider_is_refused_before_the_judgement(harness, users):
+    before = dr.tree(harness.state_dir, harness.runtime_dir)
+    mark = harness.audit_mark()
     r = harness.gdbus_call(users.out, "io.lium.Cvm1.Manager.StartVm", "'vm1'", "uint64 0")
     assert r.rc != 0 and dr.NOT_AUTHORIZED in r.stderr
     assert "validators" not in r.stderr
+    assert dr.tree(harness.state_dir, harness.runtime_dir) == before
+    [rec] = harness.audit_records(since=mark)
+    assert rec.refused and rec.uid == users.out.uid

@@ -5,7 +5,7 @@
 // Assertions live in test_cockpit.py, which also checks the helper's side.
 //
 //   node cockpit_browser.js SCENARIO BASE_URL OUTDIR [ARG…]
-//   scenarios: pages | bind SLOT | vm-cycle NAME MARKER | vms-outsider
+//   scenarios: pages | bind SLOT | vm-cycle NAME MARKER | vms-outsider NAME
 "use strict";
 const puppeteer = require("puppeteer-core");
 const path = require("path");
@@ -152,6 +152,14 @@ async function vmsOutsider() {
     await page.waitForSelector("#vms-error");
     seen.list_error = await text(page, "#vms-error");
     seen.start_buttons = (await page.$$(".lcvm-start")).length;
+    // No button, but the page's D-Bus channel is there: the helper must refuse the call.
+    seen.dbus_start = await page.evaluate(name =>
+        new Promise(resolve => {
+            window.cockpit.dbus("io.lium.Cvm1", { bus: "system" })
+                    .call("/io/lium/Cvm1", "io.lium.Cvm1.Manager", "StartVm", [name, 0])
+                    .then(() => resolve({ ok: true }),
+                          ex => resolve({ ok: false, name: ex.name, message: ex.message }));
+        }), args[0]);
     await shot(page, "vms-outsider.png");
     await browser.close();
 }
@@ -160,7 +168,7 @@ const SCENARIOS = {
     pages: () => pages(),
     bind: () => bind(args[0]),
     "vm-cycle": () => vmCycle(args[0], args[1]),
-    "vms-outsider": () => vmsOutsider(),
+    "vms-outsider": () => vmsOutsider(),  // ARG: a VM the outsider tries to start over D-Bus
 };
 
 (SCENARIOS[scenario] || (() => Promise.reject(new Error(`unknown scenario ${scenario}`))))()

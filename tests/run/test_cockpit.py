@@ -197,12 +197,15 @@ def test_an_ungrouped_user_sees_no_definitions_and_cannot_start_one(harness, use
     # Definitions are the operators' (state_dir/vms is group lium-cvm, 2770): the page says
     # why it cannot list them, and offers nothing to start.
     mark = harness.audit_mark()
-    seen = ws(users.out, "vms-outsider")
+    seen = ws(users.out, "vms-outsider", "web2")
     assert "lium-cvm list could not run" in seen["list_error"] and "ermission denied" in seen["list_error"]
     assert seen["start_buttons"] == 0
+    # The page's own D-Bus channel is refused too (polkit's answer, not the page's).
+    assert seen["dbus_start"]["ok"] is False and seen["dbus_start"]["name"] == NOT_AUTHORIZED
+    [rec] = [r for r in harness.audit_records(since=mark) if r.method.endswith(".StartVm")]
+    assert rec.refused and rec.uid == users.out.uid
     assert listed_state(harness, users, "web2") == "defined"
     assert not (harness.runtime_dir / "web2").exists()
-    assert [r for r in harness.audit_records(since=mark) if r.method.endswith(".StartVm")] == []
 
 
 def test_an_ungrouped_user_cannot_bind_a_gpu_from_the_page(harness, users, ws):
