@@ -78,12 +78,7 @@ sha256_of(int dirfd, const char *name)
 static char *
 mrenclave_of(int dirfd)
 {
-  g_autofree char *bytes = NULL;
-  gsize len = 0;
-  if (!lcvm_read_file_at(dirfd, LCVM_INSTANCE_MRENCLAVE_FILE, LCVM_MRENCLAVE_HEX_LEN + 2, &bytes,
-                         &len, NULL))
-    return NULL;
-  return lcvm_mrenclave_from_record(bytes, len);
+  return lcvm_mrenclave_read_at(dirfd, LCVM_INSTANCE_MRENCLAVE_FILE);
 }
 
 /* ---- lium-cvm's own ---- */
@@ -207,10 +202,7 @@ json_file_object(int dirfd, const char *name, JsonParser *parser)
 static char *
 string_member(JsonObject *o, const char *name)
 {
-  JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-    return NULL;
-  return g_strdup(json_node_get_string(n));
+  return o != NULL ? g_strdup(lcvm_json_string_member(o, name)) : NULL;
 }
 
 /* shared/.sys-config.json → vm_config (a JSON string) → os_image_hash. */

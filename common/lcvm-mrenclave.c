@@ -1,6 +1,7 @@
 /* MRENCLAVE from key-provider logs and record files (see the header). */
 #include "lcvm-mrenclave.h"
 #include "lcvm-compose.h"
+#include "lcvm-safe-io.h"
 
 #include <string.h>
 
@@ -74,4 +75,14 @@ lcvm_mrenclave_from_record(const char *bytes, gsize len)
     len--;
   g_autofree char *text = g_strndup(bytes, len);
   return lcvm_mrenclave_valid(text) ? g_steal_pointer(&text) : NULL;
+}
+
+char *
+lcvm_mrenclave_read_at(int dirfd, const char *file)
+{
+  g_autofree char *bytes = NULL;
+  gsize len = 0;
+  if (!lcvm_read_file_at(dirfd, file, LCVM_MRENCLAVE_HEX_LEN + 2, &bytes, &len, NULL))
+    return NULL;
+  return lcvm_mrenclave_from_record(bytes, len);
 }

@@ -24,3 +24,7 @@ gboolean lcvm_mrenclave_valid(const char *text);
 
 /* The recorded value of a record file's bytes ("<hex>\n" or "<hex>"), or NULL otherwise. */
 char *lcvm_mrenclave_from_record(const char *bytes, gsize len);
+
+/* The record file beneath dirfd (AT_FDCWD: file is a path), read bounded without following a
+ * link, or NULL when it is absent or holds no MRENCLAVE. */
+char *lcvm_mrenclave_read_at(int dirfd, const char *file);

@@ -218,11 +218,7 @@ disk_mrenclave(const LcvmCli *cli, const char *name)
 {
   g_autofree char *path = g_build_filename(cli->config->state_dir, "instances", name,
                                            LCVM_INSTANCE_MRENCLAVE_FILE, NULL);
-  g_autofree char *bytes = NULL;
-  gsize len = 0;
-  if (!lcvm_read_file_at(AT_FDCWD, path, LCVM_MRENCLAVE_HEX_LEN + 2, &bytes, &len, NULL))
-    return NULL;
-  return lcvm_mrenclave_from_record(bytes, len);
+  return lcvm_mrenclave_read_at(AT_FDCWD, path);
 }
 
 static void

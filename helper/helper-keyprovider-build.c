@@ -13,6 +13,7 @@
 #include "lcvm-error.h"
 #include "lcvm-inventory.h"
 #include "lcvm-mrenclave.h"
+#include "lcvm-text.h"
 #include "lcvm-trust.h"
 
 #include <string.h>
@@ -24,6 +25,7 @@
 #define QUERY_TIMEOUT_S  60
 #define STEP_INTERVAL_US (500 * 1000)
 #define TAIL_LINES       20
+#define TAIL_LINE_MAX    512
 
 /* ---- the build file ---- */
 
@@ -177,13 +179,15 @@ build_line(BuildOutput *o, const char *line)
     g_free(o->mrenclave);
     o->mrenclave = g_steal_pointer(&mr);
   }
-  g_queue_push_tail(&o->tail, g_strdup(line));
+  /* Kept for the failure's text (a Job result on the bus): bounded, valid UTF-8, no controls. */
+  g_queue_push_tail(&o->tail, lcvm_text_for_message_max(line, TAIL_LINE_MAX));
   if (g_queue_get_length(&o->tail) > TAIL_LINES)
     g_free(g_queue_pop_head(&o->tail));
   gint64 now = g_get_monotonic_time();
   if (now - o->last_step >= STEP_INTERVAL_US && line[0] != '\0') {
     o->last_step = now;
-    helper_job_step(o->job, 0.5, "%.300s", line);
+    g_autofree char *shown = lcvm_text_for_message_max(line, 300);
+    helper_job_step(o->job, 0.5, "%s", shown);
   }
 }
 
@@ -254,7 +258,11 @@ build_job(HelperJob *job, gpointer data, GError **error)
   g_autofree char *mrenclave = g_steal_pointer(&o.mrenclave);
   if (!ok)
     return FALSE;
-  helper_job_step(job, 0.9, "pinning the new image ids");
+  /* The build took long and VM starts do not wait for it: a data disk made meanwhile under the
+   * old enclave must keep it, so look again before the new images are pinned. */
+  helper_job_step(job, 0.9, "looking for CVM data disks again, then pinning the new image ids");
+  if (!no_data_disks(config, error))
+    return FALSE;
   g_autoptr(GHashTable) ids = helper_kp_image_ids(c, error);
   if (ids == NULL || !helper_kp_pin_write(config, ids, error))
     return FALSE;

@@ -14,11 +14,7 @@
 static char *
 read_record(int dirfd, const char *file)
 {
-  g_autofree char *bytes = NULL;
-  gsize len = 0;
-  if (dirfd < 0 || !lcvm_read_file_at(dirfd, file, LCVM_MRENCLAVE_HEX_LEN + 2, &bytes, &len, NULL))
-    return NULL;
-  return lcvm_mrenclave_from_record(bytes, len);
+  return dirfd < 0 ? NULL : lcvm_mrenclave_read_at(dirfd, file);
 }
 
 static gboolean

@@ -16,6 +16,7 @@
 #include "helper-uid-cursor.h"
 #include "helper-vm.h"
 #include "lcvm-error.h"
+#include "lcvm-text.h"
 #include "lcvm-names.h"
 #include "lcvm-validate.h"
 #include "lcvm-vm-object.h"
@@ -366,8 +367,10 @@ vm_on_exit(gpointer data)
   g_message("VM %s: QEMU (pid %d) ended: %s", vm->name, (int)vm->record->pid, how);
   vm_stop_bridge(vm);
   if (failed || g_str_equal(vm_state(vm), LCVM_VM_STARTING)) {
-    g_autofree char *tail =
+    g_autofree char *raw =
         helper_vm_log_tail(config, vm->name, HELPER_VM_QEMU_LOG, BOOT_ERROR_LINES);
+    /* A tail read from an offset may start mid-character: valid UTF-8 before it is a property. */
+    g_autofree char *tail = lcvm_text_cut(raw, 4096);
     lcvm_dbus_vm_set_boot_error(vm->skeleton, tail[0] ? tail : how);
   }
   g_autoptr(HelperCrash) crash = failed ? helper_crash_new(config, vm->name, how) : NULL;
