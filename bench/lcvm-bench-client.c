@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm-bench-client: calls one helper method N times over the system bus from one
  * connection, one call at a time, and prints the latency distribution and the call rate as
  * one JSON object. Only for bench/run-foundation-bench.py; never installed. Every call must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm-flood-client: floods the helper with LoadModules calls for a while, as a local user
  * might: --connections C system-bus connections, each keeping --in-flight N calls outstanding,
  * for --seconds S. Prints one JSON object: calls answered, how many succeeded, and the errors

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the harness benchmarks share: run measure(h, users, args) inside a fresh integration
 harness (tests/integration/lcvm_harness.py) after checking root and the bench's own programs.
 Returns (figures, None), or (None, exit status) when it cannot run: 77 (meson's skip) without

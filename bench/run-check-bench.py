@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Wall time of `lium-cvm check --json` (local checks only): on the fake ready host of
 tests/fakes/fakehost.py and on this machine with the default roots. Target: p50 < 50 ms.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """An operator's LoadModules latency while a local user floods the helper with refused calls
 (bench/README.md, "Refused-call flood"), through the real system bus and polkitd.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Foundation benchmarks through the real system bus and the real polkitd (bench/README.md).
 
 Inside the integration harness (tests/integration/lcvm_harness.py: private mount namespace,

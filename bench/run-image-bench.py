@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Image download benchmark (bench/README.md, "Image download"): a 1 GiB dstack-layout archive
 served from the loopback server of tests/image/imgserver.py, `lium-cvm download` (download +
 sha256 + extraction + image verification, streamed) against curl alone and against the same

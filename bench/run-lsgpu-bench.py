@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """`lium-cvm lsgpu --json` against the old launcher's way on the simulated HGX host (8 GPUs,
 4 NVSwitches, bridges, a NIC: tests/fakes/fakepci.py). Target: at least 10x faster.
 

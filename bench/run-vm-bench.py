@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """VM start/stop benchmarks through the real bus, polkitd and helper (bench/README.md).
 
 Inside the integration harness, in private mount and network namespaces (the loopback guard is

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 // Builds the page into dist/ with esbuild, offline, from the pinned node_modules: one
 // index.js (React + PatternFly), one index.css, the HTML and the manifest. Cockpit's own
 // cockpit.js is not bundled: the page loads ../base1/cockpit.js from the running Cockpit.

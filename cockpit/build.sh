@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds the Cockpit page into OUTDIR from src/ with the npm packages pinned in
 # package-lock.json, installed once under NPMDIR (a cache in the build dir, never in the
 # source tree). Run by meson (cockpit/meson.build) and so by the package build; the built

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # meson install script: copies the built page (DIST) to DESTDIR/PREFIX/REL (share/cockpit/lium-cvm).
 set -eu
 dist=$1

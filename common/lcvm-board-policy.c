@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lium's GPU mode policy (see the header). Judges only devices whose mode is cached and not
  * broken; the fixes name commands that exist: `lium-cvm gpu cc` and CVM_GPUS in a VM's .env. */
 #include "lcvm-board-policy.h"

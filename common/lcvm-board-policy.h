@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lium's GPU mode policy (reference/field-2026.md §2, Lium #1262): one GPU per VM → CC on,
  * PPCIe off; several Hopper GPUs of an NVSwitch board in one VM → Protected PCIe on all of
  * the board's GPUs and NVSwitches, every one of them passed to that VM (per-GPU CC there

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Capturing a program's output with a deadline (see the header). */
 #include "lcvm-capture.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Running a helper program the frontend asks something (`qemu --version`, journalctl,
  * mpa_manage): clean environment, stdin /dev/null, stderr discarded, stdout captured up to a
  * limit, killed at a deadline. Unprivileged callers only: the helper spawns confined

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dstack's client.conf with configparser's semantics (see the header). */
 #include "lcvm-client-conf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dstack's client.conf (/etc/dstack/client.conf), read the way dstack.py reads it: Python's
  * configparser with its defaults. Sections are case-sensitive, keys are not; "=" or ":"
  * separates key and value; both are stripped; full-line "#"/";" comments; indented lines

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* app-compose.json construction (see the header). The object is built in the one key order
  * Lium's dstack.py uses; changing the order, a boolean or the text decoding changes the
  * compose hash and the validator refuses the VM. */

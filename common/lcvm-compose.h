@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* app-compose.json: the measured application manifest. Its sha256 is the compose hash the
  * Lium validator whitelists, so the bytes must be exactly what lium-cvm.sh + dstack.py write
  * for the same inputs: the key order of reference/lium.md §2.2, Python's json.dump(indent=4)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Table-driven parser for lium-cvm.conf. Defaults are written as text and go through the
  * same parsers as the file, so a default can never be a value the file could not hold. */
 #include "lcvm-config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lium-cvm.conf: one GKeyFile read by the helper (--config, root-owned) and by the frontend
  * (LIUM_CVM_CONFIG / --config). Every filesystem root either side touches comes from here,
  * so tests redirect the whole program with one file. Unknown groups or keys are errors:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Resumable archive download (see the header). The partial file is only ever appended to at
  * the offset the server confirmed (Content-Range), so a resume can never splice two different
  * files silently: the .meta beside it records the URL and the server's validator (ETag or

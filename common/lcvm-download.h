@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HTTP(S) download of an image archive into a partial file (libcurl): resume with Range
  * across runs, redirects, connect and low-speed timeouts, retries with backoff on transient
  * errors. One consumer thread reads the bytes while they arrive (lcvm_download_follow), so

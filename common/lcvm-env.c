@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* .env parsing and its typed keys (see the header). Nothing here runs a shell or expands
  * anything: a value is the text between the quotes, or the trimmed text before a comment. */
 #include "lcvm-env.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The executor's .env file: parsed as text, never executed or sourced. One parser gives both
  * the values written to the guest's .user-config and the typed VM settings, so the two can
  * never disagree the way `source .env` and dstack.py's reader could.

@@ -1,5 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /* Registers the io.lium.Cvm1.Error.* names with GDBus (both sides link this). */
 #include "lcvm-error.h"
+#include <errno.h>
 #include <gio/gio.h>
 
 static const GDBusErrorEntry lcvm_error_entries[] = {
@@ -29,4 +31,17 @@ lcvm_error_dbus_name(LcvmError code)
     if (lcvm_error_entries[i].error_code == (gint)code)
       return lcvm_error_entries[i].dbus_error_name;
   return "io.lium.Cvm1.Error.Failed";
+}
+
+gboolean
+lcvm_set_errno(GError **error, int err, const char *fmt, ...)
+{
+  int saved = errno;
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *what = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s: %s", what, g_strerror(err));
+  errno = saved;
+  return FALSE;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Image archive extraction (see the header). Each entry's path is split and checked before
  * anything is created; parents are walked one component at a time with O_NOFOLLOW, so even a
  * symlink the archive planted earlier cannot redirect a later entry. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Streaming, refusing extraction of a dstack image archive (libarchive, any tar flavour and
  * compression). Only directories, regular files and links that stay inside are written, all
  * below one top-level `dstack-*` directory; every other entry stops the extraction with an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gpu-admin-tools argv and output. The output forms are those of the tool's source
  * (reference/gpu-and-host.md §A.2–A.4): on stdout the banner, the command line, "Topo:" and its
  * indented tree; on stderr the logging format '%(asctime)s.%(msecs)03d %(levelname)-8s

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* NVIDIA gpu-admin-tools (nvidia_gpu_tools.py, reference/gpu-and-host.md §A): the one argv
  * builder, the check that root may run the configured copy, and the line-by-line reader of what
  * it prints. The argv is built from validated values only (a canonical slot, a mode from a fixed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gpu-modes.json: {"version": 1, "devices": {"DDDD:BB:DD.F": {"kind", "cc", "ppcie",
  * "queried_at", "broken"}}}. Read with O_NOFOLLOW and a size cap; values are checked against
  * the fixed sets, so a reader never shows what the helper could not have written. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cache of GPU/NVSwitch CC and PPCIe modes: state_dir/gpu-modes.json, written (atomically,
  * mode 0644) only by the helper after it asked gpu-admin-tools, read by the helper at start and
  * by the frontend (`lsgpu`, `check`), which must never run the tool itself: a query wakes the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GRUB command-line tokens (see the header). Ids are compared lower-case: the field found
  * upper-case 10DE: ids that matched nothing (reference/lium.md §8.14). */
 #include "lcvm-grub.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The kernel command line a TDX + GPU passthrough host needs (the seed's troubleshooting,
  * reference/lium.md §5.3 and §8.14), computed from the NVIDIA devices present. Shared by
  * `check` and `gpu bind`; it only computes text and never edits GRUB. */

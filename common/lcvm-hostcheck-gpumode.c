@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host check, GPU mode area: every CC-capable GPU must be in CC mode "on" by the helper's cache
  * (state_dir/gpu-modes.json; a guest's driver fails with RmInitAdapter 0x22:0x56:894 otherwise,
  * reference/lium.md §8.12), except on a board deliberately in Protected PCIe mode (every GPU and

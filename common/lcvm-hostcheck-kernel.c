@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host check, kernel area: version against the tested 6.14, the command-line tokens a TDX +
  * VFIO host needs (last occurrence wins, as in the kernel), NUMA possible vs online and 1 GiB
  * hugepages. Remedies name GRUB lines; nothing here edits GRUB. */

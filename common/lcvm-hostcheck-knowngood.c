@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host check, attestation area: the known-good list itself (data/known-good.conf or its
  * override) and whether the default OS image is one validators accept. The QEMU and TDX module
  * checks judge against the same list (lcvm-hostcheck-qemu.c, lcvm-hostcheck-platform.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parsers for the host check's inputs. Each takes a buffer and never touches the
  * filesystem; malformed input yields FALSE/NULL, never a guess. */
 #include "lcvm-hostcheck-parse.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parsers for the text and binary formats the host check reads: /proc/cpuinfo, the kernel
  * command line, the kernel log (/dev/kmsg records or dmesg text), the TDX module version
  * lines, dstack's client.conf and a vsock sock_diag dump. Pure functions

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host check, platform area: CPU (vendor, generation, tdx_host_platform), KVM (/dev/kvm,
  * kvm_intel's tdx parameter), the TDX module as the kernel log reports it, SGX device nodes.
  * The kernel log is only read, and a log we may not read gives "unknown", never "fail". */

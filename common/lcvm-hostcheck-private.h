@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared between the host check's area files (lcvm-hostcheck-<area>.c): the context every
  * check reads through, and the helpers that add results. Not for use outside the check. */
 #pragma once

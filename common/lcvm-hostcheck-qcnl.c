@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host check, QCNL area: Intel's quote provider config ([paths] qcnl_conf, normally
  * /etc/sgx_default_qcnl.conf), which qgsd (the guest's TD quotes) and the key provider (their
  * verification) use to reach a PCCS (reference/lium.md §3, §8.10). Intel ships it as JSON with

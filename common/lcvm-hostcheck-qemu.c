@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host check, QEMU area: which binary runs VMs ([qemu] path, else dstack's client.conf
  * [qemu] path, else PATH) and whether validators accept its version (the known-good list). The
  * one process this check starts is `qemu --version`, and its answer is cached per binary

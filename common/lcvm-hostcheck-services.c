@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host check, services area: the OS image and its digest, the key provider's TCP port,
  * docker and its compose plugin, free space for images, and the quote generation service
  * (qgsd) on vsock port 4050. Probes are local and bounded by short timeouts; nothing here

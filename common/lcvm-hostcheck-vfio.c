@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host check, passthrough area: IOMMU active, vfio modules, the vfio DMA entry limit (now and
  * at the next module load), and every NVIDIA GPU and NVSwitch with its driver and IOMMU
  * group, from the one PCI inventory (lcvm-pci). Binding and module loading are the helper's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The host check engine: reads the facts several checks share (cpuinfo, command line, kernel
  * log) once, runs the areas in order and turns the result into a report. It only reads:
  * never writes to the host, never needs privilege, and reports "unknown" with the reason

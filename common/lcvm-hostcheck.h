@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The host readiness check: a list of checks, each with a stable dotted id, a status, what
  * was observed, what was expected and a remedy that says exactly what to do. Every file is
  * read through the configured roots (sysfs_root, proc_root, dev_root, state_dir), so tests

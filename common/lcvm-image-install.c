@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The download transaction (see the header). Work files live beside the images, hidden:
  * .NAME.lock (flock), .NAME.tar.partial (+ .meta), .NAME.extract-XXXXXX/ (the new tree).
  * The archive is extracted by a second thread that reads the partial file as it grows. */

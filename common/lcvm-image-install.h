@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `download` as one transaction on the image store: under a per-image lock, skip when the
  * image is present and verifies; otherwise download (resuming a partial file), extract while
  * the bytes arrive, check the archive sha256 and the image, and rename the new directory

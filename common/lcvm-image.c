@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The OS image store (see the header). Every file is opened below the image directory with
  * openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a metadata.json or sha256sum.txt naming
  * "../x", "/etc/x" or a symlink is refused instead of followed. */

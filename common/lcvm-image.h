@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The OS image store: state_dir/images/<name>/ as dstack lays it out (metadata.json,
  * sha256sum.txt, digest.txt, firmware, kernel, initrd, rootfs). Loading parses the metadata and
  * digest only; verification hashes the files. Nothing here downloads, extracts or deletes, and

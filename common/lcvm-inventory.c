@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The host's CVM data disks (see the header). */
 #include "lcvm-inventory.h"
 #include "lcvm-json-depth.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Every CVM data disk on this host, as Lium's upgrade guard counts them (field-2026 §5.1,
  * lium.md §3 cvm_upgrade_guard.sh inventory): lium-cvm's own (state_dir/instances/NAME/hda.img)
  * and those of Lium checkouts (`run/vms/NAME/hda.img` under the roots registered in Lium's

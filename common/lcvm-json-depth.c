@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The bounded JSON loader (see the header). A first pass counts brackets outside strings and
  * finds where the root value ends; everything else about the text is json-glib's to judge
  * once that pass agreed. json-glib's scanner also reads single-quoted strings and skips C

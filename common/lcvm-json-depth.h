@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one way lium-cvm reads JSON that someone else wrote (an operator's definition, image
  * metadata, a guest's request, QEMU's QMP stream, docker's output, a cache file): json-glib
  * alone is not safe on hostile text. Its parser recurses once per level with no limit (a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json-glib helpers (see the header). */
 #include "lcvm-json.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small json-glib helpers shared by every --json writer. */
 #pragma once
 #include <json-glib/json-glib.h>

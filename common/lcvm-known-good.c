@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The known-good list (see the header). */
 #include "lcvm-known-good.h"
 #include "config.h"

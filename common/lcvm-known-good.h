@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The known-good list: which OS images (digest.txt values, archive sha256), QEMU versions and
  * TDX module builds Lium's validators accept, read from a data file (data/known-good.conf,
  * overridden by /etc/lium-cvm/known-good.conf or [attestation] known_good) so that no version

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vm-manifest.json model, validator, reader and writer (see the header). The reader treats
  * the file as hostile: it never follows a symlink, caps the size, refuses unknown keys and
  * runs the same validator the writer runs. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vm-manifest.json: the one model of a VM definition (state_dir/vms/NAME/) and its one
  * validator. The frontend writes it at `new`; the helper reads it from a directory operators
  * can write, so loading never follows a symlink, is size-capped, refuses unknown keys and

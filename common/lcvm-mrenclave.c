@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* MRENCLAVE from key-provider logs and record files (see the header). */
 #include "lcvm-mrenclave.h"
 #include "lcvm-compose.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key provider's MRENCLAVE: what the gramine-sealing-key-provider container prints about
  * its enclave, and where lium-cvm records it. A data disk's key is sealed to this enclave, so a
  * rebuilt key provider (new MRENCLAVE) can never open the disks of the old one (field-2026

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Names shared by the helper, the frontend and the tests: bus name, object paths,
  * interface names, polkit action ids. One place, so a rename cannot split them. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Notes on departures from Lium's launcher (see the header). */
 #include "lcvm-parity.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Where a VM definition departs from what Lium's launcher (lium-cvm.sh + dstack.py) would
  * produce from the same .env, as notes for the operator: a layout Lium never produces
  * (hugepages, NUMA pinning) and .env keys the guest never receives because the measured init

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PCI inventory (see the header). libpci reads sysfs_root/bus/pci through its sysfs access
  * method with "sysfs.path" redirected, so tests point it at a fake tree. libpci reports a
  * fatal error through a callback that must not return: it jumps back to the scan, which

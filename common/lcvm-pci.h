@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one PCI inventory: NVIDIA GPUs (class 0x0300/0x0302) and NVSwitches (0x0680) found with
  * libpci under a configured sysfs_root, with what the kernel says about each (driver,
  * driver_override, IOMMU group, NUMA node, vfio-dev node) and which processes hold its device

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Prometheus text exposition writer (see lcvm-prom.h). */
 #include "lcvm-prom.h"
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Prometheus text exposition format (version 0.0.4, what node_exporter's textfile
  * collector reads and `promtool check metrics` checks): metric families written one after the
  * other, each with its HELP and TYPE lines and then its samples. Label values may come from a

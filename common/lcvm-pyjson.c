@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Python json.dumps byte format (see the header). Mirrors json.encoder's pure-Python path:
  * _make_iterencode for layout and py_encode_basestring_ascii for strings. */
 #include "lcvm-pyjson.h"

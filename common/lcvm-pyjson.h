@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A JSON writer that produces exactly the bytes of Python's json.dumps(obj, indent=...) with
  * its defaults (ensure_ascii=True: \uXXXX escapes, surrogate pairs beyond the BMP; separators
  * ", "/": " without indent and ","/": " with it; object keys in insertion order). The compose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The QEMU argv builder (see the header for the rules). Emission order is the reference
  * launcher's; every guest-invisible addition is marked where it is emitted. Never reads the
  * file system: what the guest gets is decided by the spec alone. */

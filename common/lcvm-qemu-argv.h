@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The ONE QEMU argv builder: what `run --dry-run` prints is exactly what `run` executes.
  *
  * Everything the guest can see follows the reference launcher (Lium's dstack.py `run`)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parsing `qemu --version` output and caching it per binary. Pure: no process is spawned
  * and no file is opened here. */
 #include "lcvm-qemu-probe.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What `qemu-system-x86_64 --version` tells us, and the cache that keeps us from asking twice.
  * The version decides guest-visible things (iommufd from 10.0, vm_config's pic and
  * single-pass-add-pages flags), so it is parsed strictly: an output we cannot read is an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Definition + image + config → LcvmQemuSpec (see the header). Reads sysfs and dev_root only;
  * never writes, never follows a path out of a definition. */
 #include "lcvm-qemu-spec.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* From a validated definition, its OS image and the helper's config to the argv builder's
  * spec. This is the only place that knows both models and the builder; it reads sysfs (NUMA
  * nodes, a node's cpulist) and dev_root (is there a vhost-vsock device), and never writes.

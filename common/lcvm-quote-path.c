@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parsers of the quote path's evidence (see the header). */
 #include "lcvm-quote-path.h"
 

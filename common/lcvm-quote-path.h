@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The host side of the TD quote path, as `check --deep` judges it (field-2026 §4.4-4.5): the
  * journal of Intel's quote generation service (qgsd) with its known failure codes, Intel's
  * registration tool's answer, and a PCCS's HTTP status line. A listener on vsock 4050 is no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host resource probes (see the header). */
 #include "lcvm-resources.h"
 #include "lcvm-error.h"

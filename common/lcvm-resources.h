@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the host can give a VM about to start, asked of the kernel right now: how many CPUs
  * are online and how much memory the host has (both from the configured sysfs_root, like every
  * other host fact, so tests can pose as any host) and whether a forward's host address:port

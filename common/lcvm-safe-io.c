@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Safe file primitives (see the header). Errors name the path and the errno text. */
 #include "lcvm-safe-io.h"
 #include <dirent.h>

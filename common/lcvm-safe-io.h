@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* File primitives that never follow a symlink in the last component and never leave a
  * half-written file: create with O_CREAT|O_EXCL|O_NOFOLLOW under a temporary name, fsync,
  * renameat into place. */

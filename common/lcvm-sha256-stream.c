@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Streaming SHA-256 through OpenSSL's libcrypto (SHA-NI/AVX2 code paths: image archives are
  * GiBs and the hash runs while they download). Linked only into lium-cvm-download. */
 #include "lcvm-sha256-stream.h"

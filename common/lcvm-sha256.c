@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SHA-256 of small inputs (definitions, image metadata, kernels): GLib's implementation, so
  * the helper and the frontend do not load libcrypto. Streaming hashes of GiB archives are
  * lcvm-sha256-stream.c (OpenSSL), linked only into lium-cvm-download. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SHA-256 of small inputs, with GLib (no libcrypto in the helper or the frontend). Digests
  * are always lower-case hex. Streaming hashes of archives: lcvm-sha256-stream.h. */
 #pragma once

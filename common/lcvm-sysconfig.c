@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* .sys-config.json and vm_config (see the header). Key order and value types are the
  * reference launcher's; Python's exact bytes come from lcvm-pyjson. */
 #include "lcvm-sysconfig.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The guest's node config: shared/.sys-config.json and the `vm_config` JSON string inside it,
  * byte for byte as the reference launcher writes them (Python json.dump/json.dumps). The
  * verifier rebuilds RTMR0 from vm_config, so its numbers come from the same spec the argv

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sysfs access (see the header). Reads and writes use O_NOFOLLOW on the attribute itself;
  * the directories above it are the kernel's own symlinks (bus/pci/devices/X → ../../../devices/…)
  * and are followed. */

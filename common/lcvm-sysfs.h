@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one sysfs layer: read an attribute, write an attribute, read a link's target name and
  * wait for the kernel to show the effect of a write. Every path is built by the caller from a
  * configured root and fixed attribute names; nothing here follows a symlink in the last

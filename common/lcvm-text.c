@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Making text from elsewhere safe to show (see the header). */
 #include "lcvm-text.h"
 

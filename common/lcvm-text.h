@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Text someone else wrote (a guest, QEMU, an operator's file, a caller on the bus) on its way
  * to a GError, a D-Bus string, an audit record or a terminal. GVariant and GError want valid
  * UTF-8; a terminal obeys escape sequences (a guest's OSC 52 writes the operator's clipboard);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The root-owned-path rule (see the header). The path is resolved first, then every component
  * of the resolved path is checked with lstat, from / down: what is checked is what the caller
  * then opens or executes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Whether root may trust a file it runs or reads as configuration (DESIGN §5): QEMU,
  * qemu-img, gpu-admin-tools, docker, the key provider's compose directory,
  * /etc/dstack/client.conf. Only root may be able to change what such a path names. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Name validation shared by the frontend and the helper. Nothing here touches the file
  * system: a valid name is only well-formed; existence is checked by the caller. */
 #include "lcvm-validate.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Validation of every name a caller may send across the D-Bus boundary: VM names, PCI
  * slots, kernel module names. The helper validates again whatever the frontend sent. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* VM object paths and states (see the header). */
 #include "lcvm-vm-object.h"
 #include "lcvm-names.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* How a VM is named on the bus, for the helper that exports it and the frontend that reads
  * it: its object path and its states. One place, so the two sides cannot disagree. */
 #pragma once

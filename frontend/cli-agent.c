@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The polkit text agent: pkttyagent registered for this process, started only when stdin
  * is a terminal, the caller is not root and the helper asked for interactive
  * authorization. It dies with us (PR_SET_PDEATHSIG) and is killed when we exit. */

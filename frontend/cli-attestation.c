@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The known-good gate of `new` and `run` (see the header). */
 #include "cli-attestation.h"
 #include "cli-vm.h"

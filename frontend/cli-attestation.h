@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The frontend's attestation readiness gate: before `new` writes a definition and before `run`
  * starts a VM, the OS image digest and the QEMU version are judged against the known-good list
  * (lcvm-known-good). What validators will reject is a warning on stderr, or — with

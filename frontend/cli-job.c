@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Following a helper job: subscribe first, then read the properties, so a job that ended
  * before we subscribed is still seen (Done/Ok/Result). */
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The definitions directory and the display of a definition (see cli-vm.h). */
 #include "cli-vm.h"
 #include "lcvm-error.h"

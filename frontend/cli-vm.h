@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the VM-definition commands (cmd-new.c, cmd-vm.c): the definitions
  * directory state_dir/vms, and how a definition is shown. Nothing here writes a file. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Option parsing, errors and the call path to the helper. */
 #include "cli.h"
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The frontend's shared state and helpers: option parsing common to every verb, the call
  * path to the helper (with the polkit tty agent), job following, output. Commands live in
  * cmd-<verb>.c and are listed once, in lium-cvm.c. */

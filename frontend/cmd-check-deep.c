@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The deep checks of `lium-cvm check --deep` (see the header). Each asks the helper one
  * question; a helper that cannot be asked makes the check "unknown" with the reason, never a
  * failure of the host. */

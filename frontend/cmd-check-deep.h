@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm check --deep`: the checks that ask the helper (the local ones are lcvm-hostcheck's,
  * which never talk to anyone). Used by cmd-check.c. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The quote path checks of `check --deep` (see the header). */
 #include "cmd-check-quote.h"
 #include "lcvm-capture.h"

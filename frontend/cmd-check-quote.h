@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The quote path checks of `lium-cvm check --deep` (field-2026 §4.4-4.5): qgsd's journal
  * (healthy, not only listening), the PCCS answering with the configured use_secure_cert, and
  * the SGX platform's registration. Each check says what is wrong and what to do. They run

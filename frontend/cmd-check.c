@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm check [--deep] [--fix [--yes]]`: the host readiness report. Prints every check
  * of lcvm-hostcheck as a compact table (or one JSON document), exits 0 when ready, 1 when a
  * check failed, 2 when the check could not run. --fix offers the fixes the helper can make

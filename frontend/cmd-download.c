@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm download [NAME]`: fetch, verify and install a dstack OS image. Built into its own
  * program, lium-cvm-download (libexecdir), which `lium-cvm download` runs: libcurl and libarchive
  * and what they pull in (GnuTLS, Kerberos, ICU…) cost every other command milliseconds at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm lsgpu [SLOT…]` (unprivileged: libpci and /proc, through lcvm-pci) and
  * `lium-cvm gpu bind|unbind|dma-limit` (through the helper; `gpu cc|reset` and the mode columns
  * are in cmd-gpumode.c). Nothing here writes to sysfs: every change is the helper's, after

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm gpu cc SLOT…|all --mode on|off|devtools [--ppcie on|off]`, `lium-cvm gpu reset SLOT`
  * and lsgpu's mode columns. The frontend never runs gpu-admin-tools (a query wakes the device
  * and writes its registers): it asks the helper, and reads the helper's cache for display. */

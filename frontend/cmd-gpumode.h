@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GPU CC/PPCIe modes in the frontend: `gpu cc`, `gpu reset`, and the mode columns of `lsgpu`
  * (the helper's cache, or fresh answers with --query). Used by cmd-gpu.c. */
 #pragma once

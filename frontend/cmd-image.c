@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm images [list|verify|rm]`: the OS image store. Runs as the operator, without the
  * helper (the store is group lium-cvm, setgid). Downloads are cmd-download.c. */
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm inventory`: every CVM data disk on this host (lcvm-inventory), lium-cvm's and Lium
  * checkouts', with what each was made with. Exit statuses as Lium's upgrade guard: 0 none,
  * 3 disks exist, 4 the inventory is incomplete. Reads only; needs no helper. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm key-provider status|start|stop|logs`: the SGX key provider, through the helper
  * (docker needs root). Nothing here runs docker or reads the compose directory itself. */
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm metrics [--output FILE]`: the host, its GPUs, VMs, images and key provider as
  * Prometheus text (lcvm-prom), for node_exporter's textfile collector (the shipped
  * lium-cvm-metrics.timer writes it with --output, atomically) or any scraper. Everything comes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm load-modules [MODULE…] [--persist]`: asks the helper to load the vfio modules
  * (default vfio_pci and vfio_iommu_type1). */
 #include "cli.h"

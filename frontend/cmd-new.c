@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm new NAME`: a VM definition from .env and a compose file. It is built in a private
  * temporary directory under state_dir/vms and renamed into place at the end, so a failure
  * leaves nothing and a name is never half-created. .env is parsed as text (lcvm-env), never

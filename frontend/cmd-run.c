@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm run NAME --dry-run`: the exact QEMU argv the helper would execute for a VM, one
  * argument per line on stdout, then on stderr every reason the helper would refuse to start
  * it on this host now (exit 1 when there is one) — so it answers on any machine, also one

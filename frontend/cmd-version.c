@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm version`: the frontend's version and, when the helper answers, its version,
  * configuration and capabilities (GetInfo, allowed to everyone). */
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `lium-cvm list`, `show NAME`, `hash NAME`, `rm NAME`: reading and removing VM definitions
  * (state_dir/vms/NAME). Every manifest is loaded through the one validator (lcvm-manifest),
  * never following a symlink; `rm` renames the definition away before deleting it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Running VMs from the frontend: `run NAME [--attach]` (through the helper, each step
  * printed), `stop NAME [--timeout N] [--force]`, `status NAME`, `logs NAME [-f] [-n N]`, and
  * the live states `list` shows. The helper owns every running VM; this file only asks it and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lium-cvm-download: the program behind `lium-cvm download` (libexecdir). It alone links
  * libcurl and libarchive, so every other command starts without them. argv[1] onwards are the
  * arguments of `lium-cvm download`; it runs as the operator who ran lium-cvm. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lium-cvm: the unprivileged frontend. It does everything that needs no privilege itself
  * and asks lium-cvm-helper (io.lium.Cvm1) for the rest. This file holds the one list of
  * verbs; `help` prints exactly this list. */

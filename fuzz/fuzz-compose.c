@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* app-compose.json handling (common/lcvm-compose.c): the text check an operator's compose goes
  * through, the runner-digest stamping, and the hash. */
 #include "fuzz.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* /etc/lium-cvm/lium-cvm.conf (common/lcvm-config.c), and the size and number parsers it uses. */
 #include "fuzz.h"
 #include "lcvm-config.h"

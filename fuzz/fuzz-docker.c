@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* docker's output as the key provider's status reads it (helper/helper-keyprovider.c): `compose
  * ps --format json` / `inspect` JSON (objects per line or one array), and container logs
  * scanned for enclave errors — the input split at its first NUL byte. What comes out reaches

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A VM's .env (common/lcvm-env.c): parsed, applied to a manifest (every typed key, the
  * RENTING_PORT_MAPPINGS JSON among them) and written as .user-config. */
 #include "fuzz.h"

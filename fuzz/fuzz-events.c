@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A line of a VM's event file, written by a bridge the guest may have taken over
  * (helper/helper-events.c). What is taken becomes Vm properties on the bus and text on an
  * operator's terminal: plain text only. */

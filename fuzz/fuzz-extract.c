@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Image archive extraction (common/lcvm-extract.c): the input is the archive (any format and
  * compression libarchive reads), extracted into an empty directory. Afterwards nothing may
  * exist outside it, and no link inside it may resolve outside it. */

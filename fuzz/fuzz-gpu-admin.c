@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* NVIDIA gpu-admin-tools' output (common/lcvm-gpu-admin.c): stdout and stderr (split at the
  * first NUL byte) of a query about one device. What it quotes reaches the bus. */
 #include "fuzz.h"

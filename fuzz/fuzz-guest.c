@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the helper reads from a guest besides JSON: the console's last lines kept with a crash
  * (helper/helper-crash.c), which reach a GVariant and an operator's terminal, and the guest
  * agent's HTTP status line (helper/helper-guest-agent.c). The input goes to both. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The guest's host API as the bridge serves it (helper/hostapi/hostapi-routes.c over libsoup's
  * HTTP/1 parser): the input is the whole byte stream of one connection, fed through a memory
  * stream into the real SoupServer with the real routes, the shared/ directory and the event

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key provider's answer as the bridge reads it (helper/hostapi/hostapi-provider.c): a
  * frame's 4-byte length header and the JSON body, which becomes hex for the guest. */
 #include "fuzz.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The text and binary parsers of `lium-cvm check` (common/lcvm-hostcheck-parse.c): the first
  * byte picks the parser, the rest is its input (/proc/cpuinfo, a kernel command line, the
  * kernel log, a TDX module version line, a dstack client.conf, a kernel release, a sock_diag

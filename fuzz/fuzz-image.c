@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An image directory as the store reads it (common/lcvm-image.c): metadata.json, sha256sum.txt
  * and digest.txt (the input split at its first two NUL bytes), loaded and verified against the
  * artefacts of a minimal image (bzImage, initramfs.cpio.gz, ovmf.fd). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The bounded JSON loader (common/lcvm-json-depth.c), the typed member getters over whatever it
  * accepts, and the Python json.dumps writer (common/lcvm-pyjson.c) that app-compose.json and
  * .user-config go through. Accepted documents must hold only valid UTF-8. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vm-manifest.json (common/lcvm-manifest.c): parsed and validated; what passes is written back
  * and must read back the same. Every error text must be valid UTF-8 (it goes on the bus). */
 #include "fuzz.h"

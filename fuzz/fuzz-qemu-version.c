@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `qemu-system-x86_64 --version` output (common/lcvm-qemu-probe.c): what it quotes goes into
  * an error on the bus, so it must be valid UTF-8. */
 #include "fuzz.h"

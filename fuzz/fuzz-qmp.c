@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* QMP lines from QEMU, which runs the guest (helper/helper-qmp.c): each input line parsed,
  * classified as the answer to query-status, its status and QEMU's error read. The error text
  * reaches the bus, so it must be valid UTF-8 without controls. */

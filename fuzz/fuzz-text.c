@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* common/lcvm-text.c, the last step before a terminal, an error text or an audit record: for
  * any bytes the results are valid UTF-8, bounded, and hold no control character where they
  * promise none. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What every libFuzzer target here shares (fuzz/README.md): a critical or a warning from GLib,
  * json-glib or our code is a finding (the helper runs with G_DEBUG=fatal-criticals), so both
  * abort; inputs arrive as bytes and are handed on NUL-terminated or split at NUL bytes. */

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The 'fuzz' suite's run of one target (fuzz/meson.build): every seed in the source tree's
 # corpus (the regression inputs) once, then RUNS more inputs mutated from them with a fixed
 # seed, so a run is repeatable. New inputs go to a work directory in the build tree, never into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The reservation table (see the header): one map from a key ("uid:61000", "device:SLOT", …)
  * to the VM holding it. Never touches the host; the only question it asks outside itself is
  * the caller's port probe. */

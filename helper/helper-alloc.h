@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What running VMs hold on the host, so no two VMs ever get the same thing: the uids of
  * [qemu] uid_range (one for QEMU, one for its host-API bridge), vsock CIDs of cid_range,
  * host-API ports of hostapi_port_range, passed-through devices and forwarded host ports.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Audit records. The record carries the caller as the bus saw it (uid, pid, unique name),
  * never what the caller claims. */
 #include "helper-audit.h"

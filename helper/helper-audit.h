@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One structured record per privileged call, allowed or refused: to the journal when one
  * is running, to stderr otherwise. Never logs secrets (arguments are names and enums). */
 #pragma once

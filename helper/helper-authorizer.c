@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Authorization of every method call. The check runs in GDBus's worker thread (the
  * g-authorize-method signal), so a slow polkitd never blocks the main loop. The subject is
  * always the sender's bus name, never a pid. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The default-deny authorizer: one table maps every exported method to its polkit action
  * (or to "none": allowed to all). A method missing from the table is refused. */
 #pragma once

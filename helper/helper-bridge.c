@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The host-API bridge's spawn and end (see the header). Everything the bridge gets is opened
  * here by the helper, without following a symlink, and passed as an fd; the bridge binary
  * must be root-owned along its whole path, like every program the helper runs. */

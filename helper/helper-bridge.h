@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A VM's host-API bridge, lium-cvm-hostapi (DESIGN §2, §5): spawned before its QEMU, confined
  * like it (its own uid from the VM's reservation, no capabilities, the bridge seccomp
  * profile), and given everything as fds — the loopback TCP socket the helper binds on the VM's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dstack's client.conf, trusted only when root-owned (see the header). */
 #include "helper-client-conf.h"
 #include "lcvm-client-conf.h"

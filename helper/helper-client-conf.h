@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dstack's client.conf as the helper trusts it: read only when root alone can have written it
  * (root-owned, not group/other-writable along its whole path), at most 64 KiB. It names the
  * QEMU fallback ([qemu] path) and the guest's docker registry ([docker] registry). */

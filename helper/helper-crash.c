@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unexpected exits, recorded and reported (see helper-crash.h). The record lives in the
  * root-owned instance directory and is reached without following a symlink. */
 #include "helper-crash.h"

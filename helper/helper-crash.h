@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A VM whose QEMU exited unexpectedly (helper-stop.h says which exits are) stays visibly
  * failed: "exited unexpectedly at TIME, HOW" and the guest console's last lines on its Vm
  * object, one journal record (MESSAGE_ID LCVM_CRASH_MESSAGE_ID; a stderr line without a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Locks and the idle exit. The helper exits after idle_timeout seconds without calls, jobs
  * or supervised VMs; D-Bus activation starts it again on the next call. */
 #include "helper-daemon.h"

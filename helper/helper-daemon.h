@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The helper's process-wide state: configuration, bus connection, polkit authority, the
  * lock table and the activity count that drives the idle exit. Main-thread only, except
  * where a function says otherwise. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The event file follower (see the header). The file is opened once, without following a
  * symlink, in the root-only runtime_dir/NAME; the inotify watch is put on that open file (its
  * /proc/self/fd link), so nothing can swap the path under it. Memory stays bounded whatever

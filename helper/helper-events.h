@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Following a VM's event file, runtime_dir/NAME/events: the JSON lines
  * {"time_us", "event", "payload"} its host-API bridge appends for the guest's Notify calls
  * (boot.progress, boot.error, shutdown.progress; reference/dstack.md §4.2). Read from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The flood limits of the authorizer (see the header): three small tables under one mutex,
  * each entry expiring by monotonic time; expired entries are swept when a table grows past
  * SWEEP_AT, so a flood of distinct uids cannot grow them without bound. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Keeping a local user's flood of refused calls from slowing operators. Every privileged call
  * is authorized in a GDBus worker thread through a polkitd round trip and audited; a flood of
  * calls polkit refuses used to occupy those threads and polkitd, and write one record each.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GPU and NVSwitch modes (reference/gpu-and-host.md §A, reference/lium.md §5.4 and §8.12).
  *
  * gpu-admin-tools needs root (it maps BARs and writes config space), so it runs only from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host.QueryGpuMode, Host.SetGpuMode and Host.ResetGpu: GPU and NVSwitch Confidential
  * Computing / Protected PCIe modes through NVIDIA gpu-admin-tools, and the sysfs reset. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The guest agent client (see helper-guest-agent.h). Never sends anything a caller wrote: the
  * request is a constant and the address comes from the VM's reservation and root's config. */
 #include "helper-guest-agent.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The client of a dstack guest's agent (reference/field-2026.md §3.1–3.2): the helper asks it
  * one thing only, to shut the guest down. Transport: AF_VSOCK to the VM's CID, port 8000 — or,
  * when root configured [testing] guest_agent_socket_dir, the unix socket DIR/CID.sock (the

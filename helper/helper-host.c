@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io.lium.Cvm1.Host: GetInfo and module loading. Handlers validate every argument before
  * acting; the authorizer already ran. Blocking work runs in a worker thread. */
 #include "config.h"

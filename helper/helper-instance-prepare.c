@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Assembly of state_dir/instances/NAME/ for a start (see helper-instance.h). Everything below
  * state_dir is reached through dirfds opened with O_NOFOLLOW, files are created with
  * O_CREAT|O_EXCL|O_NOFOLLOW and renamed into place, and the one program run (qemu-img) runs

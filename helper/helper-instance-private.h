@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What helper-instance.c (validation) and helper-instance-prepare.c (assembly) share, so the
  * definition is opened, read and its compose hash checked in exactly one way. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The check of a definition before it may start (see helper-instance.h), shared by DryRun and
  * StartVm. Reads the operator-writable definition without following a symlink and asks the
  * kernel about the host (PCI devices, CPUs, ports) and the helper's GPU mode cache (Lium's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A VM's instance: the full check of its definition before it may start, and the assembly of
  * state_dir/instances/NAME/ (DESIGN §5). DryRun and StartVm run the SAME validation; only
  * StartVm prepares the instance. The definition lives in state_dir/vms/NAME/, which operators

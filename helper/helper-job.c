@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Job objects. The work function never touches the daemon's main-thread state directly:
  * steps reach the exported object through g_main_context_invoke. */
 #include "helper-job.h"

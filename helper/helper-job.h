@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Jobs: long operations (device binding, GPU mode changes, VM stop) run in a worker thread
  * and are visible on the bus as /io/lium/Cvm1/jobs/N while they run and for a while after,
  * so no call waits past the D-Bus timeout and a client that subscribes late still reads

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host.BuildKeyProvider: `lium-cvm key-provider build`, the guide's first-time step (`docker
  * compose up --build` in Lium's key-provider/) without root for the operator. Building is a
  * separate, explicitly authorized act (manage-key-provider): the compose file `up` uses stays

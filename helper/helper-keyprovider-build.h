@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host.BuildKeyProvider: builds the key provider images from the root-owned compose directory's
  * docker-compose.build.yaml and pins them, refused while any CVM data disk exists. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What helper-keyprovider.c (status, start, stop, logs) shares with
  * helper-keyprovider-build.c (build): the trusted compose project, docker with a clean
  * environment, the image ids and their pin, and the VMs with a data disk. Not for other files. */

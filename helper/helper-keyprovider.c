@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The SGX key provider under docker compose (reference/lium.md §3, §8.7-8.11).
  *
  * docker runs as root, so everything it is told to run must be root's: the docker executable

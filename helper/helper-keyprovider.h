@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host.KeyProviderStatus, StartKeyProvider, StopKeyProvider, KeyProviderLogs: the SGX key
  * provider (aesmd + gramine-sealing-key-provider) run by docker compose from the root-owned
  * [key-provider] compose_dir (reference/lium.md §3). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The helper's known-good gate of a VM start (see the header). */
 #include "helper-known-good.h"
 #include "lcvm-error.h"

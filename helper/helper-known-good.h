@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The known-good gate of a VM start in the helper (lcvm-known-good): the same judgement
  * `lium-cvm run` makes, so a caller of Manager.StartVm that bypasses the frontend meets it too.
  * What validators will reject is logged (journal) — and refused with [attestation]

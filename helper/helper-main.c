@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lium-cvm-helper: the root helper on the system bus. It reads its configuration only from
  * --config (set by its unit or a test harness, never by a caller), owns io.lium.Cvm1 and
  * exports the object every privileged act goes through. */

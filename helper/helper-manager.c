@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io.lium.Cvm1.Manager: the VMs, named by their definitions. DryRun runs the validation a
  * start runs (helper-instance: the definition read without following a symlink, limits,
  * compose hash, image, QEMU, host CPUs and memory, devices, ports) and answers with the argv a

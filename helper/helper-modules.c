@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Module loading. Only the allow-list of lcvm-validate.c is ever loaded; a name is never
  * turned into a path. libkmod reads the real /lib/modules and /sys, so presence is checked
  * first under the configured sysfs_root (which is how tests redirect it). libkmod is opened on

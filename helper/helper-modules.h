@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Kernel module loading for the allow-listed vfio/vhost modules (libkmod). */
 #pragma once
 #include "lcvm-config.h"

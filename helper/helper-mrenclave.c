@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* MRENCLAVE tracking and the start-time check (see the header). */
 #include "helper-mrenclave.h"
 #include "lcvm-error.h"

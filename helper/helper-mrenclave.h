@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key provider's MRENCLAVE as the helper tracks it (lcvm-mrenclave.h): the value the
  * running provider printed (state_dir/key-provider.mrenclave, updated whenever the helper reads
  * its logs), the value each VM's data disk was made with (instances/NAME/key-provider.mrenclave,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libnftables batches for the guest network guard (see the header). Every batch is one
  * transaction: a chain is never half-written, and "add" before "flush"/"delete" makes both
  * operations idempotent. VM names are validated ([a-z0-9][a-z0-9_-]*), guest_allow prefixes by

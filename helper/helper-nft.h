@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The guest network guard (DESIGN §5): one nftables table, `inet lium_cvm`, holding per VM a
  * base chain `vm_NAME` on the output hook for the VM's QEMU uid (= the guest, through slirp).
  * That uid may reach

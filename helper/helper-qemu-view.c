@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A VM's QEMU view (see the header). Reads dev_root only to learn device numbers; every path
  * it shows comes from the spec (built from configured roots and validated names) or from the
  * trusted QEMU path, never from a definition. */

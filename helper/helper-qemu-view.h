@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a VM's QEMU sees of the host (helper-sandbox-ns.h): the base view plus exactly what its
  * spec needs — the QEMU (and taskset) installation when it lives outside /usr, the guest share,
  * the hugepage mount, the device nodes of its accelerator and vsock (nodes of its own, owned by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* QEMU binary resolution and the confined version probe (see the header). The only process
  * started here is `QEMU --version`, as nobody, with an empty environment and a deadline. */
 #include "helper-qemu.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Which QEMU the helper runs and what version it is. The binary comes from [qemu] path, else
  * the [qemu] path of dstack's client.conf (itself trusted only when root-owned), else PATH;
  * it must be trusted (root-owned, not group/other-writable along its whole path). Its version

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The QMP client (see the header): newline-delimited JSON over a UNIX stream socket, read
  * with poll() against one deadline per call. Lines longer than QMP_MAX_LINE are refused. */
 #include "helper-qmp.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A tiny blocking QMP client for worker threads: connect to a VM's QMP socket (the listening
  * socket the helper created and passed to QEMU), the capabilities handshake, and one command
  * at a time. Every read has a deadline, so a wedged QEMU never blocks a thread forever. The

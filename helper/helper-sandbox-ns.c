@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A confined child's own root (see the header). The construction is bubblewrap's: a tmpfs on
  * /tmp becomes the root with the old root below it at /oldroot, the new view is assembled at
  * /newroot from /oldroot sources, the old root is detached and /newroot pivoted into place.

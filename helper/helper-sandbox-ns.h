@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The view of the host a confined child gets (DESIGN §6, reference/qemu-sandbox.md §2.5 step 6):
  * its own mount and IPC namespaces with a root built from nothing, as libvirt and bubblewrap do.
  * What is in it:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GPU sanitize before attach (reference/field-2026.md §1): a secondary bus reset of each
  * passed GPU's dedicated upstream bridge, before every VM start and on `gpu reset --bus`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GPU sanitize before attach (reference/field-2026.md §1): a secondary bus reset of each
  * passed GPU's own upstream bridge, before every VM start and on `gpu reset SLOT --bus`. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The VM's transient scope (see helper-scope.h). Asks systemd over the system bus; systemd
  * moves the processes. Never writes to cgroupfs itself (the unit has ProtectControlGroups). */
 #include "helper-scope.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Each VM in a cgroup of its own when systemd is PID 1: QEMU and its host-API bridge are moved
  * into a transient scope lium-cvm-vm-NAME.scope (systemd's StartTransientUnit), so
  * `systemctl status` shows them, CPU and memory are accounted per VM, and stopping or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The confined spawn. The child runs between fork and execve in a possibly multi-threaded
  * parent, so it never allocates, never takes a lock and calls nothing but system calls: the
  * argv/envp arrays, the BPF program, the group list and /dev/null are all prepared before fork.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Confined fork+exec of QEMU and the host-API bridge (DESIGN §6, reference/qemu-sandbox.md
  * §2.5). Everything that allocates or can fail in an interesting way happens in the parent
  * before fork; the child makes only raw system calls, in the DESIGN order, and reports the first

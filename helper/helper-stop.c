@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The stop ladder and the naming of QEMU's exit (see helper-stop.h). Signals go to QEMU
  * itself through its pidfd, never to a pid that may have been recycled. */
 #include "helper-stop.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stopping a VM's QEMU, and naming how it ended (reference/field-2026.md §3, §5.2).
  *
  * The ladder (StopVm), each rung only when the one before did not end QEMU:

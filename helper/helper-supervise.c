@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Runtime records, process identity and the exit watch (see the header). Records are written
  * whole (O_EXCL temp + rename) into a root-only directory reached without following a
  * symlink, and read back as untrusted text: every field is parsed and range-checked. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What lets a VM outlive the helper: its runtime record in runtime_dir/NAME/ (root, 0700)
  * — QEMU's pid, its start time (field 22 of /proc/PID/stat), its argv, its uids and
  * reservations — written right after the spawn; the proof that a pid still is that QEMU

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The uid cursor's file (see the header). Written atomically, never through a symlink. */
 #include "helper-uid-cursor.h"
 #include "lcvm-safe-io.h"

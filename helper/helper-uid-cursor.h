@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Where the round-robin uid cursor of the reservation table (helper-alloc.h) survives a helper
  * restart: state_dir/uid-cursor (root's), one decimal uid. A missing or unreadable file starts
  * the round at uid_range's first uid. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A released uid's leftovers (see the header). SysV objects are found in /proc/sysvipc; POSIX
  * message queues are listed in a private mount of the mqueue filesystem made by a short-lived
  * child (so it works whether or not the host mounts /dev/mqueue); files are removed with

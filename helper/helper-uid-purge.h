@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a VM's uid may leave behind in the helper's namespaces, removed when the VM releases
  * the uid (DESIGN §5: a VM's uid never leaks into the next VM): SysV shared memory, message
  * queues and semaphore sets it owns or created, POSIX message queues it owns, and files or

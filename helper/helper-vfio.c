@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vfio-pci binding (reference/gpu-and-host.md E.6) and the DMA entry limit.
  *
  * Writes go only to fixed attribute names: driver_override and driver/unbind of a validated

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host.BindVfio, Host.UnbindVfio and Host.SetDmaEntryLimit: moving NVIDIA GPUs and NVSwitches
  * to and from vfio-pci, and the vfio_iommu_type1 DMA entry limit. */
 #pragma once

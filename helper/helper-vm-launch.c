@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A VM's launch and release on the host (see helper-vm.h). Runs in a worker thread; the only
  * shared state it touches is the reservation table, which locks itself. Every file it opens
  * below state_dir or runtime_dir is reached without following a symlink; QEMU gets fds, never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The VMs on the bus: Manager.StartVm/StopVm/RemoveVm/ListVms, one io.lium.Cvm1.Vm object
  * per VM the helper knows, the exit watch of every running QEMU and the re-adoption of the
  * VMs a previous helper left running. State lives in the main thread; launches and stops run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Running VMs. helper-vm.c is the bus side (Manager.StartVm/StopVm/RemoveVm/ListVms, the Vm
  * objects, supervision and re-adoption); helper-vm-launch.c is what a start does on the host
  * and what a stop undoes, callable without a bus:

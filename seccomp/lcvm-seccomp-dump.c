@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm-seccomp-dump: prints a profile as libseccomp's pseudo filter code, for review (and as
  * the golden files the unit tests compare against). Loads nothing. */
 #include "lcvm-seccomp.h"

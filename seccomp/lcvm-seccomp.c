@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The deny-lists themselves. Every rule is one line of a table below with the reason for its
  * action; reference/qemu-sandbox.md §1.2 lists what QEMU's own -sandbox misses (umount2, the
  * module and kexec_file calls, ptrace, bpf, io_uring, the new mount API, ...), §3.3–3.4 what

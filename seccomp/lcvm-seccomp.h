@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The seccomp deny-lists the helper loads into QEMU and the host-API bridge right before execve
  * (reference/qemu-sandbox.md §3.3). Default ALLOW on the native arch only (other ABIs are
  * killed), KILL_PROCESS for calls only injected code makes, ERRNO for calls a library may probe

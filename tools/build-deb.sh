@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds lium-cvm_VERSION_amd64.deb (and lium-cvm-cockpit_VERSION_all.deb, the Cockpit page,
 # where node and npm are installed: otherwise the build profile pkg.lium-cvm.nocockpit leaves
 # it out) from this tree with dpkg-buildpackage, in OUTDIR (under a

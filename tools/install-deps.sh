@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs every Debian 12 package lium-cvm needs to build, run and test. Idempotent.
 # The build dependencies are debian/control's (`apt-get build-dep .` installs the same).
 set -eu

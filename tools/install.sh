@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The README's first command: installs the build dependencies, builds the Debian package
 # (tools/build-deb.sh, under build-release/ so the clone stays clean), installs it with apt
 # (which pulls its runtime dependencies and creates the lium-cvm group, the directories and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The README's second command and what CI runs: installs the dependencies, then builds and
 # runs the whole suite twice — a normal build (unit, integration with a real dbus-daemon
 # and polkitd, end-to-end with the real QEMU, system: the .deb under systemd in

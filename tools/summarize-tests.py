@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Prints the closing line of a test run from meson's testlog.json files:
 'N passed, N failed, N skipped'. Exits 1 when any test failed or none ran."""
 import json

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The page frame: the helper's version (Host.GetInfo, allowed to everyone) and the tabs.
 import React, { useEffect, useState } from "react";
 import { Alert, PageSection, Tab, Tabs, TabTitleText, Title, Content } from "@patternfly/react-core";

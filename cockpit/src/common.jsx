@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Small pieces the three tabs share: status labels, an action's outcome, a job's progress.
 import React from "react";
 import { Alert, AlertActionCloseButton, Label, Progress } from "@patternfly/react-core";

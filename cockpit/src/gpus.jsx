@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GPUs tab: NVIDIA GPUs and NVSwitches from `lium-cvm lsgpu`, which VM holds each (the Vm
 // objects' Gpus), and the helper's device jobs (bind, unbind, CC/PPCIe mode) with progress.
 import React, { useCallback, useEffect, useState } from "react";

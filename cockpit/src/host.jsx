@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host tab: the `lium-cvm check` report grouped by area (the first part of each check id),
 // each failure or warning with its remedy, and a button to run the checks again.
 import React, { useCallback, useEffect, useState } from "react";

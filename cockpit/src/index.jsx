@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Entry point of the lium-cvm Cockpit page: three tabs (Host, GPUs, CVMs) over the helper's
 // D-Bus API and the frontend's --json output. See lium.js for the only ways to the host.
 import React from "react";

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The page's only ways to the host: the helper's D-Bus API (io.lium.Cvm1 on the system bus)
 // and the unprivileged frontend `lium-cvm --json`, both run with the logged-in user's rights.
 // Nothing here decides what is allowed: the helper asks polkit, and its refusal is shown as

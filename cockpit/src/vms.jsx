@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CVMs tab: every VM definition (`lium-cvm list`) joined with its live Vm object (State,
 // StartedAt, Ports, BootProgress, ComposeHash … kept current by PropertiesChanged); start and
 // stop through the Manager (the stop Job's steps shown); the definition (`show`) and the

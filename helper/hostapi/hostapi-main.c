@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lium-cvm-hostapi: the host API of ONE VM's guest (DESIGN §2, reference/dstack.md §4).
  *
  * The helper spawns it confined (its own uid, no capabilities, seccomp) and hands it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Who is on the other end of a loopback TCP connection: the kernel's sock_diag answers with the
  * uid owning the client's socket, looked up by the exact 4-tuple. Only that uid — the VM's
  * QEMU, whose slirp stack makes the guest's connections — may talk to the bridge; every other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key provider client (reference/dstack.md §4.5): one new TCP connection per request, u32
  * big-endian length + JSON each way. The provider is root's, but its answer still passes the
  * same bounds as anything else before it reaches the guest. Never a proxy, never a name

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The routes of the guest's host API (reference/dstack.md §4.2, reference/lium.md §2.6):
  * POST /api/GetSealingKey, /api/Notify and /api/Info, each also with the pRPC `?json` query.
  * Every answer is JSON; every refusal is {"error": "..."} with a 4xx/5xx status. Request text

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lium-cvm-hostapi, the guest's host-API bridge: the pieces its main program ties together.
  * Everything here serves ONE VM: its guest is hostile, so every input from a connection is
  * size-capped and validated, and nothing here opens a path by name — the helper passes every

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The Ansible collection lium.cvm (ansible/): `ansible-test sanity` in a temporary copy under
 # ansible_collections/lium/cvm with the host's python, `ansible-galaxy collection build`, and
 # `ansible-doc` of every module and of the role from the built collection.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Every C source and header in the tree is formatted as .clang-format says.
 # Usage: check-format.sh SOURCE_ROOT
 set -u

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # JSON someone else wrote is read only through the bounded loader (common/lcvm-json-depth.c):
 # json-glib's own entry points take several top-level values (and leak them), unbounded
 # nesting, and lone surrogates. Fails naming any other place that calls them.

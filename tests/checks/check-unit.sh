@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # systemd-analyze verify of the built helper unit. verify exits 0 on most unit errors (an
 # unknown key, a bad value: "ignoring"), so ANY message about our unit fails the check.
 # ExecStart= must name an existing binary: a temporary copy points it at the built helper.

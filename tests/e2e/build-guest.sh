@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds the tiny e2e guest into OUTDIR (once; later calls reuse it): the host's Debian kernel,
 # a busybox initramfs and OVMF. The guest prints LCVM-GUEST-READY on the serial console once
 # busybox acpid holds the power-button event device, and powers off when the button is pressed.

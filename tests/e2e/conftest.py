@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pytest wiring for the e2e tests: skips (meson status 77) without root or a prerequisite,
 and the fixtures.
 

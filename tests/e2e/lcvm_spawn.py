@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The e2e tests' view of the confined spawn path: runs tests/probe/lcvm-spawn-run (which calls
 helper_spawn) and reads /proc of the spawned process.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The guest network guard (helper/helper-nft.c) installed for real by tests/probe/
 lcvm-nft-guard-run inside a private network namespace this module creates, with peers in two
 more namespaces it creates: "inet" behind the uplink veth (the host's default route goes there;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The real qemu-system-x86_64 spawned through helper_spawn() under the QEMU deny-list, the uid
 drop and QEMU's own -sandbox, booting the tiny guest of build-guest.sh under TCG. QEMU gets its
 serial log as an O_APPEND fd, its QMP listening socket, kernel, initrd and firmware as fds; it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The confined spawn path (helper/helper-spawn.c, DESIGN §6) with real processes: the probe
 (tests/probe/lcvm-spawn-probe.c) is spawned through helper_spawn() by lcvm-spawn-run and
 reports what it got; /proc of the running probe is read from outside."""

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A fake SGX key provider speaking the real wire format (reference/dstack.md §4.5-4.6).
 
 Each request arrives on its own TCP connection as a u32 big-endian length followed by JSON

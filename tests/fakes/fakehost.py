@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fake hosts for `lium-cvm check`: proc/, sys/, dev/, a state dir, a dstack client.conf, a fake
 QEMU and docker, and the lium-cvm.conf that points the real binary at them.
 

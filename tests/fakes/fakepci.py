@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A fake HGX-like host under one directory, and a small kernel simulator for it.
 
 ROOT/sys   sysfs: bus/pci/{devices,drivers,drivers_probe}, devices/pci0000:XX/…, kernel/iommu_groups,

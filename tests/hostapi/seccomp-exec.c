@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* seccomp-exec PROFILE PROGRAM [ARG…]: runs PROGRAM under one of lium-cvm's seccomp profiles
  * (with no_new_privs), loaded last before execve as the helper's confined spawn does, so the
  * bridge's tests can run it exactly as confined as in production. Test tool, not installed. */

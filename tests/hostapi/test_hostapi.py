@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lium-cvm-hostapi, the guest's host API, driven over real HTTP.
 
 Each test starts the real bridge the way the helper does: a loopback socket the test bound and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lium-cvm check` against fake hosts (tests/fakes/fakehost.py): the real binary, a test
 config pointing every root at the fake tree, no root and no bus needed. Each test names the
 behaviour it asserts; statuses, remedies, the JSON schema and exit codes are all checked."""

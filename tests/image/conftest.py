@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures of the image store tests: a loopback HTTP server (imgserver.py) and a private
 state directory with its own lium-cvm.conf, so the frontend never touches the host's store.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A loopback HTTP server for the image download tests and benchmarks, and builders for dstack
 image archives with the real layout (dstack.md §2.1).
 

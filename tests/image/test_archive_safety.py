@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Archives that try to write outside the image store, or are not an image, are refused as a
 whole: the command fails, nothing is created outside, and no partial image or download stays."""
 

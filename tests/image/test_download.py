@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lium-cvm download`: fetching, resuming, verifying and installing an image, and what is
 left behind when something goes wrong."""
 

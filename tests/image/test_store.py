@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lium-cvm images`: listing, on-demand verification and removal of installed images."""
 
 import json

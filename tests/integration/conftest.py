@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pytest wiring of the harness (lcvm_harness.py): the private mount namespace, fixtures, the
 meson skip status and the harness logs in failure reports.
 

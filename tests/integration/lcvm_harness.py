@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The integration harness: a private system bus, the real polkitd and the real helper.
 
 Everything happens as root inside a private mount namespace, so the host is never modified:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Manager.DryRun and `lium-cvm run NAME --dry-run` through the real bus, polkitd and helper:
 the exact argv (written by hand from reference/lium.md §2.3 plus DESIGN §6-7's guest-invisible
 differences), no side effect, and the refusals — outsider, tampered compose, symlinked

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A local user's flood of refused calls (helper/helper-flood.h, helper-audit.h): the ungrouped
 user floods LoadModules from several connections with many calls in flight
 (bench/lcvm-flood-client); every call is refused, nothing is loaded or written, an operator's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Foundation: the helper on a real system bus under the real polkitd, called by the real
 frontend and by a foreign client (gdbus) as users in and out of group lium-cvm.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """GPUs through the real bus and polkitd: `lsgpu`, `gpu bind|unbind` (BindVfio/UnbindVfio) and
 `gpu dma-limit` (SetDmaEntryLimit) on the fake HGX host of tests/fakes/fakepci.py, with its
 kernel simulator acting on the helper's sysfs writes asynchronously.

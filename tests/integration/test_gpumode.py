@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """GPU CC/PPCIe modes through the real bus and polkitd: QueryGpuMode (`lsgpu --query`),
 SetGpuMode (`gpu cc`) and ResetGpu (`gpu reset`) on the fake HGX host of tests/fakes/fakepci.py,
 its kernel simulator acting on sysfs writes (bind, reset, remove, rescan), and the fake

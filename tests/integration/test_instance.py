@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The validation a start runs, through Manager.DryRun on the real bus, polkitd and helper, on
 the fake 2-socket, 224-CPU, 2 TiB HGX host of tests/fakes/fakepci.py and fakehost.py: devices
 must be NVIDIA, of the kind the definition says and bound to vfio-pci; forwards must be inside

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The key provider through the real bus and polkitd: `lium-cvm key-provider
 status|start|stop|logs` run by the helper with tests/fakes/fake-docker as [tools] docker.
 

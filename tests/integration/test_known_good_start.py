@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Manager.StartVm through the real bus, polkitd and helper, with [attestation] enforce=true in
 the helper's configuration: a VM whose OS image or QEMU validators will reject (the shipped
 known-good list: the test image's digest is not in it, and Debian's QEMU 7.2 is not 9.2.1) is

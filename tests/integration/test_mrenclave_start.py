@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Manager.StartVm through the real bus, polkitd and helper refuses a VM whose data disk was
 made under another key provider MRENCLAVE than the one running now (the guest could not open
 the disk), before anything is reserved, prepared or spawned; an outsider is refused first.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Guest text never reaches an operator's terminal raw (issue 19 item 4): the real frontend's
 `logs` with its stdout on a pseudo-terminal shows the guest's control sequences (OSC 52
 clipboard write, title set, screen clear, C1 CSI) escaped, keeps newlines and tabs, and prints

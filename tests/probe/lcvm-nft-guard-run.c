@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm-nft-guard-run: the e2e tests' handle on the network guard (helper/helper-nft.c), in
  * whatever network namespace it runs in:
  *   lcvm-nft-guard-run add NAME UID PORT [ALLOW,ALLOW…]   install VM NAME's chain

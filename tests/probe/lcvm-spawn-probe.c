@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm-spawn-probe: run through the confined spawn path by the e2e tests; reports what it was
  * given and what the kernel lets it do.
  *   status      prints its credentials, capabilities, seccomp state, fds, environment, umask,

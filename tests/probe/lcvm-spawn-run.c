@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm-spawn-run: the e2e tests' handle on helper_spawn(). Spawns one program confined, prints
  *   spawned pid=N spawn_us=N        (spawn_us: helper_spawn() until the child has exec'd)
  * then, until the child exits, forwards TERM / KILL lines read on stdin as signals through the

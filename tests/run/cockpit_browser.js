@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 // Drives Debian's Chromium (headless, through the DevTools protocol: puppeteer-core) against
 // a real cockpit-ws serving the lium-cvm page. One scenario per run; it prints one JSON
 // document with what it saw (texts read from the page) and keeps screenshots in OUTDIR.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pytest wiring of the VM-run tests: the integration harness (real bus, polkitd, helper and
 frontend) started inside a private NETWORK namespace as well as a private mount namespace, so
 the loopback guard's nftables rules and QEMU's forwarded ports never touch the host, and a

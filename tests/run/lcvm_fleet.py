@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The host the fleet tests (test_fleet_metrics.py, test_fleet_ansible.py) manage: the fake HGX
 host of tests/fakes/fakepci.py with its kernel simulator running (binds, resets), the fake
 gpu-admin-tools installed root-owned as an operator would, the e2e guest as OS image "guest"

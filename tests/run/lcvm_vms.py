@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """VM definitions and OS images for the VM-run tests and benchmarks: images made of the tiny
 guest of tests/e2e/build-guest.sh (one that powers off on the ACPI button, one that ignores
 it, one that reboots, one that panics) and definitions written the way `lium-cvm new` writes them."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Cockpit page (cockpit/) in a real browser: Debian's Chromium, headless, driven through
 the DevTools protocol (puppeteer-core, tests/run/cockpit_browser.js) against a real cockpit-ws
 whose real cockpit-bridge serves the built page as the logged-in user. Behind it: the real

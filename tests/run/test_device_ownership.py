@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """One owner per device: a VM start and the GPU jobs exclude each other (helper-daemon.h,
 "Device ownership"). The integration harness in private mount and network namespaces with the
 fake HGX host of tests/fakes/fakepci.py (its kernel simulator running, so binds and unbinds

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Ansible collection lium.cvm (ansible/) driving a host: Debian's ansible-playbook run as the
 grouped operator lcvm-op (connection local) against the real helper, bus and polkitd, the fake
 HGX host and the real QEMU (tests/run/lcvm_fleet.py), with an OS image served over HTTP by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lium-cvm metrics` against the real helper (bus, polkitd), the fake HGX host and the real
 QEMU: every value is compared with what the other commands say about the same thing at the
 same moment (`check --json`, `lsgpu --json`, `status --json`, `images --json`), after real

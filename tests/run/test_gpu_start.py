@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The start path with GPUs on the fake HGX host of tests/fakes/fakepci.py, with its kernel
 simulator running: the sanitize bus reset before every start (reference/field-2026.md §1) and
 the iommufd fd passing of QEMU >= 10 (§7.2), through `lium-cvm run` on the real bus, polkitd

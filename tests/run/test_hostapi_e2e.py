@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The guest's host API end to end: the helper spawns each VM's lium-cvm-hostapi bridge
 (confined, its own uid) next to the real QEMU (allow_no_tee, accel=tcg); the tiny guest of
 tests/e2e/build-guest.sh in its host-API client mode (lcvm_guest=hostapi) reaches the bridge

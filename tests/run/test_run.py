@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Running VMs end to end: `lium-cvm run/stop/status/logs/list` and Manager.StartVm/StopVm/
 RemoveVm through the real bus and polkitd, the helper spawning the real qemu-system-x86_64
 (allow_no_tee, accel=tcg) confined, booting the tiny guest of tests/e2e/build-guest.sh.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """How VMs stop and how their ends are told, end to end (the harness of test_run.py, the real
 QEMU under TCG): `lium-cvm stop` asks the guest agent first (served here by a fake agent on
 the [testing] guest_agent_socket_dir seam: this machine has no vhost-vsock), then presses the

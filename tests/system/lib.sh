@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by tests/system/checks/*.sh inside the container. A check records facts; it asserts
 # nothing itself (tests/system/test_*.py does, on the host):
 #   record NAME CMD…   runs CMD; its stdout, stderr and exit status go to

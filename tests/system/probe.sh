@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs inside the booted system-suite container (lium-test-probe.service), as root: runs each
 # /lium-test/src/checks/NN-NAME.sh in name order, each with RESULTS=/lium-test/results/NN-NAME (a
 # directory it fills through lib.sh's `record`), and writes its log and exit status there.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The system suite (tests/README.md): the built .deb installed with apt in a Debian root made
 # by mmdebstrap, booted with systemd as PID 1 in systemd-nspawn; lium-test-probe.service runs
 # probe.sh there (the package install and checks/*.sh), powers off, and test_system.py asserts

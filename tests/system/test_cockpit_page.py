@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Cockpit page as a package on a real systemd host (checks/65-cockpit.sh): installed with
 apt beside lium-cvm, listed by the operator's own cockpit-bridge, and served by a real
 cockpit-ws whose session bridge runs as the operator. The page itself is driven in a browser

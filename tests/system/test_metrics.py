@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lium-cvm-metrics.service and its timer as the package ships them, under systemd in the system
 suite's container (checks/70-metrics.sh): not enabled by the install, and the service's own
 sandbox lets it ask the helper and write node_exporter's textfile."""

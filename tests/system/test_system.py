@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The system suite's assertions, on what tests/system/checks/*.sh recorded inside the booted
 container (run-system.sh sets LCVM_SYSTEM_RESULTS). One test per behaviour of issue 13: the
 package on a fresh Debian root, D-Bus activation and idle exit under systemd, every persist

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The reservation table: every VM gets its own uids (round-robin, so a released uid is the
  * last to come back), CID and host-API port (the lowest free ones), a device or forwarded port
  * is never held twice, a refused CID stays taken, and a release gives back exactly what the

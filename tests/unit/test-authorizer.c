@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The authorizer table: every method of the introspection XML has exactly one entry, the
  * entries name real actions of the .policy file, and unknown methods are refused. */
 #include "helper-authorizer.h"

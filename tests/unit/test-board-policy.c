@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lium's GPU mode policy (common/lcvm-board-policy.c) on hand-made boards: an HGX board of 8
  * Hopper GPUs and 4 NVSwitches, a PCIe board of 2 H100 without NVSwitches, and Blackwell GPUs
  * on an NVSwitch board; each rule with a complying and a violating mode set, and the exact

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dstack's client.conf read as Python's configparser reads it (dstack.py), including the
  * inputs a careless or hostile edit produces. */
 #include "lcvm-client-conf.h"

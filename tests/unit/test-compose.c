@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* app-compose.json construction and the Python-json writer under it. The byte-for-byte
  * comparison with Python itself runs in tests/vm (test_app_compose_golden.py); these cases
  * pin the rules so a failure names the rule. */

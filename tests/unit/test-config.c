@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lium-cvm.conf parsing: defaults, every key, unknown and malformed keys named. */
 #include "lcvm-config.h"
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* How QEMU's exit is named (helper-stop) and what a crash leaves (helper-crash): a stop names
  * its step, the guest's own poweroff or announced shutdown is a stop, a signal, a non-zero
  * status or an unknowable status is a crash; the guest's console lines are made harmless

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The .env parser and its typed keys, as a table: each row is one behaviour, named after it.
  * The file is text: nothing in it is ever executed or expanded. */
 #include "lcvm-env.h"

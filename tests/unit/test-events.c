@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* helper_events_parse_line: one line of a VM's event file, written by a bridge the guest may
  * have taken over. Only a JSON object with plain-text "event" and "payload" strings is taken:
  * a terminal escape, a lone surrogate, a second value on the line, an empty line and members of

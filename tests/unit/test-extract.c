@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Extraction refusal rules (lcvm-extract) on archives built in memory with libarchive, plus
  * the image name rule and release URLs (lcvm-image, lcvm-image-install). */
 #include "lcvm-extract.h"

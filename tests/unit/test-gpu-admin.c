@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gpu-admin-tools: the argv the helper runs (full BDF, modes from a fixed list), the reader of
  * its output (every line known, or an error quoting it; a mode is never guessed), and the check
  * that root may run the configured copy. Output samples follow reference/gpu-and-host.md §A.3,

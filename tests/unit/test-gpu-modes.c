@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The GPU mode cache (state_dir/gpu-modes.json): what the helper writes is what lsgpu and
  * check read back; a missing file is an empty cache; values outside the known sets are dropped,
  * never shown. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The guest agent client: its status-line parser against hostile replies, and the whole
  * exchange against a fake agent on the [testing] unix-socket seam — the exact request on the
  * wire, a 2xx accepted, anything else (refusal, garbage, silence, no agent) a clear error

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The helper's MRENCLAVE records and the start-time refusal: a VM whose data disk was made with
  * another key provider enclave than the one running now must not start (its guest could not
  * open the disk). Runs on a temporary state directory. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key provider's wire format as the bridge writes and reads it (reference/dstack.md §4.5):
  * u32 big-endian length + {"quote":[n,...]} out, {"encrypted_key":[…],"provider_quote":[…]}
  * back, frames of 1 byte to 8 MiB. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The host check's parsers, on literal input (the checks themselves run against fake hosts
  * in tests/hostcheck/). */
 #include "lcvm-hostcheck-parse.h"

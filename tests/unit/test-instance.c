@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* helper_instance_prepare as root against a temporary state dir: the instance directory a start
  * assembles (shared/ copies, .sys-config.json, the data disk made by the real qemu-img confined
  * as the VM's uid) and what it refuses without leaving anything behind. Needs root, qemu-img

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm_json_load_bounded: the guard in front of json-glib — nesting (json-glib recurses once
  * per level and would overflow the stack), one object or array per document (json-glib 1.6
  * leaks every value after the first), strings valid UTF-8 (json-glib decodes a lone surrogate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The known-good list: the shipped data file says what field-2026 §4 says validators accept,
  * and the parser refuses every malformed value instead of accepting or rejecting everything. */
 #include "lcvm-known-good.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vm-manifest.json: the writer's bytes, the validator, and the reader that the helper runs on
  * a directory operators can write (symlinks, oversize, unknown keys, wrong types). */
 #include "lcvm-error.h"

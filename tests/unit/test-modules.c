@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* LoadModules argument validation, presence check under a fake sysfs_root, persistence. */
 #include "helper-modules.h"
 #include "lcvm-error.h"

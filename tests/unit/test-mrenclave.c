@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key provider's MRENCLAVE read from its container logs, which lium-cvm does not trust,
  * and from record files. */
 #include "lcvm-mrenclave.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Notes on departures from Lium's launcher: hugepages, NUMA pinning, and .env keys the measured
  * init script never reads (field-2026 §6). */
 #include "lcvm-parity.h"

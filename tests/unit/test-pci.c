@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The PCI inventory, the sysfs layer and the GRUB tokens, on the fake HGX host of
  * tests/fakes/fakepci.py (8 GPUs, 4 NVSwitches, a NIC, shared IOMMU groups). */
 #include "lcvm-error.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Prometheus text writer: families and samples in the exposition format (a family without
  * samples not at all), and label values
  * from a guest (boot progress) that try to end a label, a line or a sample early, or are not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The builder's no-TEE argv for a GPU-less definition, run by the REAL qemu-system-x86_64
  * (Debian's qemu-system-x86) with -S appended: QEMU must accept every option, including the
  * guest-invisible ones (-sandbox, the QMP socket fd, -add-fd disks, the serial fd), and build

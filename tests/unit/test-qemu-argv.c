@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The QEMU argv builder against golden command lines. Every expectation below was written by
  * hand from reference/lium.md §2.3 (the launcher's argv, in order) plus the guest-invisible
  * differences DESIGN §6-7 allows (QMP and serial through fds, -add-fd disks, -sandbox,

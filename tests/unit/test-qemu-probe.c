@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading `qemu-system-x86_64 --version` and caching it per binary (path, inode, size, mtime). */
 #include "lcvm-error.h"
 #include "lcvm-qemu-probe.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* From a definition, its image and the helper config to the argv, through a fake sysfs (NUMA
  * nodes, node cpulists) and a fake dev_root. The expected argv is written by hand from
  * reference/lium.md §2.3 and DESIGN §6-7. */

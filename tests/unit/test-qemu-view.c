@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a VM's QEMU sees (helper-qemu-view.c over helper-sandbox-ns.c), read back as the plan's
  * steps: the base view, a QEMU installed outside /usr, the share, and each device node the spec
  * needs — and nothing the spec does not need. (Entering the view is tested with real processes

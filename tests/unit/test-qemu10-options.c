@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The builder's iommufd options (QEMU >= 10, reference/field-2026.md §7.2) against a REAL
  * QEMU 10: every option name of its `-object iommufd,…` must be in `-object iommufd,help` and
  * every one of its `-device vfio-pci,…` in `-device vfio-pci,help`; and QEMU must start

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The QMP client against a scripted QEMU: the greeting and capabilities handshake, events
  * skipped on the way to a reply, QEMU's errors passed on, and a silent peer timing out. */
 #include "helper-qmp.h"

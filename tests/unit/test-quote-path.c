@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parsers of the quote path's evidence: qgsd's journal (its known failure codes), Intel's
  * registration tool, an HTTP status line — each also with hostile or malformed input. */
 #include "lcvm-quote-path.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm-resources: whether a forward's host address:port can be bound right now; the kernel
  * list parser against hostile text; the CPU count and memory read from a fake sysfs_root of
  * a 2-socket, 224-CPU host (the refusals they lead to are checked through DryRun in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The seccomp deny-lists: every rule names a syscall this libseccomp knows on x86_64, the
  * filters match the reviewed pseudo filter code, and the exported BPF is a whole program.
  * (What the filters do to a running process is tested in tests/e2e/test_spawn.py.) */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* helper-spawn's parent-side rules, which need no root: what it refuses before forking and the
  * memlock formula. (The confined child itself is tested in tests/e2e/test_spawn.py.) */
 #include "helper-spawn.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Runtime records and process identity: a record reads back exactly as written, a pid is
  * adopted only while it still is the recorded process (same start time, same argv, alive),
  * and the exit watch fires once in the main loop with the child's exit status. */

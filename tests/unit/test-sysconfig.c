@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* .sys-config.json and vm_config against bytes written by hand from reference/lium.md §2.3
  * (Lium's gen_vm_config: json.dumps(vm_config) inside json.dump(config, indent=4)). */
 #include "lcvm-sysconfig.h"

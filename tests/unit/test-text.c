@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lcvm-text: what a guest, QEMU or an operator's file wrote, on its way to an error text, an
  * audit record or a terminal. An escape sequence never arrives whole; bytes that are not UTF-8
  * never arrive raw; an echo is bounded. */

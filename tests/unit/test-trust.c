@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The helper trusts a binary or config only when root alone can change it and every
  * directory above it. Needs root to create files owned by root and by others; skipped
  * otherwise. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Names that cross the D-Bus boundary: VM names, PCI slots, module names. */
 #include "lcvm-error.h"
 #include "lcvm-validate.h"

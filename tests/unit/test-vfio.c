@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Binding to vfio-pci and back on the fake HGX host, with the kernel simulator of
  * tests/fakes/fakepci.py acting on the writes asynchronously, as the kernel does. */
 #include "helper-vfio.h"

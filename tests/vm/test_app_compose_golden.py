@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """app-compose.json is byte-identical to what lium-cvm.sh + dstack.py write for the same
 inputs. The expected bytes come from Python's own json.dump(obj, f, indent=4) at test time
 (vmtest.reference_app_compose), never from a stored copy; the compose hash is their sha256.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """`lium-cvm inventory`: every CVM data disk on the host — lium-cvm's own and Lium checkouts'
 (registered roots and a sweep) — with what each was made with, and exit statuses as Lium's
 upgrade guard (0 none, 3 disks, 4 incomplete). The real frontend on fake trees."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """`lium-cvm new/list/show/hash/rm` end to end with the real binary in a temp state dir, and
 `new`'s atomicity: every failure, injected or not, leaves nothing in state_dir/vms.
 """

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared pieces of the VM-definition tests: a throw-away host (config, state dir, an OS image,
 a work directory with app/ and .env), a runner for the real `lium-cvm` binary, and the
 reference: what lium-cvm.sh + dstack.py write, computed by Python itself at test time.

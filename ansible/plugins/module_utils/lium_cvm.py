@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # -*- coding: utf-8 -*-
 # Copyright: lium-cvm developers
 # MIT License (see the lium-cvm repository)

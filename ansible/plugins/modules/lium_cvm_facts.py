@@ -1,4 +1,5 @@
 #!/usr/bin/python
+# SPDX-License-Identifier: MIT
 # -*- coding: utf-8 -*-
 # Copyright: lium-cvm developers
 # MIT License (see the lium-cvm repository)

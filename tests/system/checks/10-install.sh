@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The package on a fresh Debian root booted with systemd: apt installs it, and with it the
 # group (sysusers.d), the directories (tmpfiles.d, including /etc/modprobe.d that a minimal
 # root lacks), the conffile; D-Bus activation needs no restart of anything.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # D-Bus activation under systemd: nothing runs before the first call; the first call starts
 # lium-cvm-helper.service; it exits by itself when idle (a clean exit, not a failure) and the
 # next call starts it again.

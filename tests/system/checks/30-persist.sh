@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Every write the helper makes outside /sys, under the shipped unit (ProtectSystem=strict):
 # load-modules --persist writes /etc/modules-load.d, gpu dma-limit --persist writes
 # /etc/modprobe.d and the (fake) sysfs. The ungrouped user first: refused, nothing written.

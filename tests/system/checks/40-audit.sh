@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The audit trail: every privileged call, allowed or refused, is one journal record with the
 # fixed MESSAGE_ID and the caller's uid as a field of its own, so journalctl's field matches
 # find one caller's calls.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bash completion as an operator types: commands, a command's options, and image names taken
 # from `lium-cvm --json images` (one image laid out in the store as `download` leaves it).
 . "$LIUM_TEST/lib.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # A running VM outlives its helper: the operator starts the e2e guest (QEMU under TCG, confined
 # by the helper) and the helper moves QEMU and its bridge into lium-cvm-vm-vm1.scope; then
 # `systemctl restart` and `systemctl stop` of lium-cvm-helper.service leave QEMU running, the

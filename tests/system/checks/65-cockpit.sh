@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The Cockpit page as packaged (lium-cvm-cockpit, built where node and npm exist: not in the
 # trixie build root): apt installs it beside lium-cvm; the operator's own cockpit-bridge lists
 # it, and a real cockpit-ws whose session bridge runs as the operator serves its files.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The metrics unit under systemd with its own sandbox: installed, neither enabled nor started
 # by the package; started by hand (as the timer would), it writes node_exporter's textfile.
 . "$LIUM_TEST/lib.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Last: a purge leaves nothing of the package behind but the group (Debian keeps system
 # groups: files may still belong to them).
 . "$LIUM_TEST/lib.sh"
