@@ -6,7 +6,7 @@
 #pragma once
 #include <glib.h>
 
-#define LCVM_GPU_MODES_FILE "gpu-modes.json"
+#include "lcvm-layout.h" /* LCVM_GPU_MODES_FILE */
 
 /* Host.ResetGpu flags: a secondary bus reset of the GPU's own bridge (the start path's
  * sanitize, reference/field-2026.md §1) instead of the kernel's choice of method. */

@@ -17,13 +17,9 @@
 #include <sys/types.h>
 
 #include "lcvm-config.h"
+#include "lcvm-layout.h" /* the definition's file names */
 
-#define LCVM_MANIFEST_VERSION       1
-#define LCVM_MANIFEST_FILE          "vm-manifest.json"
-#define LCVM_APP_COMPOSE_FILE       "app-compose.json"
-#define LCVM_USER_CONFIG_FILE       ".user-config"
-#define LCVM_INIT_SCRIPT_FILE       "init_script.sh"
-#define LCVM_PRE_LAUNCH_SCRIPT_FILE "pre_launch_script.sh"
+#define LCVM_MANIFEST_VERSION 1
 
 /* Size caps for files read from a definition directory. */
 #define LCVM_MANIFEST_MAX_SIZE    (1u * 1024 * 1024)

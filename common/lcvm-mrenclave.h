@@ -7,12 +7,13 @@
 #pragma once
 #include <glib.h>
 
-/* state_dir/key-provider.mrenclave: the MRENCLAVE the running key provider printed last. */
-#define LCVM_KEY_PROVIDER_MRENCLAVE_FILE "key-provider.mrenclave"
-/* state_dir/instances/NAME/key-provider.mrenclave: the MRENCLAVE of the key provider a VM's
- * data disk was made with (written by the helper at the VM's first start, 0644). */
-#define LCVM_INSTANCE_MRENCLAVE_FILE "key-provider.mrenclave"
-#define LCVM_MRENCLAVE_HEX_LEN       64
+/* Where it is recorded (lcvm-layout.h): state_dir/LCVM_KEY_PROVIDER_MRENCLAVE_FILE, what the
+ * running key provider printed last; state_dir/instances/NAME/LCVM_INSTANCE_MRENCLAVE_FILE,
+ * the key provider a VM's data disk was made with (written by the helper at the VM's first
+ * start, 0644). */
+#include "lcvm-layout.h"
+
+#define LCVM_MRENCLAVE_HEX_LEN 64
 
 /* The last MRENCLAVE in the log text, lower-case, or NULL. Accepted forms (any case, any
  * prefix such as docker compose's "dstack-key-provider  | "):
