@@ -8,6 +8,7 @@
 #include "lcvm-board-policy.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-hostcheck-private.h"
+#include "lcvm-layout.h"
 #include "lcvm-manifest.h"
 #include "lcvm-pci.h"
 #include "lcvm-sysfs.h"
@@ -109,7 +110,7 @@ check_policy(HostCtx *ctx, LcvmPciInventory *inv, GHashTable *modes)
   LcvmCheck *c = hc_add(ctx, "gpu.board_mode_policy", "GPU board modes", POLICY_EXPECTED);
   g_autoptr(GPtrArray) issues = lcvm_board_policy_board(inv, modes);
   set_policy(c, issues, "no Blackwell GPU in PPCIe, no NVSwitch board partly in PPCIe");
-  g_autofree char *vms = g_build_filename(ctx->config->state_dir, "vms", NULL);
+  g_autofree char *vms = lcvm_layout_vms_dir(ctx->config);
   int vms_fd = open(vms, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (vms_fd < 0)
     return;

@@ -3,6 +3,7 @@
  * override) and whether the default OS image is one validators accept. The QEMU and TDX module
  * checks judge against the same list (lcvm-hostcheck-qemu.c, lcvm-hostcheck-platform.c). */
 #include "lcvm-hostcheck-private.h"
+#include "lcvm-layout.h"
 #include "config.h"
 
 void
@@ -34,9 +35,9 @@ hc_check_image_known_good(HostCtx *ctx)
     hc_set(c, LCVM_CHECK_UNKNOWN, "no known-good list (see attestation.known_good)");
     return;
   }
-  g_autofree char *dir = g_build_filename(ctx->config->state_dir, "images", name, NULL);
   g_autoptr(GError) error = NULL;
-  g_autofree char *digest = hc_read_value(dir, "digest.txt", &error);
+  g_autofree char *dir = lcvm_layout_image_dir(ctx->config, name, &error);
+  g_autofree char *digest = dir ? hc_read_value(dir, LCVM_IMAGE_DIGEST_FILE, &error) : NULL;
   if (digest == NULL) {
     hc_set(c, LCVM_CHECK_SKIP, "%s is not downloaded (see image.os)", name);
     return;

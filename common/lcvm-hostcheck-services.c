@@ -4,6 +4,7 @@
  * (qgsd) on vsock port 4050. Probes are local and bounded by short timeouts; nothing here
  * runs docker or asks for privilege (and no remedy suggests the docker group). */
 #include "lcvm-hostcheck-private.h"
+#include "lcvm-layout.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -27,12 +28,12 @@ static gboolean
 image_digest_valid(const char *dir, char **observed)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *digest = hc_read_value(dir, "digest.txt", &error);
+  g_autofree char *digest = hc_read_value(dir, LCVM_IMAGE_DIGEST_FILE, &error);
   if (digest == NULL) {
     *observed = g_strdup_printf("digest.txt: %s", error->message);
     return FALSE;
   }
-  g_autofree char *sums = hc_read(dir, "sha256sum.txt", &error);
+  g_autofree char *sums = hc_read(dir, LCVM_IMAGE_SHA256SUM_FILE, &error);
   if (sums == NULL) {
     *observed = g_strdup_printf("sha256sum.txt: %s", error->message);
     return FALSE;
@@ -53,7 +54,13 @@ check_image(HostCtx *ctx)
   const char *name = ctx->config->default_image;
   LcvmCheck *c = hc_add(ctx, "image.os", "OS image",
                         "state_dir/images/<default_image> with a valid digest.txt");
-  g_autofree char *dir = g_build_filename(ctx->config->state_dir, "images", name, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = lcvm_layout_image_dir(ctx->config, name, &error);
+  if (dir == NULL) {
+    hc_set(c, LCVM_CHECK_FAIL, "[images] default_image: %s", error->message);
+    hc_remedy(c, "set [images] default_image in lium-cvm.conf to an image name");
+    return;
+  }
   if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
     hc_set(c, LCVM_CHECK_FAIL, "%s is missing", dir);
     hc_remedy(c, "lium-cvm download");

@@ -4,6 +4,7 @@
  * The archive is extracted by a second thread that reads the partial file as it grows. */
 #include "lcvm-image-install.h"
 #include "lcvm-extract.h"
+#include "lcvm-layout.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sha256.h"
 #include <errno.h>
@@ -76,7 +77,7 @@ errno_fail(GError **error, int err, const char *what, const char *path)
 static gboolean
 open_store(Install *in, GError **error)
 {
-  in->store = lcvm_image_store_dir(in->config);
+  in->store = lcvm_layout_images_dir(in->config);
   if (mkdir(in->store, 02775) == 0)
     chmod(in->store, 02775);
   else if (errno != EEXIST)
@@ -88,7 +89,7 @@ open_store(Install *in, GError **error)
 static gboolean
 take_lock(Install *in, GError **error)
 {
-  g_autofree char *name = g_strdup_printf(".%s.lock", in->opts->name);
+  g_autofree char *name = lcvm_layout_image_lock(in->opts->name);
   in->lockfd = openat(in->storefd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0664);
   if (in->lockfd < 0)
     return errno_fail(error, errno, "cannot create the lock file in", in->store);
@@ -333,7 +334,7 @@ download_image(Install *in, GError **error)
   if (!move_into_place(in, error))
     return NULL;
   lcvm_download_discard(dl);
-  g_autofree char *stamp = g_strdup_printf(".%s.verified", in->opts->name);
+  g_autofree char *stamp = lcvm_layout_image_stamp(in->opts->name);
   lcvm_remove_tree_at(in->storefd, stamp, NULL);
   g_autoptr(LcvmImage) image = lcvm_image_load(in->config, in->opts->name, error);
   if (image != NULL)

@@ -5,6 +5,7 @@
 #include "lcvm-image.h"
 #include "lcvm-json.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-layout.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sha256.h"
 #include <dirent.h>
@@ -18,21 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define METADATA_FILE      "metadata.json"
-#define SHA256SUM_FILE     "sha256sum.txt"
-#define DIGEST_FILE        "digest.txt"
 #define METADATA_MAX_SIZE  (1024 * 1024)
 #define SHA256SUM_MAX_SIZE (1024 * 1024)
 #define IMAGE_NAME_MAX     64
 
 /* Keys whose values name artefact files that must exist inside the image directory. */
 static const char *const extra_artefact_keys[] = { "bios-sev", "hda" };
-
-char *
-lcvm_image_store_dir(const LcvmConfig *config)
-{
-  return lcvm_config_path(config->state_dir, "images");
-}
 
 gboolean
 lcvm_image_name_is_valid(const char *name)
@@ -253,7 +245,7 @@ load_digest(int dirfd, LcvmImage *image, GError **error)
 {
   g_autofree char *text = NULL;
   g_autoptr(GError) local = NULL;
-  if (!lcvm_read_file_at(dirfd, DIGEST_FILE, 4096, &text, NULL, &local)) {
+  if (!lcvm_read_file_at(dirfd, LCVM_IMAGE_DIGEST_FILE, 4096, &text, NULL, &local)) {
     if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
       return TRUE;
     return image_error(error, image, "%s", local->message);
@@ -283,7 +275,8 @@ lcvm_image_load_dir(const char *dir, const char *name, GError **error)
   }
   g_autofree char *text = NULL;
   gsize len = 0;
-  gboolean ok = lcvm_read_file_at(dirfd, METADATA_FILE, METADATA_MAX_SIZE, &text, &len, &local);
+  gboolean ok =
+      lcvm_read_file_at(dirfd, LCVM_IMAGE_METADATA_FILE, METADATA_MAX_SIZE, &text, &len, &local);
   if (!ok)
     image_error(error, image, "%s", local->message);
   ok = ok && parse_metadata(image, text, len, error) && check_artefacts(dirfd, image, error) &&
@@ -295,15 +288,9 @@ lcvm_image_load_dir(const char *dir, const char *name, GError **error)
 LcvmImage *
 lcvm_image_load(const LcvmConfig *config, const char *name, GError **error)
 {
-  if (!lcvm_image_name_is_valid(name)) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                "'%s' is not an image name (up to 64 letters, digits, '_', '-', '.'; no '..', "
-                "no leading '.')",
-                name);
+  g_autofree char *dir = lcvm_layout_image_dir(config, name, error);
+  if (dir == NULL)
     return NULL;
-  }
-  g_autofree char *store = lcvm_image_store_dir(config);
-  g_autofree char *dir = g_build_filename(store, name, NULL);
   return lcvm_image_load_dir(dir, name, error);
 }
 
@@ -347,7 +334,7 @@ verify_sums(int dirfd, const LcvmImage *image, GError **error)
   g_autofree char *text = NULL;
   gsize len = 0;
   g_autoptr(GError) local = NULL;
-  if (!lcvm_read_file_at(dirfd, SHA256SUM_FILE, SHA256SUM_MAX_SIZE, &text, &len, &local))
+  if (!lcvm_read_file_at(dirfd, LCVM_IMAGE_SHA256SUM_FILE, SHA256SUM_MAX_SIZE, &text, &len, &local))
     return image_error(error, image, "%s", local->message);
   if (image->digest == NULL)
     return image_error(error, image, "digest.txt is missing");
@@ -393,7 +380,7 @@ GPtrArray *
 lcvm_image_list(const LcvmConfig *config, GError **error)
 {
   g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func((GDestroyNotify)lcvm_image_free);
-  g_autofree char *store = lcvm_image_store_dir(config);
+  g_autofree char *store = lcvm_layout_images_dir(config);
   g_autoptr(GError) local = NULL;
   g_autoptr(GDir) dir = g_dir_open(store, 0, &local);
   if (dir == NULL) {
@@ -455,12 +442,6 @@ image_signature(const LcvmImage *image, guint64 *total_size)
   return g_string_free(sig, FALSE);
 }
 
-static char *
-stamp_name(const LcvmImage *image)
-{
-  return g_strdup_printf(".%s.verified", image->name);
-}
-
 gboolean
 lcvm_image_mark_verified(const LcvmImage *image, GError **error)
 {
@@ -471,7 +452,7 @@ lcvm_image_mark_verified(const LcvmImage *image, GError **error)
     return FALSE;
   }
   g_autofree char *store = g_path_get_dirname(image->dir);
-  g_autofree char *stamp = stamp_name(image);
+  g_autofree char *stamp = lcvm_layout_image_stamp(image->name);
   return lcvm_write_file_atomic(store, stamp, sig, strlen(sig), 0664, error);
 }
 
@@ -479,7 +460,7 @@ LcvmImageState
 lcvm_image_state(const LcvmImage *image)
 {
   g_autofree char *store = g_path_get_dirname(image->dir);
-  g_autofree char *stamp = stamp_name(image);
+  g_autofree char *stamp = lcvm_layout_image_stamp(image->name);
   g_autofree char *recorded = NULL;
   int dirfd = lcvm_open_dir_at(AT_FDCWD, store, NULL);
   if (dirfd < 0)
@@ -523,7 +504,7 @@ manifest_image(const char *vms, const char *vm)
     return NULL;
   g_autofree char *text = NULL;
   gsize len = 0;
-  gboolean ok = lcvm_read_file_at(dirfd, "vm-manifest.json", 16 * 1024 * 1024, &text, &len, NULL);
+  gboolean ok = lcvm_read_file_at(dirfd, LCVM_MANIFEST_FILE, 16 * 1024 * 1024, &text, &len, NULL);
   close(dirfd);
   g_autoptr(JsonParser) parser = json_parser_new();
   if (!ok || !lcvm_json_load_bounded(parser, text, (gssize)len, NULL))
@@ -538,7 +519,7 @@ GStrv
 lcvm_image_users(const LcvmConfig *config, const char *name)
 {
   g_autoptr(GStrvBuilder) users = g_strv_builder_new();
-  g_autofree char *vms = lcvm_config_path(config->state_dir, "vms");
+  g_autofree char *vms = lcvm_layout_vms_dir(config);
   g_autoptr(GDir) dir = g_dir_open(vms, 0, NULL);
   for (const char *vm = dir ? g_dir_read_name(dir) : NULL; vm != NULL; vm = g_dir_read_name(dir)) {
     g_autofree char *image = manifest_image(vms, vm);
@@ -555,7 +536,7 @@ lcvm_image_remove(const LcvmConfig *config, const char *name, GError **error)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "'%s' is not an image name", name);
     return FALSE;
   }
-  g_autofree char *store = lcvm_image_store_dir(config);
+  g_autofree char *store = lcvm_layout_images_dir(config);
   int dirfd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
   if (dirfd < 0 || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -566,7 +547,7 @@ lcvm_image_remove(const LcvmConfig *config, const char *name, GError **error)
     return FALSE;
   }
   /* The download lock: never remove an image while it is being (re)installed. */
-  g_autofree char *lock = g_strdup_printf(".%s.lock", name);
+  g_autofree char *lock = lcvm_layout_image_lock(name);
   int lockfd = openat(dirfd, lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0664);
   if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
     int err = errno;
@@ -582,7 +563,7 @@ lcvm_image_remove(const LcvmConfig *config, const char *name, GError **error)
   }
   /* Rename first so a half-removed tree is never mistaken for the image. */
   g_autofree char *doomed = g_strdup_printf(".%s.removing-%08x", name, g_random_int());
-  g_autofree char *stamp = g_strdup_printf(".%s.verified", name);
+  g_autofree char *stamp = lcvm_layout_image_stamp(name);
   gboolean ok = TRUE;
   if (renameat(dirfd, name, dirfd, doomed) < 0) {
     g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot remove %s/%s: %s", store,

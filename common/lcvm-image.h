@@ -23,9 +23,6 @@ typedef struct {
                                * "bios-sev", "hda", "ovmf_variant", "rootfs_hash" */
 } LcvmImage;
 
-/* Directory holding all images: state_dir/images. */
-char *lcvm_image_store_dir(const LcvmConfig *config);
-
 /* TRUE when name may be an image directory name: ≤64 chars of [A-Za-z0-9_.-], no "..". */
 gboolean lcvm_image_name_is_valid(const char *name);
 

@@ -2,6 +2,7 @@
 /* The host's CVM data disks (see the header). */
 #include "lcvm-inventory.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-layout.h"
 #include "lcvm-manifest.h"
 #include "lcvm-mrenclave.h"
 #include "lcvm-safe-io.h"
@@ -14,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DISK_FILE       "hda.img"
 #define SWEEP_MAX_DEPTH 12
 #define SMALL_FILE_MAX  (1024 * 1024)
 #define COMPOSE_MAX     (16 * 1024 * 1024)
@@ -56,7 +56,8 @@ static gboolean
 has_disk(int dirfd)
 {
   struct stat st;
-  return fstatat(dirfd, DISK_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+  return fstatat(dirfd, LCVM_INSTANCE_DATA_DISK, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISREG(st.st_mode);
 }
 
 static gboolean
@@ -119,7 +120,8 @@ add_own_disk(Scan *s, const LcvmConfig *config, int instances, int vms, const ch
   LcvmInventoryDisk *d = g_new0(LcvmInventoryDisk, 1);
   d->owner = g_strdup("lium-cvm");
   d->name = g_strdup(name);
-  d->dir = g_build_filename(config->state_dir, "instances", name, NULL);
+  g_autofree char *instances_path = lcvm_layout_instances_dir(config);
+  d->dir = g_build_filename(instances_path, name, NULL); /* as listed: any entry name */
   d->mrenclave = mrenclave_of(dir);
   close(dir);
   g_autoptr(LcvmManifest) m = vms >= 0 ? lcvm_manifest_load_vm(vms, name, NULL, NULL) : NULL;
@@ -166,15 +168,16 @@ static void
 scan_own(Scan *s, const LcvmConfig *config)
 {
   int state = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
-  int instances = state >= 0 ? lcvm_open_dir_at(state, "instances", NULL) : -1;
+  int instances = state >= 0 ? lcvm_open_dir_at(state, LCVM_STATE_INSTANCES, NULL) : -1;
   gboolean listable = instances >= 0 || errno != EACCES;
   if (!listable) /* search permission only: reach the names we know */
-    instances = openat(state, "instances", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  int vms = state >= 0 ? lcvm_open_dir_at(state, "vms", NULL) : -1;
+    instances = openat(state, LCVM_STATE_INSTANCES, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int vms = state >= 0 ? lcvm_open_dir_at(state, LCVM_STATE_VMS, NULL) : -1;
   g_autoptr(GPtrArray) names = listable ? dir_names(instances) : NULL;
   if (!listable && instances >= 0) {
     g_ptr_array_add(s->inv->notes,
-                    g_strdup_printf("%s/instances is not listable by you: only VMs with a "
+                    g_strdup_printf("%s/" LCVM_STATE_INSTANCES
+                                    " is not listable by you: only VMs with a "
                                     "definition were looked at (run as root to see orphans)",
                                     config->state_dir));
     names = dir_names(vms);
@@ -458,7 +461,7 @@ lcvm_inventory_to_json(const LcvmInventory *inv)
     json_object_set_string_member(o, "owner", d->owner);
     json_object_set_string_member(o, "name", d->name);
     json_object_set_string_member(o, "dir", d->dir);
-    g_autofree char *disk = g_build_filename(d->dir, DISK_FILE, NULL);
+    g_autofree char *disk = g_build_filename(d->dir, LCVM_INSTANCE_DATA_DISK, NULL);
     json_object_set_string_member(o, "disk", disk);
     json_object_set_string_member(o, "state", d->state);
     set_optional(o, "image", d->image);

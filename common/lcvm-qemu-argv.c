@@ -4,6 +4,7 @@
  * file system: what the guest gets is decided by the spec alone. */
 #include "lcvm-qemu-argv.h"
 #include "lcvm-error.h"
+#include "lcvm-layout.h"
 
 #include <gio/gio.h>
 #include <string.h>
@@ -277,7 +278,7 @@ emit_host_plumbing(GPtrArray *argv, const LcvmQemuSpec *spec)
   add(argv, "socket,id=qmp,fd=%d,server=on,wait=off", spec->qmp_fd);
   add2(argv, "-mon", "chardev=qmp,mode=control");
   g_ptr_array_add(argv, g_strdup("-add-fd"));
-  add(argv, "set=%d,fd=%d,opaque=serial.log", spec->serial_fd, spec->serial_fd);
+  add(argv, "set=%d,fd=%d,opaque=" LCVM_INSTANCE_SERIAL_LOG, spec->serial_fd, spec->serial_fd);
   g_ptr_array_add(argv, g_strdup("-chardev"));
   add(argv, "file,id=ser0,path=/dev/fdset/%d,append=on", spec->serial_fd);
   add2(argv, "-serial", "chardev:ser0");

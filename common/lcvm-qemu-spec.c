@@ -3,6 +3,7 @@
  * never writes, never follows a path out of a definition. */
 #include "lcvm-qemu-spec.h"
 #include "lcvm-error.h"
+#include "lcvm-layout.h"
 #include "lcvm-pci.h"
 #include "lcvm-sysfs.h"
 
@@ -35,12 +36,6 @@ keep(OwnedSpec *o, char *text)
 {
   g_ptr_array_add(o->strings, text);
   return text;
-}
-
-char *
-lcvm_instance_dir(const LcvmConfig *config, const char *name)
-{
-  return g_build_filename(config->state_dir, "instances", name, NULL);
 }
 
 static gboolean
@@ -174,9 +169,10 @@ static void
 fill_instance(OwnedSpec *o, const LcvmManifest *manifest, const LcvmConfig *config)
 {
   LcvmQemuSpec *s = &o->spec;
-  g_autofree char *dir = lcvm_instance_dir(config, manifest->name);
-  s->shared_dir = keep(o, g_build_filename(dir, "shared", NULL));
-  s->data_disk = keep(o, g_build_filename(dir, "hda.img", NULL));
+  /* manifest->name passed the manifest validator: a valid VM name */
+  const char *name = manifest->name;
+  s->shared_dir = keep(o, lcvm_layout_instance_file(config, name, LCVM_INSTANCE_SHARED_DIR, NULL));
+  s->data_disk = keep(o, lcvm_layout_instance_file(config, name, LCVM_INSTANCE_DATA_DISK, NULL));
   s->data_disk_fd = LCVM_QEMU_FD_DATA_DISK;
   s->data_disk_ro_fd = LCVM_QEMU_FD_DATA_DISK_RO;
   s->qmp_fd = LCVM_QEMU_FD_QMP;

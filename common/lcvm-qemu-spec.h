@@ -28,6 +28,3 @@ LcvmQemuSpec *lcvm_qemu_spec_from(const LcvmManifest *manifest, const LcvmImage 
                                   GError **error);
 void lcvm_qemu_spec_free(LcvmQemuSpec *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LcvmQemuSpec, lcvm_qemu_spec_free)
-
-/* state_dir/instances/NAME: the root-owned directory holding hda.img and shared/. */
-char *lcvm_instance_dir(const LcvmConfig *config, const char *name);

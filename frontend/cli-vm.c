@@ -3,6 +3,7 @@
 #include "cli-vm.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-layout.h"
 #include "lcvm-safe-io.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,7 @@
 char *
 cli_vm_dir_path(const LcvmCli *cli)
 {
-  return lcvm_config_path(cli->config->state_dir, "vms");
+  return lcvm_layout_vms_dir(cli->config);
 }
 
 /* Opens state_dir/vms; with create, makes it when the state directory exists but it does not. */

@@ -4,6 +4,7 @@
  * 3 disks exist, 4 the inventory is incomplete. Reads only; needs no helper. */
 #include "cli.h"
 #include "lcvm-inventory.h"
+#include "lcvm-layout.h"
 #include <stdio.h>
 
 static const char *
@@ -28,7 +29,7 @@ print_text(const LcvmInventory *inv)
   for (guint i = 0; i < inv->disks->len; i++) {
     const LcvmInventoryDisk *d = inv->disks->pdata[i];
     printf("%s (%s, %s)\n", d->name, d->owner, d->state);
-    printf("  disk:          %s/hda.img\n", d->dir);
+    printf("  disk:          %s/" LCVM_INSTANCE_DATA_DISK "\n", d->dir);
     printf("  image:         %s\n", or_unknown(d->image, "unknown"));
     printf("  OS image hash: %s\n", or_unknown(d->os_image_hash, "unknown"));
     printf("  compose hash:  %s\n", or_unknown(d->compose_hash, "unknown"));

@@ -12,6 +12,7 @@
 #include "lcvm-error.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-image.h"
+#include "lcvm-layout.h"
 #include "lcvm-parity.h"
 #include "lcvm-pci.h"
 #include "lcvm-safe-io.h"
@@ -471,8 +472,7 @@ print_new_json(const LcvmCli *cli, const Definition *d, gboolean dry_run)
 {
   g_autoptr(JsonNode) node = cli_vm_manifest_node(d->manifest, NULL);
   JsonObject *o = json_node_get_object(node);
-  g_autofree char *vms = cli_vm_dir_path(cli);
-  g_autofree char *path = g_build_filename(vms, d->manifest->name, NULL);
+  g_autofree char *path = lcvm_layout_vm_dir(cli->config, d->manifest->name, NULL);
   json_object_set_string_member(o, "path", path);
   json_object_set_string_member(o, "compose_file", d->compose_path);
   json_object_set_boolean_member(o, "init_script", d->init_script != NULL);

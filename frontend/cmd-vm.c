@@ -7,6 +7,7 @@
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
 #include "lcvm-image.h"
+#include "lcvm-layout.h"
 #include "lcvm-mrenclave.h"
 #include "lcvm-names.h"
 #include "lcvm-safe-io.h"
@@ -217,9 +218,9 @@ image_status(const LcvmCli *cli, const LcvmManifest *m)
 static char *
 disk_mrenclave(const LcvmCli *cli, const char *name)
 {
-  g_autofree char *path = g_build_filename(cli->config->state_dir, "instances", name,
-                                           LCVM_INSTANCE_MRENCLAVE_FILE, NULL);
-  return lcvm_mrenclave_read_at(AT_FDCWD, path);
+  g_autofree char *path =
+      lcvm_layout_instance_file(cli->config, name, LCVM_INSTANCE_MRENCLAVE_FILE, NULL);
+  return path ? lcvm_mrenclave_read_at(AT_FDCWD, path) : NULL;
 }
 
 static void

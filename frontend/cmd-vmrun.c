@@ -6,6 +6,7 @@
  * (state_dir/instances/NAME/serial.log, root:lium-cvm 0640). Detaching never stops a VM. */
 #include "cli-vm.h"
 #include "lcvm-error.h"
+#include "lcvm-layout.h"
 #include "lcvm-names.h"
 #include "lcvm-text.h"
 #include "lcvm-validate.h"
@@ -20,7 +21,6 @@
 
 #define START_WAIT_S       120
 #define FOLLOW_INTERVAL_US (200 * 1000)
-#define SERIAL_LOG         "serial.log"
 
 /* ---- the Vm object ---- */
 
@@ -207,7 +207,7 @@ load_definition(LcvmCli *cli, const char *name, GError **error)
 static char *
 instance_log_path(LcvmCli *cli, const char *name)
 {
-  return g_build_filename(cli->config->state_dir, "instances", name, SERIAL_LOG, NULL);
+  return lcvm_layout_instance_file(cli->config, name, LCVM_INSTANCE_SERIAL_LOG, NULL);
 }
 
 static int follow_log(LcvmCli *cli, const char *name, gint64 lines, gboolean follow);
