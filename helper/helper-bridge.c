@@ -7,6 +7,7 @@
 #include "helper-sandbox-ns.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
+#include "lcvm-layout.h"
 #include "lcvm-names.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-trust.h"
@@ -92,10 +93,12 @@ listen_loopback(const char *name, guint16 port, GError **error)
 static int
 open_shared(const LcvmConfig *config, const char *name, GError **error)
 {
+  g_autofree char *rel = lcvm_layout_instance_rel(name, LCVM_INSTANCE_SHARED_DIR, error);
+  if (rel == NULL)
+    return -1;
   int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return -1;
-  g_autofree char *rel = g_build_filename("instances", name, HELPER_INSTANCE_SHARED_DIR, NULL);
   int fd = lcvm_open_beneath(state_fd, rel, O_RDONLY | O_DIRECTORY, error);
   close(state_fd);
   return fd;
@@ -109,7 +112,7 @@ open_events(const LcvmConfig *config, const char *name, GError **error)
   int dir = helper_runtime_dir_open(config, name, FALSE, error);
   if (dir < 0)
     return -1;
-  int fd = openat(dir, HELPER_RUNTIME_EVENTS,
+  int fd = openat(dir, LCVM_RUNTIME_EVENTS,
                   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, EVENTS_MODE);
   close(dir);
   struct stat st;
@@ -243,7 +246,7 @@ helper_bridge_spawn(const LcvmConfig *config, const char *name, const HelperRese
 gboolean
 helper_bridge_share(int instance_fd, const char *name, const HelperReservation *res, GError **error)
 {
-  int fd = openat(instance_fd, HELPER_INSTANCE_SHARED_DIR,
+  int fd = openat(instance_fd, LCVM_INSTANCE_SHARED_DIR,
                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   /* chown first: it clears the setgid bit that the chmod then sets. */
   gboolean ok =

@@ -17,9 +17,6 @@
 #include "helper-supervise.h"
 #include "lcvm-config.h"
 
-/* The file of runtime_dir/NAME/ the bridge appends guest events to (helper-events.h). */
-#define HELPER_RUNTIME_EVENTS "events"
-
 typedef struct {
   pid_t pid;
   int pidfd;

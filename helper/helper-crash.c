@@ -4,6 +4,7 @@
 #include "helper-crash.h"
 #include "helper-supervise.h"
 #include "helper-vm.h"
+#include "lcvm-layout.h"
 #include "lcvm-names.h"
 #include "lcvm-safe-io.h"
 
@@ -140,7 +141,7 @@ helper_crash_report(const LcvmConfig *config, const HelperCrash *crash)
   g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
   g_autoptr(GError) error = NULL;
   int fd = helper_vm_instance_dir_open(config, crash->name, &error);
-  if (fd < 0 || !lcvm_write_file_atomic_at(fd, HELPER_CRASH_RECORD, text, len, 0600, &error))
+  if (fd < 0 || !lcvm_write_file_atomic_at(fd, LCVM_INSTANCE_LAST_EXIT, text, len, 0600, &error))
     g_warning("VM %s: its crash is not recorded for a helper restart: %s", crash->name,
               error->message);
   if (fd >= 0)
@@ -154,7 +155,7 @@ helper_crash_load(const LcvmConfig *config, const char *name)
   g_autofree char *text = NULL;
   gsize len = 0;
   gboolean read =
-      fd >= 0 && lcvm_read_file_at(fd, HELPER_CRASH_RECORD, RECORD_MAX, &text, &len, NULL);
+      fd >= 0 && lcvm_read_file_at(fd, LCVM_INSTANCE_LAST_EXIT, RECORD_MAX, &text, &len, NULL);
   if (fd >= 0)
     close(fd);
   g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -182,13 +183,13 @@ helper_crash_clear(const LcvmConfig *config, const char *name)
   int fd = helper_vm_instance_dir_open(config, name, NULL);
   if (fd < 0)
     return;
-  unlinkat(fd, HELPER_CRASH_RECORD, 0);
+  unlinkat(fd, LCVM_INSTANCE_LAST_EXIT, 0);
   close(fd);
 }
 
 GStrv
 helper_crash_names(const LcvmConfig *config)
 {
-  g_autofree char *path = lcvm_config_path(config->state_dir, "instances");
-  return helper_vm_dir_names(path, HELPER_CRASH_RECORD);
+  g_autofree char *path = lcvm_layout_instances_dir(config);
+  return helper_vm_dir_names(path, LCVM_INSTANCE_LAST_EXIT);
 }

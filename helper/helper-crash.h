@@ -11,8 +11,8 @@
 #include <glib.h>
 
 #include "lcvm-config.h"
+#include "lcvm-layout.h" /* the record: LCVM_INSTANCE_LAST_EXIT */
 
-#define HELPER_CRASH_RECORD        "last-exit"
 #define HELPER_CRASH_CONSOLE_LINES 10
 #define HELPER_CRASH_LINE_MAX      240
 

@@ -9,6 +9,7 @@
 #include "helper-supervise.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-layout.h"
 #include "lcvm-text.h"
 
 #include <errno.h>
@@ -147,7 +148,7 @@ open_events(const LcvmConfig *config, const char *name, GError **error)
   int dir = helper_runtime_dir_open(config, name, FALSE, error);
   if (dir < 0)
     return -1;
-  int fd = openat(dir, HELPER_RUNTIME_EVENTS, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = openat(dir, LCVM_RUNTIME_EVENTS, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   int err = errno;
   close(dir);
   if (fd < 0)

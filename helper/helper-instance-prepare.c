@@ -27,7 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define INSTANCES_DIR          "instances"
+#define INSTANCES_DIR          LCVM_STATE_INSTANCES
 #define INSTANCE_DIR_MODE      0711
 #define SHARED_DIR_MODE        0700
 #define SHARED_FILE_MODE       0600
@@ -91,7 +91,7 @@ open_instances_dir(const LcvmConfig *config, GError **error)
   g_autoptr(GError) local = NULL;
   int fd = lcvm_open_dir_at(state_fd, INSTANCES_DIR, &local);
   close(state_fd);
-  g_autofree char *path = g_build_filename(config->state_dir, INSTANCES_DIR, NULL);
+  g_autofree char *path = lcvm_layout_instances_dir(config);
   if (fd < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "refusing %s (%s): it must be a directory, never a symlink", path, local->message);
@@ -116,7 +116,7 @@ open_instance_dir(Assembly *a, GError **error)
     return errno_error(error, a, "cannot create", "");
   g_autoptr(GError) local = NULL;
   a->dir_fd = lcvm_open_dir_at(a->instances_fd, a->name, &local);
-  g_autofree char *path = g_build_filename(a->config->state_dir, INSTANCES_DIR, a->name, NULL);
+  g_autofree char *path = lcvm_layout_instance_dir(a->config, a->name, NULL);
   if (a->dir_fd < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "refusing %s (%s): it must be a directory, never a symlink; remove it", path,

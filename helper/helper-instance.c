@@ -10,6 +10,7 @@
 #include "lcvm-board-policy.h"
 #include "lcvm-error.h"
 #include "lcvm-gpu-modes.h"
+#include "lcvm-layout.h"
 #include "lcvm-pci.h"
 #include "lcvm-resources.h"
 #include "lcvm-safe-io.h"
@@ -36,7 +37,7 @@ helper_definition_free(HelperDefinition *def)
 int
 helper_instance_open_definition(const LcvmConfig *config, const char *name, GError **error)
 {
-  g_autofree char *vms = lcvm_config_path(config->state_dir, "vms");
+  g_autofree char *vms = lcvm_layout_vms_dir(config);
   g_autoptr(GError) local = NULL;
   int vms_fd = lcvm_open_dir_at(AT_FDCWD, vms, &local);
   int vm_fd = vms_fd < 0 ? -1 : lcvm_open_dir_at(vms_fd, name, &local);

@@ -143,7 +143,7 @@ no_data_disks(const LcvmConfig *config, GError **error)
   g_autoptr(GString) what = g_string_new(NULL);
   for (guint i = 0; i < inv->disks->len; i++) {
     const LcvmInventoryDisk *d = inv->disks->pdata[i];
-    g_string_append_printf(what, "%s%s/hda.img", what->len ? ", " : "", d->dir);
+    g_string_append_printf(what, "%s%s/" LCVM_INSTANCE_DATA_DISK, what->len ? ", " : "", d->dir);
   }
   for (guint i = 0; i < inv->incomplete->len; i++)
     g_string_append_printf(what, "%s%s", what->len ? "; " : "", (char *)inv->incomplete->pdata[i]);

@@ -457,7 +457,7 @@ GPtrArray *
 helper_kp_data_disks(const LcvmConfig *config)
 {
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-  g_autofree char *path = g_build_filename(config->state_dir, "instances", NULL);
+  g_autofree char *path = lcvm_layout_instances_dir(config);
   int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dirfd < 0)
     return g_steal_pointer(&names);
@@ -471,7 +471,7 @@ helper_kp_data_disks(const LcvmConfig *config)
       continue;
     int vm = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (vm >= 0 && fstatat(vm, "hda.img", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    if (vm >= 0 && fstatat(vm, LCVM_INSTANCE_DATA_DISK, &st, AT_SYMLINK_NOFOLLOW) == 0)
       g_ptr_array_add(names, g_strdup(e->d_name));
     if (vm >= 0)
       close(vm);

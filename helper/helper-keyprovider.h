@@ -4,9 +4,10 @@
  * [key-provider] compose_dir (reference/lium.md §3). */
 #pragma once
 #include "helper-daemon.h"
+#include "lcvm-layout.h"
 
 /* The file under state_dir that pins the key provider's image ids at its first start. */
-#define HELPER_KEY_PROVIDER_PIN "key-provider.pin"
+#define HELPER_KEY_PROVIDER_PIN LCVM_KEY_PROVIDER_PIN_FILE
 
 /* Connects the four handlers to d->host (called by helper_host_export). */
 void helper_keyprovider_connect(HelperDaemon *d);

@@ -2,6 +2,7 @@
 /* MRENCLAVE tracking and the start-time check (see the header). */
 #include "helper-mrenclave.h"
 #include "lcvm-error.h"
+#include "lcvm-layout.h"
 #include "lcvm-mrenclave.h"
 #include "lcvm-safe-io.h"
 
@@ -29,7 +30,7 @@ write_record(int dirfd, const char *file, const char *mrenclave, GError **error)
 static int
 open_instance(const LcvmConfig *config, const char *name)
 {
-  g_autofree char *path = g_build_filename(config->state_dir, "instances", NULL);
+  g_autofree char *path = lcvm_layout_instances_dir(config);
   int instances = lcvm_open_dir_at(AT_FDCWD, path, NULL);
   if (instances < 0)
     return -1;
@@ -73,7 +74,7 @@ helper_mrenclave_check(const LcvmConfig *config, const char *name, gboolean *had
 {
   int dir = open_instance(config, name);
   struct stat st;
-  *had_disk = dir >= 0 && fstatat(dir, "hda.img", &st, AT_SYMLINK_NOFOLLOW) == 0;
+  *had_disk = dir >= 0 && fstatat(dir, LCVM_INSTANCE_DATA_DISK, &st, AT_SYMLINK_NOFOLLOW) == 0;
   g_autofree char *disk = read_record(dir, LCVM_INSTANCE_MRENCLAVE_FILE);
   if (dir >= 0)
     close(dir);
@@ -115,7 +116,7 @@ helper_mrenclave_record_disk(const LcvmConfig *config, const char *name, gboolea
   int dir = current ? open_instance(config, name) : -1;
   struct stat st;
   g_autoptr(GError) error = NULL;
-  if (dir >= 0 && fstatat(dir, "hda.img", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+  if (dir >= 0 && fstatat(dir, LCVM_INSTANCE_DATA_DISK, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
       !write_record(dir, LCVM_INSTANCE_MRENCLAVE_FILE, current, &error))
     g_warning("VM %s: cannot record its key provider's MRENCLAVE: %s", name, error->message);
   if (dir >= 0)

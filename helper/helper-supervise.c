@@ -87,7 +87,7 @@ helper_runtime_dir_open(const LcvmConfig *config, const char *name, gboolean cre
   int top = open_private_dir(AT_FDCWD, config->runtime_dir, config->runtime_dir, create, error);
   if (top < 0)
     return -1;
-  g_autofree char *path = g_build_filename(config->runtime_dir, name, NULL);
+  g_autofree char *path = lcvm_layout_runtime_dir(config, name, NULL);
   int fd = open_private_dir(top, name, path, create, error);
   close(top);
   return fd;
@@ -96,7 +96,7 @@ helper_runtime_dir_open(const LcvmConfig *config, const char *name, gboolean cre
 char *
 helper_runtime_path(const LcvmConfig *config, const char *name, const char *file)
 {
-  return g_build_filename(config->runtime_dir, name, file, NULL);
+  return lcvm_layout_runtime_file(config, name, file, NULL);
 }
 
 gboolean

@@ -13,10 +13,11 @@
 
 #include "helper-alloc.h"
 #include "lcvm-config.h"
+#include "lcvm-layout.h"
 
-/* Files of runtime_dir/NAME/. */
-#define HELPER_RUNTIME_RECORD "record"
-#define HELPER_RUNTIME_QMP    "qmp.sock"
+/* Files of runtime_dir/NAME/ (names in lcvm-layout.h). */
+#define HELPER_RUNTIME_RECORD LCVM_RUNTIME_RECORD
+#define HELPER_RUNTIME_QMP    LCVM_RUNTIME_QMP
 
 typedef struct {
   char *name;
@@ -43,6 +44,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperRecord, helper_record_free)
  * O_NOFOLLOW. Returns the directory fd. */
 int helper_runtime_dir_open(const LcvmConfig *config, const char *name, gboolean create,
                             GError **error);
+/* runtime_dir/NAME/FILE (lcvm_layout_runtime_file); NULL when name is not a valid VM name. */
 char *helper_runtime_path(const LcvmConfig *config, const char *name, const char *file);
 
 gboolean helper_record_write(const LcvmConfig *config, const HelperRecord *record, GError **error);

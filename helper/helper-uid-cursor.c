@@ -1,20 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* The uid cursor's file (see the header). Written atomically, never through a symlink. */
 #include "helper-uid-cursor.h"
+#include "lcvm-layout.h"
 #include "lcvm-safe-io.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#define CURSOR_FILE "uid-cursor"
-#define CURSOR_MAX  32
+#define CURSOR_MAX 32
 
 void
 helper_uid_cursor_load(const LcvmConfig *config, HelperAlloc *alloc)
 {
   int dir = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
   g_autofree char *text = NULL;
-  gboolean ok = dir >= 0 && lcvm_read_file_at(dir, CURSOR_FILE, CURSOR_MAX, &text, NULL, NULL);
+  gboolean ok =
+      dir >= 0 && lcvm_read_file_at(dir, LCVM_UID_CURSOR_FILE, CURSOR_MAX, &text, NULL, NULL);
   if (dir >= 0)
     close(dir);
   guint64 uid = 0;
@@ -28,6 +29,7 @@ helper_uid_cursor_save(const LcvmConfig *config, HelperAlloc *alloc)
   g_autofree char *text =
       g_strdup_printf("%" G_GUINT64_FORMAT "\n", helper_alloc_uid_cursor(alloc));
   g_autoptr(GError) error = NULL;
-  if (!lcvm_write_file_atomic(config->state_dir, CURSOR_FILE, text, strlen(text), 0644, &error))
+  if (!lcvm_write_file_atomic(config->state_dir, LCVM_UID_CURSOR_FILE, text, strlen(text), 0644,
+                              &error))
     g_warning("cannot keep the uid cursor: %s", error->message);
 }

@@ -13,6 +13,7 @@
 #include "helper-job.h"
 #include "helper-modules.h"
 #include "lcvm-error.h"
+#include "lcvm-layout.h"
 #include "lcvm-text.h"
 #include "lcvm-pci.h"
 #include "lcvm-safe-io.h"
@@ -23,7 +24,6 @@
 #include <unistd.h>
 
 #define SLOTS_MAX       64
-#define RECORD_DIR      "vfio"
 #define RECORD_MAX      1024
 #define RECORD_GROUP    "device"
 #define DRIVER_NAME_MAX 64
@@ -178,7 +178,7 @@ driver_name_valid(const char *name)
 static int
 open_record_dir(const LcvmConfig *c, GError **error)
 {
-  g_autofree char *path = g_build_filename(c->runtime_dir, RECORD_DIR, NULL);
+  g_autofree char *path = lcvm_layout_vfio_records_dir(c);
   if (g_mkdir_with_parents(path, 0700) < 0) {
     int err = errno;
     g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "cannot create %s: %s", path,
@@ -235,8 +235,8 @@ record_load(const LcvmConfig *c, const char *slot)
 static void
 record_remove(const LcvmConfig *c, const char *slot)
 {
-  g_autofree char *path = g_build_filename(c->runtime_dir, RECORD_DIR, slot, NULL);
-  if (unlink(path) < 0 && errno != ENOENT)
+  g_autofree char *path = lcvm_layout_vfio_record(c, slot, NULL);
+  if (path != NULL && unlink(path) < 0 && errno != ENOENT)
     g_warning("cannot remove %s: %s", path, g_strerror(errno));
 }
 

@@ -111,10 +111,12 @@ build_spec(Launch *l, GError **error)
 int
 helper_vm_instance_dir_open(const LcvmConfig *config, const char *name, GError **error)
 {
+  g_autofree char *rel = lcvm_layout_instance_rel(name, NULL, error);
+  if (rel == NULL)
+    return -1;
   int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return -1;
-  g_autofree char *rel = g_build_filename("instances", name, NULL);
   int fd = lcvm_open_beneath(state_fd, rel, O_RDONLY | O_DIRECTORY, error);
   close(state_fd);
   return fd;
@@ -611,7 +613,7 @@ helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **e
   if (state_fd < 0)
     return FALSE;
   g_autoptr(GError) local = NULL;
-  int fd = lcvm_open_beneath(state_fd, "instances", O_RDONLY | O_DIRECTORY, &local);
+  int fd = lcvm_open_beneath(state_fd, LCVM_STATE_INSTANCES, O_RDONLY | O_DIRECTORY, &local);
   close(state_fd);
   struct stat st;
   if (fd < 0 || fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {

@@ -16,13 +16,14 @@
 #include "helper-alloc.h"
 #include "helper-supervise.h"
 #include "lcvm-config.h"
+#include "lcvm-layout.h"
 
 /* Files of state_dir/instances/NAME the helper writes besides the instance assembly
  * (helper-instance): the guest's console and QEMU's own stdout/stderr, both root:lium-cvm
  * 0640 so operators read them (`lium-cvm logs`), both written by QEMU through O_APPEND fds
  * the helper opened. */
-#define HELPER_VM_SERIAL_LOG "serial.log"
-#define HELPER_VM_QEMU_LOG   "qemu.log"
+#define HELPER_VM_SERIAL_LOG LCVM_INSTANCE_SERIAL_LOG
+#define HELPER_VM_QEMU_LOG   LCVM_INSTANCE_QEMU_LOG
 
 /* Takes the locks of the devices slots for the whole launch (FALSE with error set when one is
  * held); whoever passed it releases them once the launch returned. */

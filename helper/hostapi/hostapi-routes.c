@@ -7,6 +7,7 @@
 #include "config.h"
 #include "hostapi.h"
 #include "lcvm-json-depth.h"
+#include "lcvm-layout.h"
 #include "lcvm-names.h"
 #include "lcvm-text.h"
 #include "lcvm-safe-io.h"
@@ -16,8 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define INSTANCE_INFO      "instance.info"
-#define INSTANCE_INFO_FILE ".instance_info"
+#define INSTANCE_INFO "instance.info"
 
 static void
 respond_node(SoupServerMessage *msg, guint status, JsonNode *node)
@@ -239,8 +239,8 @@ notify(HostapiRoutes *routes, SoupServerMessage *msg, JsonObject *body)
                     "an instance.info payload is at most %u bytes", LCVM_INSTANCE_INFO_MAX);
       return;
     }
-    if (!lcvm_write_file_atomic_at(routes->shared_fd, INSTANCE_INFO_FILE, payload, strlen(payload),
-                                   0644, &error)) {
+    if (!lcvm_write_file_atomic_at(routes->shared_fd, LCVM_SHARED_INSTANCE_INFO, payload,
+                                   strlen(payload), 0644, &error)) {
       respond_error(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", error->message);
       return;
     }

@@ -73,7 +73,7 @@ test_a_large_append_is_read_in_batches_across_iterations(void)
   g_autoptr(GError) error = NULL;
   int vm_dir = helper_runtime_dir_open(config, "vm1", TRUE, &error);
   g_assert_no_error(error);
-  int fd = openat(vm_dir, HELPER_RUNTIME_EVENTS, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int fd = openat(vm_dir, LCVM_RUNTIME_EVENTS, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   g_assert_cmpint(fd, >=, 0);
   guint seen = 0;
   HelperEvents *e = helper_events_follow(config, "vm1", count_event, NULL, &seen, &error);
