@@ -126,7 +126,12 @@ is_vm_dir(DIR *dir, const struct dirent *e, const char *with_file)
 GStrv
 helper_runtime_names(const LcvmConfig *config)
 {
-  return helper_vm_dir_names(config->runtime_dir, NULL);
+  g_auto(GStrv) all = helper_vm_dir_names(config->runtime_dir, NULL);
+  g_autoptr(GStrvBuilder) vms = g_strv_builder_new();
+  for (guint i = 0; all[i] != NULL; i++)
+    if (!g_str_equal(all[i], LCVM_RUNTIME_VFIO_DIR)) /* the vfio records, never a VM */
+      g_strv_builder_add(vms, all[i]);
+  return g_strv_builder_end(vms);
 }
 
 GStrv

@@ -51,7 +51,7 @@ gboolean helper_record_write(const LcvmConfig *config, const HelperRecord *recor
 HelperRecord *helper_record_load(const LcvmConfig *config, const char *name, GError **error);
 /* Removes runtime_dir/NAME whole (record and QMP socket); succeeds when it is absent. */
 gboolean helper_runtime_remove(const LcvmConfig *config, const char *name, GError **error);
-/* The VM names that have a directory in runtime_dir. */
+/* The VM names that have a directory in runtime_dir (not runtime_dir/vfio, the vfio records). */
 GStrv helper_runtime_names(const LcvmConfig *config);
 /* The VM names that have a directory in path (never followed), holding the regular file
  * with_file when it is not NULL. */

@@ -154,6 +154,22 @@ def test_bind_and_unbind_one_gpu_restores_the_tree(harness, users, host):
     assert host.snapshot() == before
 
 
+def test_unbind_after_a_helper_restart_restores_the_driver(harness, users, host):
+    """runtime_dir/vfio holds the drivers before the bind; a restarted helper must not take
+    it for a VM's runtime directory (and remove it as a dead VM's)."""
+    host.build()
+    before = host.snapshot()
+    assert bind(harness, users.op, GPU).rc == 0
+    harness.restart_helper()
+    assert os.listdir(harness.runtime_dir / "vfio") == [GPU]
+    vms = harness.run_frontend(users.op, "list", "--json")
+    assert vms.rc == 0 and "vfio" not in vms.stdout, vms
+    r = unbind(harness, users.op, GPU)
+    assert r.rc == 0, r
+    assert host.driver(GPU) == "nvidia"
+    assert host.snapshot() == before
+
+
 def test_bind_all_and_unbind_all(harness, users, host):
     host.build(nic_sibling_unbound=True)
     before = host.snapshot()
