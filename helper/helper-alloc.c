@@ -214,7 +214,7 @@ take_all(HelperAlloc *a, const char *vm, const HelperReservation *r)
   take_number(a, vm, "uid", r->bridge_uid);
   take_number(a, vm, "cid", r->cid);
   take_number(a, vm, "hostapi", r->hostapi_port);
-  take(a, vm, "device:", r->devices);
+  take(a, vm, HELPER_ALLOC_DEVICE, r->devices);
   take(a, vm, "port:", r->ports);
 }
 
@@ -226,7 +226,7 @@ helper_alloc_reserve(HelperAlloc *alloc, const char *vm, const LcvmManifest *m, 
   shared_keys(m, devices, ports);
   g_autoptr(HelperReservation) r = g_new0(HelperReservation, 1);
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&alloc->lock);
-  if (!check_free(alloc, vm, "device:", (char *const *)devices->pdata, "device", error) ||
+  if (!check_free(alloc, vm, HELPER_ALLOC_DEVICE, (char *const *)devices->pdata, "device", error) ||
       !check_free(alloc, vm, "port:", (char *const *)ports->pdata, "host port", error) ||
       !pick_numbers(alloc, r, error))
     return NULL;
@@ -270,7 +270,7 @@ helper_alloc_claim(HelperAlloc *alloc, const char *vm, const HelperReservation *
       !number_free(alloc, vm, "uid", r->bridge_uid, error) ||
       !number_free(alloc, vm, "cid", r->cid, error) ||
       !number_free(alloc, vm, "hostapi", r->hostapi_port, error) ||
-      !check_free(alloc, vm, "device:", r->devices, "device", error) ||
+      !check_free(alloc, vm, HELPER_ALLOC_DEVICE, r->devices, "device", error) ||
       !check_free(alloc, vm, "port:", r->ports, "host port", error))
     return FALSE;
   take_all(alloc, vm, r);

@@ -14,6 +14,10 @@
 
 typedef struct _HelperAlloc HelperAlloc;
 
+/* The key of a device slot, here and in the daemon's lock table (helper-daemon.h): one key,
+ * so a lock on a device and a VM's hold on it are looked up alike. */
+#define HELPER_ALLOC_DEVICE "device:"
+
 /* What one VM holds. */
 typedef struct {
   uid_t qemu_uid;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Authorization of every method call. The check runs in GDBus's worker thread (the
- * g-authorize-method signal), so a slow polkitd never blocks the main loop. The subject is
- * always the sender's bus name, never a pid. */
+/* Authorization of every method call, by the action its row of the method table names. The
+ * check runs in a worker thread (helper-dispatch.c), so a slow polkitd never blocks the main
+ * loop. The subject is always the sender's bus name, never a pid. */
 #include "helper-authorizer.h"
+#include "helper-dispatch.h"
 #include "helper-audit.h"
 #include "helper-flood.h"
 #include "lcvm-error.h"
@@ -12,50 +13,12 @@
 /* The longest error text sent on the bus (a manifest error quotes at most 512 bytes of it). */
 #define ERROR_MESSAGE_MAX 4096
 
-static const HelperAuthRule auth_table[] = {
-  { LCVM_IFACE_HOST, "GetInfo", NULL },
-  { LCVM_IFACE_HOST, "LoadModules", LCVM_ACTION_MANAGE_DEVICES },
-  { LCVM_IFACE_HOST, "SetDmaEntryLimit", LCVM_ACTION_MANAGE_DEVICES },
-  { LCVM_IFACE_HOST, "BindVfio", LCVM_ACTION_MANAGE_DEVICES },
-  { LCVM_IFACE_HOST, "UnbindVfio", LCVM_ACTION_MANAGE_DEVICES },
-  { LCVM_IFACE_HOST, "QueryGpuMode", LCVM_ACTION_INSPECT },
-  { LCVM_IFACE_HOST, "SetGpuMode", LCVM_ACTION_CONFIGURE_GPU },
-  { LCVM_IFACE_HOST, "ResetGpu", LCVM_ACTION_CONFIGURE_GPU },
-  { LCVM_IFACE_HOST, "KeyProviderStatus", LCVM_ACTION_INSPECT },
-  { LCVM_IFACE_HOST, "StartKeyProvider", LCVM_ACTION_MANAGE_KEY_PROVIDER },
-  { LCVM_IFACE_HOST, "StopKeyProvider", LCVM_ACTION_MANAGE_KEY_PROVIDER },
-  { LCVM_IFACE_HOST, "BuildKeyProvider", LCVM_ACTION_MANAGE_KEY_PROVIDER },
-  { LCVM_IFACE_HOST, "KeyProviderLogs", LCVM_ACTION_INSPECT },
-  { LCVM_IFACE_MANAGER, "DryRun", LCVM_ACTION_INSPECT },
-  { LCVM_IFACE_MANAGER, "StartVm", LCVM_ACTION_MANAGE_VMS },
-  { LCVM_IFACE_MANAGER, "StopVm", LCVM_ACTION_MANAGE_VMS },
-  { LCVM_IFACE_MANAGER, "RemoveVm", LCVM_ACTION_MANAGE_VMS },
-  { LCVM_IFACE_MANAGER, "ListVms", NULL },
-  { NULL, NULL, NULL },
-};
-
-const HelperAuthRule *
-helper_authorizer_table(void)
-{
-  return auth_table;
-}
-
-const HelperAuthRule *
-helper_authorizer_lookup(const char *interface, const char *method)
-{
-  for (const HelperAuthRule *r = auth_table; r->interface != NULL; r++)
-    if (g_str_equal(r->interface, interface) && g_str_equal(r->method, method))
-      return r;
-  return NULL;
-}
-
 const char *
 helper_invocation_action(GDBusMethodInvocation *inv)
 {
-  const HelperAuthRule *r =
-      helper_authorizer_lookup(g_dbus_method_invocation_get_interface_name(inv),
-                               g_dbus_method_invocation_get_method_name(inv));
-  return r ? r->action : NULL;
+  const HelperMethod *m = helper_method_lookup(g_dbus_method_invocation_get_interface_name(inv),
+                                               g_dbus_method_invocation_get_method_name(inv));
+  return m ? m->action : NULL;
 }
 
 static void refuse(GDBusMethodInvocation *inv, const char *action, LcvmError code, const char *fmt,
@@ -123,14 +86,12 @@ check_polkit(HelperDaemon *d, GDBusMethodInvocation *inv, const char *action, gu
   return FALSE;
 }
 
-static gboolean
-on_authorize_method(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *inv, gpointer data)
+gboolean
+helper_authorize(HelperDaemon *d, GDBusMethodInvocation *inv)
 {
-  HelperDaemon *d = data;
-  helper_daemon_touch(d);
   const char *iface = g_dbus_method_invocation_get_interface_name(inv);
   const char *method = g_dbus_method_invocation_get_method_name(inv);
-  const HelperAuthRule *rule = helper_authorizer_lookup(iface, method);
+  const HelperMethod *rule = helper_method_lookup(iface, method);
 
   if (rule != NULL && rule->action == NULL)
     return TRUE;
@@ -151,12 +112,6 @@ on_authorize_method(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *inv
   gboolean ok = check_polkit(d, inv, rule->action, uid);
   helper_flood_leave(uid);
   return ok;
-}
-
-void
-helper_authorizer_attach(HelperDaemon *d, GDBusInterfaceSkeleton *skeleton)
-{
-  g_signal_connect(skeleton, "g-authorize-method", G_CALLBACK(on_authorize_method), d);
 }
 
 void

@@ -2,9 +2,16 @@
 /* Locks and the idle exit. The helper exits after idle_timeout seconds without calls, jobs
  * or supervised VMs; D-Bus activation starts it again on the next call. */
 #include "helper-daemon.h"
-#include "helper-authorizer.h"
+#include "helper-dispatch.h"
+#include "helper-readopt.h"
+#include "helper-uid-cursor.h"
+#include "helper-vms.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 char *
 helper_device_lock_key(const char *slot)
@@ -20,7 +27,7 @@ helper_lock_acquire(HelperDaemon *d, const char *const *keys, const char *operat
     if (!g_str_has_prefix(keys[i], HELPER_DEVICE_LOCK_PREFIX))
       continue;
     const char *slot = keys[i] + strlen(HELPER_DEVICE_LOCK_PREFIX);
-    g_autofree char *vm = helper_vms_device_holder(d, slot);
+    g_autofree char *vm = helper_alloc_holder(d->alloc, keys[i]);
     if (vm != NULL) {
       g_set_error(error, LCVM_ERROR, LCVM_ERROR_DEVICE_IN_USE,
                   "%s belongs to VM %s while it runs; stop it first (lium-cvm stop %s)", slot, vm,
@@ -106,61 +113,34 @@ helper_daemon_touch(HelperDaemon *d)
   g_main_context_invoke(NULL, touch_in_main, d);
 }
 
-typedef struct {
-  HelperDaemon *daemon;
-  GDBusMethodInvocation *inv;
-  HelperCallFunc func;
-  gpointer data;
-  GDestroyNotify destroy;
-} ThreadCall;
-
-static void
-thread_call_free(gpointer p)
+/* Only EADDRINUSE makes a host-API port busy: the bridge binds 127.0.0.1:PORT. */
+static gboolean
+hostapi_port_free(guint16 port)
 {
-  ThreadCall *c = p;
-  if (c->destroy != NULL)
-    c->destroy(c->data);
-  g_free(c);
-}
-
-static void
-thread_call_run(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  ThreadCall *c = data;
-  GError *error = NULL;
-  GVariant *reply = c->func(c->daemon, c->data, &error);
-  if (reply != NULL)
-    g_task_return_pointer(task, g_variant_ref_sink(reply), (GDestroyNotify)g_variant_unref);
-  else
-    g_task_return_error(task, error);
-}
-
-static void
-thread_call_done(GObject *source, GAsyncResult *res, gpointer data)
-{
-  ThreadCall *c = g_task_get_task_data(G_TASK(res));
-  HelperDaemon *d = c->daemon;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = g_task_propagate_pointer(G_TASK(res), &error);
-  if (reply != NULL)
-    helper_return_ok(c->inv, reply);
-  else
-    helper_return_error(c->inv, error);
-  helper_daemon_release(d);
+  lcvm_autofd int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return TRUE;
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  return !(bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno == EADDRINUSE);
 }
 
 void
-helper_call_in_thread(HelperDaemon *d, GDBusMethodInvocation *inv, HelperCallFunc func,
-                      gpointer data, GDestroyNotify destroy)
+helper_daemon_init(HelperDaemon *d, LcvmConfig *config)
 {
-  ThreadCall *c = g_new0(ThreadCall, 1);
-  c->daemon = d;
-  c->inv = inv;
-  c->func = func;
-  c->data = data;
-  c->destroy = destroy;
-  helper_daemon_hold(d);
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, thread_call_done, NULL);
-  g_task_set_task_data(task, c, thread_call_free);
-  g_task_run_in_thread(task, thread_call_run);
+  d->config = config;
+  d->locks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_mutex_init(&d->locks_mutex);
+  d->alloc = helper_alloc_new(config, hostapi_port_free);
+  helper_uid_cursor_load(config, d->alloc);
+  d->loop = g_main_loop_new(NULL, FALSE);
+}
+
+gboolean
+helper_daemon_export(HelperDaemon *d, GError **error)
+{
+  d->vms = helper_vms_new(d);
+  return helper_dispatch_export(d, error) && helper_readopt(d, error);
 }

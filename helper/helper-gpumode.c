@@ -9,8 +9,6 @@
  * process holds open. A failed step names itself and quotes the tool; a device that was on
  * vfio-pci goes back there. Answers are cached in memory and in state_dir/gpu-modes.json. */
 #include "helper-gpumode.h"
-#include "helper-authorizer.h"
-#include "helper-job.h"
 #include "helper-sanitize.h"
 #include "helper-vfio.h"
 #include "lcvm-error.h"
@@ -26,8 +24,6 @@
 #define QUERY_CALL_TIMEOUT_S 20
 
 typedef struct {
-  HelperDaemon *daemon;
-  GDBusMethodInvocation *inv; /* until the reply (query) or the job start */
   const LcvmConfig *config;
   char *slot;
   char *lock;
@@ -592,8 +588,8 @@ rebind(GpuCall *c, gboolean ok, GError **error)
   return FALSE;
 }
 
-static gboolean
-set_mode_job(HelperJob *job, gpointer data, GError **error)
+gboolean
+helper_gpumode_set_job(HelperJob *job, gpointer data, GError **error)
 {
   GpuCall *c = data;
   c->job = job;
@@ -635,8 +631,8 @@ sanitize_step(gpointer data, const char *message)
   step(data, TRUE, "%s", message);
 }
 
-static gboolean
-reset_job(HelperJob *job, gpointer data, GError **error)
+gboolean
+helper_gpumode_reset_job(HelperJob *job, gpointer data, GError **error)
 {
   GpuCall *c = data;
   c->job = job;
@@ -662,18 +658,36 @@ reset_job(HelperJob *job, gpointer data, GError **error)
   return TRUE;
 }
 
-/* ---- D-Bus handlers ---- */
+/* ---- the method table's steps ---- */
 
+/* Every GPU method names its device first. */
 static GpuCall *
-gpu_call_new(HelperDaemon *d, GDBusMethodInvocation *inv, const char *slot)
+gpu_call_new(HelperCall *call)
 {
+  const char *slot = NULL;
+  g_variant_get_child(call->args, 0, "&s", &slot);
   GpuCall *c = g_new0(GpuCall, 1);
-  c->daemon = d;
-  c->inv = inv;
-  c->config = d->config;
+  c->config = call->daemon->config;
   c->slot = g_strdup(slot);
   c->lock = helper_device_lock_key(slot);
+  call->data = c;
+  call->destroy = gpu_call_free;
   return c;
+}
+
+gboolean
+helper_gpumode_query_validate(HelperCall *call, GError **error)
+{
+  gpu_call_new(call);
+  return TRUE;
+}
+
+GStrv
+helper_gpumode_locks(HelperCall *call)
+{
+  GpuCall *c = call->data;
+  const char *const keys[] = { c->lock, NULL };
+  return g_strdupv((char **)keys);
 }
 
 static GVariant *
@@ -690,117 +704,33 @@ mode_dict(const GpuCall *c, const LcvmGpuMode *m)
   return g_variant_builder_end(&b);
 }
 
-static void
-query_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+GVariant *
+helper_gpumode_query(HelperDaemon *d, gpointer data, GError **error)
 {
   GpuCall *c = data;
-  GError *error = NULL;
   guint timeout_s = MIN(job_timeout(c), QUERY_CALL_TIMEOUT_S);
-  LcvmGpuMode *m = preflight(c, TRUE, &error) ? query_once(c, timeout_s, &error) : NULL;
-  if (m == NULL) {
-    g_task_return_error(task, error);
-    return;
-  }
+  g_autoptr(LcvmGpuMode) m = preflight(c, TRUE, error) ? query_once(c, timeout_s, error) : NULL;
+  if (m == NULL)
+    return NULL;
   cache_put(c->config, m);
   if (m->broken) {
-    g_task_return_new_error(task, LCVM_ERROR, LCVM_ERROR_FAILED,
-                            "%s reports itself broken (its config space answers, its BARs do "
-                            "not): 'lium-cvm gpu cc %s --mode …' recovers it by a PCIe remove "
-                            "and rescan",
-                            c->slot, c->slot);
-    lcvm_gpu_mode_free(m);
-    return;
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "%s reports itself broken (its config space answers, its BARs do "
+                "not): 'lium-cvm gpu cc %s --mode …' recovers it by a PCIe remove "
+                "and rescan",
+                c->slot, c->slot);
+    return NULL;
   }
-  g_task_return_pointer(task, m, (GDestroyNotify)lcvm_gpu_mode_free);
+  return g_variant_new("(@a{sv})", mode_dict(c, m));
 }
 
-static void
-query_done(GObject *source, GAsyncResult *res, gpointer data)
+/* SetGpuMode and ResetGpu: the checks run in a worker (they scan /proc for holders) before
+ * the device's lock is taken and the job starts. */
+gboolean
+helper_gpumode_preflight(HelperCall *call, GError **error)
 {
-  GpuCall *c = g_task_get_task_data(G_TASK(res));
-  HelperDaemon *d = c->daemon;
-  const char *const locks[] = { c->lock, NULL };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(LcvmGpuMode) m = g_task_propagate_pointer(G_TASK(res), &error);
-  helper_lock_release(d, locks);
-  if (m != NULL)
-    helper_return_ok(c->inv, g_variant_new("(@a{sv})", mode_dict(c, m)));
-  else
-    helper_return_error(c->inv, error);
-  helper_daemon_release(d);
-}
-
-static gboolean
-handle_query_gpu_mode(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *slot,
-                      gpointer data)
-{
-  HelperDaemon *d = data;
-  GpuCall *c = gpu_call_new(d, inv, slot);
-  const char *const locks[] = { c->lock, NULL };
-  g_autoptr(GError) error = NULL;
-  if (!helper_lock_acquire(d, locks, "query-gpu-mode", &error)) {
-    gpu_call_free(c);
-    helper_return_error(inv, error);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  helper_daemon_hold(d);
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, query_done, NULL);
-  g_task_set_task_data(task, c, gpu_call_free);
-  g_task_run_in_thread(task, query_thread);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-/* SetGpuMode and ResetGpu: the checks run in a worker (they scan /proc for holders), then the
- * job starts from the main thread. */
-static void
-preflight_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  GpuCall *c = data;
-  GError *error = NULL;
-  if (preflight(c, c->setting, &error))
-    g_task_return_boolean(task, TRUE);
-  else
-    g_task_return_error(task, error);
-}
-
-static void
-preflight_done(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GpuCall *c = g_task_get_task_data(G_TASK(res));
-  HelperDaemon *d = c->daemon;
-  g_autoptr(GError) error = NULL;
-  if (!g_task_propagate_boolean(G_TASK(res), &error)) {
-    helper_return_error(c->inv, error);
-    gpu_call_free(c);
-  } else {
-    g_autofree char *lock = g_strdup(c->lock);
-    const char *const locks[] = { lock, NULL };
-    /* helper_job_start owns c from here, also when it answers Busy */
-    helper_job_start(d, c->inv, c->setting ? "set-gpu-mode" : "reset-gpu", locks,
-                     c->setting ? set_mode_job : reset_job, c, gpu_call_free);
-  }
-  helper_daemon_release(d);
-}
-
-static void
-start_preflight(HelperDaemon *d, GpuCall *c)
-{
-  helper_daemon_hold(d);
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, preflight_done, NULL);
-  g_task_set_task_data(task, c, NULL); /* preflight_done passes it on or frees it */
-  g_task_run_in_thread(task, preflight_thread);
-}
-
-static gboolean
-check_flags(guint64 flags, guint64 allowed, GError **error)
-{
-  if ((flags & ~allowed) == 0)
-    return TRUE;
-  g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-              "unknown flags 0x%" G_GINT64_MODIFIER "x (defined: 0x%" G_GINT64_MODIFIER
-              "x; send 0 for none)",
-              flags & ~allowed, allowed);
-  return FALSE;
+  GpuCall *c = call->data;
+  return preflight(c, c->setting, error);
 }
 
 /* cc ∈ {"", on, off, devtools}, ppcie ∈ {"", on, off}; "" leaves that mode alone. */
@@ -833,44 +763,25 @@ check_modes(const char *cc, const char *ppcie, GError **error)
   return TRUE;
 }
 
-static gboolean
-handle_set_gpu_mode(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *slot,
-                    const char *cc, const char *ppcie, guint64 flags, gpointer data)
+gboolean
+helper_gpumode_set_validate(HelperCall *call, GError **error)
 {
-  HelperDaemon *d = data;
-  g_autoptr(GError) error = NULL;
-  if (!check_flags(flags, 0, &error) || !check_modes(cc, ppcie, &error)) {
-    helper_return_error(inv, error);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  GpuCall *c = gpu_call_new(d, inv, slot);
+  const char *cc = NULL, *ppcie = NULL;
+  g_variant_get_child(call->args, 1, "&s", &cc);
+  g_variant_get_child(call->args, 2, "&s", &ppcie);
+  if (!check_modes(cc, ppcie, error))
+    return FALSE;
+  GpuCall *c = gpu_call_new(call);
   c->cc = cc[0] ? g_strdup(cc) : NULL;
   c->ppcie = ppcie[0] ? g_strdup(ppcie) : NULL;
   c->setting = TRUE;
-  start_preflight(d, c);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return TRUE;
 }
 
-static gboolean
-handle_reset_gpu(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *slot, guint64 flags,
-                 gpointer data)
+gboolean
+helper_gpumode_reset_validate(HelperCall *call, GError **error)
 {
-  HelperDaemon *d = data;
-  g_autoptr(GError) error = NULL;
-  if (!check_flags(flags, LCVM_RESET_GPU_BUS, &error)) {
-    helper_return_error(inv, error);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  GpuCall *c = gpu_call_new(d, inv, slot);
-  c->bus_reset = (flags & LCVM_RESET_GPU_BUS) != 0;
-  start_preflight(d, c);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-void
-helper_gpumode_connect(HelperDaemon *d)
-{
-  g_signal_connect(d->host, "handle-query-gpu-mode", G_CALLBACK(handle_query_gpu_mode), d);
-  g_signal_connect(d->host, "handle-set-gpu-mode", G_CALLBACK(handle_set_gpu_mode), d);
-  g_signal_connect(d->host, "handle-reset-gpu", G_CALLBACK(handle_reset_gpu), d);
+  GpuCall *c = gpu_call_new(call);
+  c->bus_reset = (call->flags & LCVM_RESET_GPU_BUS) != 0;
+  return TRUE;
 }

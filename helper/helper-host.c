@@ -1,16 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* io.lium.Cvm1.Host: GetInfo and module loading. Handlers validate every argument before
- * acting; the authorizer already ran. Blocking work runs in a worker thread. */
+/* io.lium.Cvm1.Host: GetInfo and module loading, steps of the method table (helper-methods.c).
+ * GetInfo answers at once in the main thread: everything it reads is cheap or cached. */
 #include "config.h"
-#include "helper-authorizer.h"
-#include "helper-daemon.h"
-#include "helper-gpumode.h"
-#include "helper-keyprovider.h"
+#include "helper-host.h"
 #include "helper-modules.h"
 #include "helper-nft.h"
-#include "helper-vfio.h"
-#include "lcvm-error.h"
-#include "lcvm-names.h"
+#include "helper-vms.h"
 #include <unistd.h>
 
 /* Asked once per helper run: the dry run through libnftables costs milliseconds, GetInfo must
@@ -66,20 +61,20 @@ network_guard(HelperDaemon *d)
   return g_variant_builder_end(&b);
 }
 
+/* What the method table says: interface, method and polkit action ("none": allowed to all). */
 static GVariant *
 methods(void)
 {
   GVariantBuilder b;
   g_variant_builder_init(&b, G_VARIANT_TYPE("a(sss)"));
-  for (const HelperAuthRule *r = helper_authorizer_table(); r->interface != NULL; r++)
-    g_variant_builder_add(&b, "(sss)", r->interface, r->method, r->action ? r->action : "none");
+  for (const HelperMethod *m = helper_methods(); m->interface != NULL; m++)
+    g_variant_builder_add(&b, "(sss)", m->interface, m->method, m->action ? m->action : "none");
   return g_variant_builder_end(&b);
 }
 
-static gboolean
-handle_get_info(LcvmDbusHost *host, GDBusMethodInvocation *inv, gpointer data)
+GVariant *
+helper_host_get_info(HelperDaemon *d, gpointer data, GError **error)
 {
-  HelperDaemon *d = data;
   g_autoptr(GHashTable) summary = lcvm_config_summary(d->config);
   GVariantBuilder cfg;
   g_variant_builder_init(&cfg, G_VARIANT_TYPE("a{ss}"));
@@ -96,8 +91,7 @@ handle_get_info(LcvmDbusHost *host, GDBusMethodInvocation *inv, gpointer data)
   g_variant_builder_add(&info, "{sv}", "capabilities", capabilities(d));
   g_variant_builder_add(&info, "{sv}", "methods", methods());
   g_variant_builder_add(&info, "{sv}", "network-guard", network_guard(d));
-  helper_return_ok(inv, g_variant_new("(a{sv})", &info));
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return g_variant_new("(a{sv})", &info);
 }
 
 typedef struct {
@@ -113,8 +107,24 @@ load_modules_call_free(gpointer p)
   g_free(c);
 }
 
-static GVariant *
-load_modules(HelperDaemon *d, gpointer data, GError **error)
+gboolean
+helper_host_load_modules_validate(HelperCall *call, GError **error)
+{
+  g_autofree const char **modules = NULL;
+  g_variant_get_child(call->args, 0, "^a&s", &modules);
+  g_auto(GStrv) valid = helper_modules_validate(modules, error);
+  if (valid == NULL)
+    return FALSE;
+  LoadModulesCall *c = g_new0(LoadModulesCall, 1);
+  c->modules = g_steal_pointer(&valid);
+  c->flags = call->flags;
+  call->data = c;
+  call->destroy = load_modules_call_free;
+  return TRUE;
+}
+
+GVariant *
+helper_host_load_modules(HelperDaemon *d, gpointer data, GError **error)
 {
   LoadModulesCall *c = data;
   const char *const *mods = (const char *const *)c->modules;
@@ -123,36 +133,4 @@ load_modules(HelperDaemon *d, gpointer data, GError **error)
   if ((c->flags & HELPER_MODULES_PERSIST) && !helper_modules_persist(d->config, mods, error))
     return NULL;
   return g_variant_new("()");
-}
-
-static gboolean
-handle_load_modules(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *const *modules,
-                    guint64 flags, gpointer data)
-{
-  HelperDaemon *d = data;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) valid = helper_modules_validate(modules, flags, &error);
-  if (valid == NULL) {
-    helper_return_error(inv, error);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  LoadModulesCall *c = g_new0(LoadModulesCall, 1);
-  c->modules = g_steal_pointer(&valid);
-  c->flags = flags;
-  helper_call_in_thread(d, inv, load_modules, c, load_modules_call_free);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-gboolean
-helper_host_export(HelperDaemon *d, GError **error)
-{
-  d->host = lcvm_dbus_host_skeleton_new();
-  g_signal_connect(d->host, "handle-get-info", G_CALLBACK(handle_get_info), d);
-  g_signal_connect(d->host, "handle-load-modules", G_CALLBACK(handle_load_modules), d);
-  helper_vfio_connect(d);
-  helper_gpumode_connect(d);
-  helper_keyprovider_connect(d);
-  helper_authorizer_attach(d, G_DBUS_INTERFACE_SKELETON(d->host));
-  return g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d->host), d->bus,
-                                          LCVM_OBJECT_PATH, error);
 }

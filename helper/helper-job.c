@@ -4,6 +4,7 @@
 #include "helper-job.h"
 #include "helper-audit.h"
 #include "helper-authorizer.h"
+#include "lcvm-dbus-generated.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
 
@@ -15,10 +16,10 @@ struct _HelperJob {
   LcvmDbusJob *skeleton;
   char *path;
   char *operation;
-  GStrv locks;
   HelperJobFunc func;
   gpointer data;
-  GDestroyNotify destroy;
+  HelperJobEnded ended;
+  gpointer ended_data;
   HelperCaller caller; /* copy: the invocation is gone once we replied */
   char *method;
   char *arguments;
@@ -34,12 +35,9 @@ typedef struct {
 static void
 job_free(HelperJob *job)
 {
-  if (job->destroy != NULL)
-    job->destroy(job->data);
   g_clear_object(&job->skeleton);
   g_free(job->path);
   g_free(job->operation);
-  g_strfreev(job->locks);
   g_free(job->caller.bus_name);
   g_free(job->method);
   g_free(job->arguments);
@@ -125,7 +123,6 @@ job_done(GObject *source, GAsyncResult *res, gpointer data)
   helper_audit_raw(&job->caller, job->method, LCVM_OBJECT_PATH, job->arguments, job->action,
                    result);
 
-  helper_lock_release(job->daemon, (const char *const *)job->locks);
   lcvm_dbus_job_set_progress(job->skeleton, 1.0);
   lcvm_dbus_job_set_message(job->skeleton, msg);
   lcvm_dbus_job_set_ok(job->skeleton, ok);
@@ -134,29 +131,22 @@ job_done(GObject *source, GAsyncResult *res, gpointer data)
   g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(job->skeleton));
   lcvm_dbus_job_emit_finished(job->skeleton, ok, msg);
   g_timeout_add_seconds(JOB_LINGER_SECONDS, unexport_job, job);
+  job->ended(job->ended_data, ok);
   helper_daemon_release(job->daemon);
 }
 
-void
-helper_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, const char *operation,
-                 const char *const *locks, HelperJobFunc func, gpointer data,
-                 GDestroyNotify destroy)
+HelperJob *
+helper_job_new(HelperDaemon *d, GDBusMethodInvocation *inv, const char *operation,
+               HelperJobFunc func, gpointer data, HelperJobEnded ended, gpointer ended_data,
+               GError **error)
 {
-  g_autoptr(GError) error = NULL;
-  if (!helper_lock_acquire(d, locks, operation, &error)) {
-    if (destroy != NULL)
-      destroy(data);
-    helper_return_error(inv, error);
-    return;
-  }
-
   HelperJob *job = g_new0(HelperJob, 1);
   job->daemon = d;
   job->operation = g_strdup(operation);
-  job->locks = g_strdupv((char **)locks);
   job->func = func;
   job->data = data;
-  job->destroy = destroy;
+  job->ended = ended;
+  job->ended_data = ended_data;
   job->path = g_strdup_printf(LCVM_JOBS_PATH "/%u", ++d->next_job_id);
   job->skeleton = lcvm_dbus_job_skeleton_new();
   lcvm_dbus_job_set_operation(job->skeleton, operation);
@@ -170,20 +160,25 @@ helper_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, const char *operat
                                 g_dbus_method_invocation_get_method_name(inv));
   job->arguments = g_variant_print(g_dbus_method_invocation_get_parameters(inv), FALSE);
   job->action = g_strdup(helper_invocation_action(inv));
-  helper_authorizer_attach(d, G_DBUS_INTERFACE_SKELETON(job->skeleton));
 
   if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(job->skeleton), d->bus, job->path,
-                                        &error)) {
-    helper_lock_release(d, locks);
-    helper_return_error(inv, error);
+                                        error)) {
     job_free(job);
-    return;
+    return NULL;
   }
-  g_autofree char *started = g_strdup_printf("started: %s", job->path);
-  helper_audit(inv, job->action, started);
-  g_dbus_method_invocation_return_value(inv, g_variant_new("(o)", job->path));
+  return job;
+}
 
-  helper_daemon_hold(d);
+const char *
+helper_job_path(HelperJob *job)
+{
+  return job->path;
+}
+
+void
+helper_job_run(HelperJob *job)
+{
+  helper_daemon_hold(job->daemon);
   g_autoptr(GTask) task = g_task_new(NULL, NULL, job_done, job);
   g_task_set_task_data(task, job, NULL);
   g_task_run_in_thread(task, job_thread);

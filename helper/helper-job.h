@@ -12,11 +12,19 @@ typedef struct _HelperJob HelperJob;
  * on failure. */
 typedef gboolean (*HelperJobFunc)(HelperJob *job, gpointer data, GError **error);
 
-/* Takes the locks (Busy when held), exports the job, starts it and replies to inv with its
- * object path. The call is audited when it starts and when it ends. */
-void helper_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, const char *operation,
-                      const char *const *locks, HelperJobFunc func, gpointer data,
-                      GDestroyNotify destroy);
+/* Main thread, once the job ended (its end already audited and shown on the bus). */
+typedef void (*HelperJobEnded)(gpointer ended_data, gboolean ok);
+
+/* Exports a job for the call inv that will run func(data), or NULL with error set. Only the
+ * dispatcher starts jobs (helper-dispatch.c): it replies with helper_job_path, audits
+ * "started: PATH", then helper_job_run runs func in a worker thread, the daemon held busy.
+ * The job's end is audited with the call's caller, method and arguments; then
+ * ended(ended_data) runs. */
+HelperJob *helper_job_new(HelperDaemon *d, GDBusMethodInvocation *inv, const char *operation,
+                          HelperJobFunc func, gpointer data, HelperJobEnded ended,
+                          gpointer ended_data, GError **error);
+const char *helper_job_path(HelperJob *job);
+void helper_job_run(HelperJob *job);
 
 /* Thread-safe. message is also kept as the job's latest Message. */
 void helper_job_step(HelperJob *job, double progress, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

@@ -235,10 +235,10 @@ run_build(const Compose *c, const char *build_file, BuildOutput *o, GError **err
   return FALSE;
 }
 
-static gboolean
-build_job(HelperJob *job, gpointer data, GError **error)
+gboolean
+helper_keyprovider_build_job(HelperJob *job, gpointer data, GError **error)
 {
-  const LcvmConfig *config = data;
+  const LcvmConfig *config = helper_job_daemon(job)->config;
   helper_job_step(job, 0.02,
                   "looking for CVM data disks on this host (a rebuild changes "
                   "MRENCLAVE)");
@@ -272,17 +272,4 @@ build_job(HelperJob *job, gpointer data, GError **error)
                   "built and pinned%s; run 'lium-cvm key-provider start' to run the new images",
                   which ? which : "");
   return TRUE;
-}
-
-static gboolean
-handle_build(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint64 flags, gpointer data)
-{
-  helper_kp_job_start(data, inv, flags, "build-key-provider", build_job);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-void
-helper_keyprovider_build_connect(HelperDaemon *d)
-{
-  g_signal_connect(d->host, "handle-build-key-provider", G_CALLBACK(handle_build), d);
 }

@@ -2,7 +2,7 @@
 /* Host.BuildKeyProvider: builds the key provider images from the root-owned compose directory's
  * docker-compose.build.yaml and pins them, refused while any CVM data disk exists. */
 #pragma once
-#include "helper-daemon.h"
+#include "helper-job.h"
 
-/* Connects the handler to d->host (called by helper_keyprovider_connect). */
-void helper_keyprovider_build_connect(HelperDaemon *d);
+/* The Job of BuildKeyProvider (helper-methods.c), under the key provider's lock. */
+gboolean helper_keyprovider_build_job(HelperJob *job, gpointer data, GError **error);

@@ -39,7 +39,3 @@ GHashTable *helper_kp_image_ids(const Compose *c, GError **error);
 gboolean helper_kp_pin_write(const LcvmConfig *config, GHashTable *ids, GError **error);
 /* Names of the VMs with state_dir/instances/NAME/hda.img, sorted. */
 GPtrArray *helper_kp_data_disks(const LcvmConfig *config);
-/* A key provider job under HELPER_KP_LOCK with the config as data; any flag (none are
- * defined) is refused with InvalidArgument. */
-void helper_kp_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, guint64 flags,
-                         const char *operation, HelperJobFunc func);

@@ -631,10 +631,10 @@ record_mrenclave(const LcvmConfig *config, const Compose *c, HelperJob *job)
     helper_job_step(job, 0.95, "the enclave's MRENCLAVE is %s", mrenclave);
 }
 
-static gboolean
-start_job(HelperJob *job, gpointer data, GError **error)
+gboolean
+helper_keyprovider_start_job(HelperJob *job, gpointer data, GError **error)
 {
-  const LcvmConfig *config = data;
+  const LcvmConfig *config = helper_job_daemon(job)->config;
   helper_job_step(job, 0.05, "checking docker and the compose directory");
   g_autoptr(Compose) c = helper_kp_compose_open(config, error);
   if (c == NULL)
@@ -669,10 +669,10 @@ start_job(HelperJob *job, gpointer data, GError **error)
   return TRUE;
 }
 
-static gboolean
-stop_job(HelperJob *job, gpointer data, GError **error)
+gboolean
+helper_keyprovider_stop_job(HelperJob *job, gpointer data, GError **error)
 {
-  const LcvmConfig *config = data;
+  const LcvmConfig *config = helper_job_daemon(job)->config;
   helper_job_step(job, 0.1, "checking docker and the compose directory");
   g_autoptr(Compose) c = helper_kp_compose_open(config, error);
   if (c == NULL)
@@ -686,39 +686,11 @@ stop_job(HelperJob *job, gpointer data, GError **error)
   return TRUE;
 }
 
-static gboolean
-check_flags(GDBusMethodInvocation *inv, guint64 flags)
+GStrv
+helper_keyprovider_locks(HelperCall *call)
 {
-  if (flags == 0)
-    return TRUE;
-  g_autoptr(GError) error =
-      g_error_new(LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                  "unknown flags 0x%" G_GINT64_MODIFIER "x (none are defined; send 0)", flags);
-  helper_return_error(inv, error);
-  return FALSE;
-}
-
-void
-helper_kp_job_start(HelperDaemon *d, GDBusMethodInvocation *inv, guint64 flags,
-                    const char *operation, HelperJobFunc func)
-{
-  const char *locks[] = { HELPER_KP_LOCK, NULL };
-  if (check_flags(inv, flags))
-    helper_job_start(d, inv, operation, locks, func, d->config, NULL);
-}
-
-static gboolean
-handle_start(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint64 flags, gpointer data)
-{
-  helper_kp_job_start(data, inv, flags, "start-key-provider", start_job);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-handle_stop(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint64 flags, gpointer data)
-{
-  helper_kp_job_start(data, inv, flags, "stop-key-provider", stop_job);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  const char *const keys[] = { HELPER_KP_LOCK, NULL };
+  return g_strdupv((char **)keys);
 }
 
 /* ---- status ---- */
@@ -888,87 +860,33 @@ status_build(const LcvmConfig *config, GError **error)
 
 /* ---- status and logs: worker threads ---- */
 
-typedef struct {
-  HelperDaemon *daemon;
-  guint lines; /* 0: status */
-} QueryCall;
-
-static void
-query_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+GVariant *
+helper_keyprovider_status(HelperDaemon *d, gpointer data, GError **error)
 {
-  QueryCall *q = data;
-  GError *error = NULL;
-  GVariant *reply = NULL;
-  if (q->lines == 0) {
-    GVariant *status = status_build(q->daemon->config, &error);
-    reply = status ? g_variant_new("(@a{sv})", status) : NULL;
-  } else {
-    g_autoptr(Compose) c = helper_kp_compose_open(q->daemon->config, &error);
-    g_autofree char *n = g_strdup_printf("%u", q->lines);
-    const char *args[] = { "logs", "--no-color", "--tail", n, NULL };
-    g_autofree char *text = c ? helper_kp_compose_run(c, args, QUERY_TIMEOUT_S, &error) : NULL;
-    reply = text ? g_variant_new("(s)", text) : NULL;
-  }
-  if (reply != NULL)
-    g_task_return_pointer(task, g_variant_ref_sink(reply), (GDestroyNotify)g_variant_unref);
-  else
-    g_task_return_error(task, error);
+  GVariant *status = status_build(d->config, error);
+  return status ? g_variant_new("(@a{sv})", status) : NULL;
 }
 
-static void
-query_done(GObject *source, GAsyncResult *res, gpointer data)
+gboolean
+helper_keyprovider_logs_validate(HelperCall *call, GError **error)
 {
-  GDBusMethodInvocation *inv = data;
-  QueryCall *q = g_task_get_task_data(G_TASK(res));
-  HelperDaemon *d = q->daemon;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = g_task_propagate_pointer(G_TASK(res), &error);
-  if (reply != NULL)
-    helper_return_ok(inv, reply);
-  else
-    helper_return_error(inv, error);
-  helper_daemon_release(d);
-}
-
-static void
-query_start(HelperDaemon *d, GDBusMethodInvocation *inv, guint lines)
-{
-  QueryCall *q = g_new0(QueryCall, 1);
-  q->daemon = d;
-  q->lines = lines;
-  helper_daemon_hold(d);
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, query_done, inv);
-  g_task_set_task_data(task, q, g_free);
-  g_task_run_in_thread(task, query_thread);
-}
-
-static gboolean
-handle_status(LcvmDbusHost *host, GDBusMethodInvocation *inv, gpointer data)
-{
-  query_start(data, inv, 0);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-handle_logs(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint lines, gpointer data)
-{
+  guint lines = 0;
+  g_variant_get_child(call->args, 0, "u", &lines);
   if (lines > LOG_LINES_MAX) {
-    g_autoptr(GError) error =
-        g_error_new(LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                    "ask for at most %d lines (0 means %d)", LOG_LINES_MAX, LOG_LINES_DEFAULT);
-    helper_return_error(inv, error);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                "ask for at most %d lines (0 means %d)", LOG_LINES_MAX, LOG_LINES_DEFAULT);
+    return FALSE;
   }
-  query_start(data, inv, lines ? lines : LOG_LINES_DEFAULT);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  call->data = GUINT_TO_POINTER(lines ? lines : LOG_LINES_DEFAULT);
+  return TRUE;
 }
 
-void
-helper_keyprovider_connect(HelperDaemon *d)
+GVariant *
+helper_keyprovider_logs(HelperDaemon *d, gpointer data, GError **error)
 {
-  g_signal_connect(d->host, "handle-key-provider-status", G_CALLBACK(handle_status), d);
-  g_signal_connect(d->host, "handle-start-key-provider", G_CALLBACK(handle_start), d);
-  g_signal_connect(d->host, "handle-stop-key-provider", G_CALLBACK(handle_stop), d);
-  g_signal_connect(d->host, "handle-key-provider-logs", G_CALLBACK(handle_logs), d);
-  helper_keyprovider_build_connect(d);
+  g_autoptr(Compose) c = helper_kp_compose_open(d->config, error);
+  g_autofree char *n = g_strdup_printf("%u", GPOINTER_TO_UINT(data));
+  const char *args[] = { "logs", "--no-color", "--tail", n, NULL };
+  g_autofree char *text = c ? helper_kp_compose_run(c, args, QUERY_TIMEOUT_S, error) : NULL;
+  return text ? g_variant_new("(s)", text) : NULL;
 }

@@ -3,14 +3,20 @@
  * provider (aesmd + gramine-sealing-key-provider) run by docker compose from the root-owned
  * [key-provider] compose_dir (reference/lium.md §3). */
 #pragma once
-#include "helper-daemon.h"
+#include "helper-dispatch.h"
 #include "lcvm-layout.h"
 
 /* The file under state_dir that pins the key provider's image ids at its first start. */
 #define HELPER_KEY_PROVIDER_PIN LCVM_KEY_PROVIDER_PIN_FILE
 
-/* Connects the four handlers to d->host (called by helper_host_export). */
-void helper_keyprovider_connect(HelperDaemon *d);
+/* The steps of KeyProviderStatus, KeyProviderLogs, StartKeyProvider and StopKeyProvider,
+ * named in the method table (helper-methods.c); every key provider Job takes one lock. */
+GVariant *helper_keyprovider_status(HelperDaemon *d, gpointer data, GError **error);
+gboolean helper_keyprovider_logs_validate(HelperCall *call, GError **error);
+GVariant *helper_keyprovider_logs(HelperDaemon *d, gpointer data, GError **error);
+GStrv helper_keyprovider_locks(HelperCall *call);
+gboolean helper_keyprovider_start_job(HelperJob *job, gpointer data, GError **error);
+gboolean helper_keyprovider_stop_job(HelperJob *job, gpointer data, GError **error);
 
 /* ---- parsing docker's output (unit tests and fuzz/fuzz-docker.c) ---- */
 

@@ -23,8 +23,7 @@ on_bus_acquired(GDBusConnection *bus, const char *name, gpointer data)
   HelperDaemon *d = m->daemon;
   d->bus = g_object_ref(bus);
   g_autoptr(GError) error = NULL;
-  if (!helper_host_export(d, &error) || !helper_manager_export(d, &error) ||
-      !helper_vm_export(d, &error)) {
+  if (!helper_daemon_export(d, &error)) {
     g_printerr("lium-cvm-helper: cannot export %s: %s\n", LCVM_OBJECT_PATH, error->message);
     m->exit_code = 1;
     g_main_loop_quit(d->loop);
@@ -79,8 +78,8 @@ main(int argc, char **argv)
     config_path = g_strdup(LCVM_DEFAULT_CONFIG);
 
   HelperDaemon d = { 0 };
-  d.config = lcvm_config_load(config_path, &error);
-  if (d.config == NULL) {
+  LcvmConfig *config = lcvm_config_load(config_path, &error);
+  if (config == NULL) {
     g_printerr("lium-cvm-helper: refusing to start: %s\n", error->message);
     return 1;
   }
@@ -90,9 +89,7 @@ main(int argc, char **argv)
     g_printerr("lium-cvm-helper: cannot reach polkit: %s\n", error->message);
     return 1;
   }
-  d.locks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-  g_mutex_init(&d.locks_mutex);
-  d.loop = g_main_loop_new(NULL, FALSE);
+  helper_daemon_init(&d, config);
 
   HelperMain m = { .daemon = &d };
   guint owner = g_bus_own_name(G_BUS_TYPE_SYSTEM, LCVM_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
@@ -101,8 +98,6 @@ main(int argc, char **argv)
   helper_audit_flush();
   g_bus_unown_name(owner);
 
-  g_clear_object(&d.host);
-  g_clear_object(&d.manager);
   g_clear_object(&d.bus);
   g_clear_object(&d.authority);
   g_hash_table_unref(d.locks);

@@ -63,14 +63,9 @@ kmod_open(GError **error)
 }
 
 GStrv
-helper_modules_validate(const char *const *modules, guint64 flags, GError **error)
+helper_modules_validate(const char *const *modules, GError **error)
 {
   guint n = modules ? g_strv_length((char **)modules) : 0;
-  if (flags & ~(guint64)HELPER_MODULES_PERSIST) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                "unknown flags 0x%" G_GINT64_MODIFIER "x (only 1 = persist is defined)", flags);
-    return NULL;
-  }
   if (n == 0 || n > MODULES_MAX) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
                 "give between 1 and %d module names (got %u)", MODULES_MAX, n);

@@ -8,7 +8,7 @@
 
 /* Validates the request: non-empty, at most a handful of names, each on the allow-list;
  * returns the normalised, de-duplicated names. */
-GStrv helper_modules_validate(const char *const *modules, guint64 flags, GError **error);
+GStrv helper_modules_validate(const char *const *modules, GError **error);
 /* Loads each module not already present under sysfs_root/module/. Blocking. */
 gboolean helper_modules_load(const LcvmConfig *config, const char *const *modules, GError **error);
 /* Adds the modules to modules_load_dir/lium-cvm.conf (atomic replace, keeps earlier ones). */

@@ -9,7 +9,6 @@
  * restart; a failure midway moves every device it changed back. The kernel acts after a write
  * returns, so each step waits for its effect (the driver link, the vfio-dev node). */
 #include "helper-vfio.h"
-#include "helper-authorizer.h"
 #include "helper-job.h"
 #include "helper-modules.h"
 #include "lcvm-error.h"
@@ -549,7 +548,7 @@ helper_vfio_set_dma_limit(const LcvmConfig *config, guint64 limit, guint64 flags
   return helper_persist_write(config->modprobe_dir, HELPER_DMA_LIMIT_FILE, text, error);
 }
 
-/* ---- D-Bus handlers ---- */
+/* ---- the method table's steps ---- */
 
 typedef struct {
   const LcvmConfig *config;
@@ -564,69 +563,52 @@ vfio_call_free(gpointer p)
   g_free(c);
 }
 
+gboolean
+helper_vfio_slots_validate(HelperCall *call, GError **error)
+{
+  g_autofree const char **slots = NULL;
+  g_variant_get_child(call->args, 0, "^a&s", &slots);
+  g_auto(GStrv) valid = helper_vfio_resolve_slots(call->daemon->config, slots, error);
+  if (valid == NULL)
+    return FALSE;
+  VfioCall *c = g_new0(VfioCall, 1);
+  c->config = call->daemon->config;
+  c->slots = g_steal_pointer(&valid);
+  call->data = c;
+  call->destroy = vfio_call_free;
+  return TRUE;
+}
+
+GStrv
+helper_vfio_slots_locks(HelperCall *call)
+{
+  VfioCall *c = call->data;
+  g_autoptr(GStrvBuilder) locks = g_strv_builder_new();
+  for (guint i = 0; c->slots[i] != NULL; i++) {
+    g_autofree char *key = helper_device_lock_key(c->slots[i]);
+    g_strv_builder_add(locks, key);
+  }
+  return g_strv_builder_end(locks);
+}
+
 static void
 job_step(gpointer job, double progress, const char *message)
 {
   helper_job_step(job, progress, "%s", message);
 }
 
-static gboolean
-bind_job(HelperJob *job, gpointer data, GError **error)
+gboolean
+helper_vfio_bind_job(HelperJob *job, gpointer data, GError **error)
 {
   VfioCall *c = data;
   return helper_vfio_bind(c->config, (const char *const *)c->slots, job_step, job, error);
 }
 
-static gboolean
-unbind_job(HelperJob *job, gpointer data, GError **error)
+gboolean
+helper_vfio_unbind_job(HelperJob *job, gpointer data, GError **error)
 {
   VfioCall *c = data;
   return helper_vfio_unbind(c->config, (const char *const *)c->slots, job_step, job, error);
-}
-
-static void
-start_vfio_job(HelperDaemon *d, GDBusMethodInvocation *inv, const char *const *slots, guint64 flags,
-               gboolean binding)
-{
-  g_autoptr(GError) error = NULL;
-  if (flags != 0) {
-    g_set_error(&error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                "unknown flags 0x%" G_GINT64_MODIFIER "x (none are defined; send 0)", flags);
-    helper_return_error(inv, error);
-    return;
-  }
-  g_auto(GStrv) valid = helper_vfio_resolve_slots(d->config, slots, &error);
-  if (valid == NULL) {
-    helper_return_error(inv, error);
-    return;
-  }
-  g_autoptr(GStrvBuilder) locks = g_strv_builder_new();
-  for (guint i = 0; valid[i] != NULL; i++) {
-    g_autofree char *key = helper_device_lock_key(valid[i]);
-    g_strv_builder_add(locks, key);
-  }
-  g_auto(GStrv) lock_keys = g_strv_builder_end(locks);
-  VfioCall *c = g_new0(VfioCall, 1);
-  c->config = d->config;
-  c->slots = g_steal_pointer(&valid);
-  helper_job_start(d, inv, binding ? "bind-vfio" : "unbind-vfio", (const char *const *)lock_keys,
-                   binding ? bind_job : unbind_job, c, vfio_call_free);
-}
-
-static gboolean
-handle_bind_vfio(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *const *slots,
-                 guint64 flags, gpointer data)
-{
-  start_vfio_job(data, inv, slots, flags, TRUE);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static gboolean
-handle_unbind_vfio(LcvmDbusHost *host, GDBusMethodInvocation *inv, const char *const *slots,
-                   guint64 flags, gpointer data)
-{
-  start_vfio_job(data, inv, slots, flags, FALSE);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 typedef struct {
@@ -634,44 +616,30 @@ typedef struct {
   guint64 flags;
 } DmaLimitCall;
 
-static GVariant *
-set_dma_limit(HelperDaemon *d, gpointer data, GError **error)
+gboolean
+helper_vfio_dma_limit_validate(HelperCall *call, GError **error)
+{
+  guint64 limit = 0;
+  g_variant_get_child(call->args, 0, "t", &limit);
+  if (limit == 0 || limit > G_MAXUINT32) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                "a DMA entry limit is between 1 and %u (got %" G_GUINT64_FORMAT ")", G_MAXUINT32,
+                limit);
+    return FALSE;
+  }
+  DmaLimitCall *c = g_new0(DmaLimitCall, 1);
+  c->limit = limit;
+  c->flags = call->flags;
+  call->data = c;
+  call->destroy = g_free;
+  return TRUE;
+}
+
+GVariant *
+helper_vfio_dma_limit(HelperDaemon *d, gpointer data, GError **error)
 {
   DmaLimitCall *c = data;
   if (!helper_vfio_set_dma_limit(d->config, c->limit, c->flags, error))
     return NULL;
   return g_variant_new("()");
-}
-
-static gboolean
-handle_set_dma_entry_limit(LcvmDbusHost *host, GDBusMethodInvocation *inv, guint64 limit,
-                           guint64 flags, gpointer data)
-{
-  HelperDaemon *d = data;
-  g_autoptr(GError) error = NULL;
-  if (flags & ~(guint64)HELPER_DMA_LIMIT_PERSIST)
-    g_set_error(&error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                "unknown flags 0x%" G_GINT64_MODIFIER "x (only 1 = persist is defined)", flags);
-  else if (limit == 0 || limit > G_MAXUINT32)
-    g_set_error(&error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                "a DMA entry limit is between 1 and %u (got %" G_GUINT64_FORMAT ")", G_MAXUINT32,
-                limit);
-  if (error != NULL) {
-    helper_return_error(inv, error);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  DmaLimitCall *c = g_new0(DmaLimitCall, 1);
-  c->limit = limit;
-  c->flags = flags;
-  helper_call_in_thread(d, inv, set_dma_limit, c, g_free);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-void
-helper_vfio_connect(HelperDaemon *d)
-{
-  g_signal_connect(d->host, "handle-bind-vfio", G_CALLBACK(handle_bind_vfio), d);
-  g_signal_connect(d->host, "handle-unbind-vfio", G_CALLBACK(handle_unbind_vfio), d);
-  g_signal_connect(d->host, "handle-set-dma-entry-limit", G_CALLBACK(handle_set_dma_entry_limit),
-                   d);
 }

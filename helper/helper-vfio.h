@@ -2,14 +2,20 @@
 /* Host.BindVfio, Host.UnbindVfio and Host.SetDmaEntryLimit: moving NVIDIA GPUs and NVSwitches
  * to and from vfio-pci, and the vfio_iommu_type1 DMA entry limit. */
 #pragma once
-#include "helper-daemon.h"
+#include "helper-dispatch.h"
 
 #define HELPER_DMA_LIMIT_PERSIST (1u << 0)
 /* The file SetDmaEntryLimit writes under modprobe_dir with the persist flag. */
 #define HELPER_DMA_LIMIT_FILE "lium-cvm-vfio.conf"
 
-/* Connects the three handlers to d->host (called by helper_host_export). */
-void helper_vfio_connect(HelperDaemon *d);
+/* The steps of BindVfio/UnbindVfio (the slots validated, their device locks, the jobs) and of
+ * SetDmaEntryLimit, named in the method table (helper-methods.c). */
+gboolean helper_vfio_slots_validate(HelperCall *call, GError **error);
+GStrv helper_vfio_slots_locks(HelperCall *call);
+gboolean helper_vfio_bind_job(HelperJob *job, gpointer data, GError **error);
+gboolean helper_vfio_unbind_job(HelperJob *job, gpointer data, GError **error);
+gboolean helper_vfio_dma_limit_validate(HelperCall *call, GError **error);
+GVariant *helper_vfio_dma_limit(HelperDaemon *d, gpointer data, GError **error);
 
 /* The slots a Bind/UnbindVfio call names, validated against the host: the single word "all"
  * (every GPU and NVSwitch), or canonical DDDD:BB:DD.F slots that exist under sysfs_root and

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Running VMs. helper-vm.c is the bus side (Manager.StartVm/StopVm/RemoveVm/ListVms, the Vm
- * objects, supervision and re-adoption); helper-vm-launch.c is what a start does on the host
+/* Running VMs. helper-manager.c is the bus side (Manager.StartVm/StopVm/RemoveVm/ListVms),
+ * helper-vm.c the Vm objects and supervision (helper-vms.h), helper-readopt.c the re-adoption;
+ * helper-vm-launch.c is what a start does on the host
  * and what a stop undoes, callable without a bus:
  *
  *   launch:  validate (helper-instance) → reserve (helper-alloc) → instance assembly →

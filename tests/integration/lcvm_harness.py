@@ -545,6 +545,7 @@ class IntrospectedMethod:
     interface: str
     name: str
     in_signature: list = field(default_factory=list)
+    in_names: list = field(default_factory=list)
 
     @property
     def qualified(self):
@@ -917,8 +918,10 @@ class Harness:
             if not name.startswith(INTERFACE_PREFIX):
                 continue
             for m in iface.findall("method"):
-                sig = [a.get("type") for a in m.findall("arg") if a.get("direction", "in") == "in"]
-                methods.append(IntrospectedMethod(object_path, name, m.get("name"), sig))
+                ins = [a for a in m.findall("arg") if a.get("direction", "in") == "in"]
+                methods.append(IntrospectedMethod(object_path, name, m.get("name"),
+                                                  [a.get("type") for a in ins],
+                                                  [a.get("name") for a in ins]))
         for child in node.findall("node"):
             child_path = object_path.rstrip("/") + "/" + child.get("name")
             methods.extend(self.introspected_methods(user, child_path))

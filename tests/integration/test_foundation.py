@@ -172,6 +172,50 @@ def test_methods_marked_none_answer_the_ungrouped_user(harness, users):
     assert "'version'" in r.stdout
 
 
+def documented_flags(xml, method):
+    """The flags the XML's comment before <method name="METHOD"> documents: "flags: none (0)"
+    is 0, "flags: 1 = persist …" the values or'ed; None when it documents none."""
+    at = xml.index(f'<method name="{method}">')
+    comment = xml[xml.rindex("<!--", 0, at):at]
+    m = re.search(r"flags:\s*([^.]*)", comment)
+    if m is None:
+        return None
+    if m.group(1).startswith("none (0)"):
+        return 0
+    values = [int(v) for v in re.findall(r"\b(\d+) = ", m.group(1))]
+    assert values, f"{method}: cannot read its flags from {comment!r}"
+    flags = 0
+    for v in values:
+        flags |= v
+    return flags
+
+
+def test_every_introspected_flags_argument_takes_exactly_what_the_xml_documents(harness, users):
+    xml = (lh.SOURCE_ROOT / "dbus" / "io.lium.Cvm1.xml").read_text()
+    methods = [m for m in harness.introspected_methods(users.op) if "flags" in m.in_names]
+    assert LOAD_MODULES in {m.qualified for m in methods}, "the walk found the Host interface"
+    wrong = []
+    for m in methods:
+        documented = documented_flags(xml, m.name)
+        if documented is None:
+            wrong.append(f"{m.qualified}: takes flags its XML comment does not document")
+            continue
+        args = m.dummy_arguments()
+        at = m.in_names.index("flags")
+        unknown = 1 << documented.bit_length()
+        args[at] = f"uint64 {documented | unknown}"
+        r = harness.gdbus_call(users.op, m.qualified, *args, object_path=m.path)
+        if r.error_name != INVALID_ARGUMENT or f"unknown flags {unknown:#x}" not in r.stderr:
+            wrong.append(f"{m.qualified}: flag {unknown:#x} not refused: {r}")
+        if documented:
+            # the documented flags pass the check (the dummy arguments fail after it)
+            args[at] = f"uint64 {documented}"
+            r = harness.gdbus_call(users.op, m.qualified, *args, object_path=m.path)
+            if r.error_name in (NOT_AUTHORIZED, INTERACTIVE_REQUIRED) or "unknown flags" in r.stderr:
+                wrong.append(f"{m.qualified}: documented flags {documented:#x} refused: {r}")
+    assert wrong == [], "\n".join(wrong)
+
+
 def test_only_root_may_own_the_bus_name(harness, users):
     r = harness.gdbus_call(users.op, "org.freedesktop.DBus.RequestName", "'io.lium.Cvm1'",
                            "uint32 4", dest="org.freedesktop.DBus",
