@@ -850,7 +850,7 @@ status_build(const LcvmConfig *config, GError **error)
   g_variant_builder_add(&b, "{sv}", "enclave_errors", strv_variant(errors));
   g_variant_builder_add(&b, "{sv}", "pinned", pin_variant(pin));
   g_variant_builder_add(&b, "{sv}", "pin_matches", g_variant_new_boolean(pinned));
-  g_variant_builder_add(&b, "{sv}", "helper_kp_data_disks", strv_variant(disks));
+  g_variant_builder_add(&b, "{sv}", "data_disks", strv_variant(disks));
   g_variant_builder_add(&b, "{sv}", "mrenclave", g_variant_new_string(mrenclave ? mrenclave : ""));
   g_variant_builder_add(&b, "{sv}", "mrenclave_mismatch", strv_variant(mismatched));
   g_variant_builder_add(&b, "{sv}", "ready", g_variant_new_boolean(problems->len == 0));

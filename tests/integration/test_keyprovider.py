@@ -348,6 +348,9 @@ def test_status_names_data_disks_made_under_another_mrenclave(harness, users, do
         REBUILT_MRENCLAVE + "\n")
     r = status(harness, users.op)
     assert r.rc == 1
+    assert r.json["data_disks"] == ["vm1"]
+    text = harness.run_frontend(users.op, "key-provider", "status")
+    assert "VMs with a data disk" in text.stdout and "vm1" in text.stdout
     assert r.json["mrenclave_mismatch"] == ["vm1 (%s)" % REBUILT_MRENCLAVE]
     assert any("will not open with this key provider: vm1" in p for p in r.json["problems"])
     (harness.state_dir / "instances" / "vm1" / "key-provider.mrenclave").write_text(
