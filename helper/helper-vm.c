@@ -243,7 +243,7 @@ vm_watch_bridge(Vm *vm, int pidfd)
 {
   vm->bridge_pidfd = pidfd;
   vm->bridge_watch =
-      helper_supervise_watch_full(pidfd, vm_on_bridge_exit, vm_ref(vm), (GDestroyNotify)vm_unref);
+      helper_process_watch_full(pidfd, vm_on_bridge_exit, vm_ref(vm), (GDestroyNotify)vm_unref);
 }
 
 /* QEMU is gone: its bridge goes too. */
@@ -407,7 +407,7 @@ vm_supervise(Vm *vm, HelperRecord *record, int pidfd, int bridge_pidfd)
   vm->pidfd = pidfd;
   vm->generation++;
   g_atomic_int_set(&vm->stop_step, HELPER_STOP_NONE);
-  vm->watch = helper_supervise_watch(pidfd, vm_on_exit, vm_ref(vm));
+  vm->watch = helper_process_watch(pidfd, vm_on_exit, vm_ref(vm));
   vm->held = TRUE;
   helper_daemon_hold(vm->vms->daemon);
   vm_show_record(vm);
