@@ -19,12 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define INSTANCES_DIR          LCVM_STATE_INSTANCES
@@ -280,45 +276,15 @@ swap_shared(Assembly *a, GError **error)
 
 /* ---- the data disk ---- */
 
-static int
-pidfd_kill(int pidfd)
-{
-  return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-}
-
-/* qemu-img's stderr until EOF (at most QEMU_IMG_MAX_OUTPUT bytes kept), within the deadline. */
-static gboolean
-read_until_exit(int fd, GString *out)
-{
-  gint64 deadline = g_get_monotonic_time() + QEMU_IMG_TIMEOUT_MS * 1000;
-  char buf[512];
-  for (;;) {
-    int left = (int)((deadline - g_get_monotonic_time()) / 1000);
-    struct pollfd p = { fd, POLLIN, 0 };
-    if (left <= 0 || poll(&p, 1, left) == 0)
-      return FALSE;
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return TRUE;
-    if (out->len < QEMU_IMG_MAX_OUTPUT)
-      g_string_append_len(out, buf, n);
-  }
-}
-
 /* `qemu-img create -f qcow2 DISK SIZE` as the VM's uid, DISK being the file the helper
  * created and handed over, reached through the child's own fd. */
 static gboolean
 run_qemu_img(Assembly *a, const char *qemu_img, int disk_fd, GError **error)
 {
-  int err[2];
-  if (pipe2(err, O_CLOEXEC) < 0)
-    return errno_error(error, a, "cannot create a pipe for", HELPER_INSTANCE_DATA_DISK);
   g_autofree char *target = g_strdup_printf("/proc/self/fd/%d", QEMU_IMG_CHILD_DISK_FD);
   g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, a->def->manifest->disk);
   const char *argv[] = { qemu_img, "create", "-q", "-f", "qcow2", target, size, NULL };
-  HelperSpawnFd fds[] = { { disk_fd, QEMU_IMG_CHILD_DISK_FD }, { err[1], STDERR_FILENO } };
+  HelperSpawnFd fds[] = { { disk_fd, QEMU_IMG_CHILD_DISK_FD } };
   HelperSpawnOptions options = {
     .argv = argv,
     .fds = fds,
@@ -327,28 +293,17 @@ run_qemu_img(Assembly *a, const char *qemu_img, int disk_fd, GError **error)
     .gid = a->uid,
     .profile = LCVM_SECCOMP_QEMU,
   };
-  HelperSpawnChild child = { 0 };
-  gboolean spawned = helper_spawn(&options, &child, error);
-  close(err[1]);
-  g_autoptr(GString) text = g_string_new(NULL);
-  gboolean finished = spawned && read_until_exit(err[0], text);
-  close(err[0]);
-  if (!spawned) {
+  HelperCaptureOptions capture = { .timeout_ms = QEMU_IMG_TIMEOUT_MS,
+                                   .max_output = QEMU_IMG_MAX_OUTPUT };
+  g_auto(HelperCaptured) run = { 0 };
+  if (!helper_spawn_capture(&options, &capture, &run, error)) {
     g_prefix_error(error, "VM %s: qemu-img: ", a->name);
     return FALSE;
   }
-  if (!finished)
-    pidfd_kill(child.pidfd);
-  siginfo_t info = { 0 };
-  waitid(P_PIDFD, (id_t)child.pidfd, &info, WEXITED);
-  close(child.pidfd);
-  if (finished && info.si_code == CLD_EXITED && info.si_status == 0)
+  if (!run.timed_out && run.exited && run.status == 0)
     return TRUE;
-  g_autofree char *how =
-      !finished ? g_strdup_printf("killed after %d s", QEMU_IMG_TIMEOUT_MS / 1000)
-      : info.si_code == CLD_EXITED ? g_strdup_printf("exit status %d", info.si_status)
-                                   : g_strdup_printf("signal %d", info.si_status);
-  g_autofree char *said = lcvm_text_for_message_max(g_strstrip(text->str), QEMU_IMG_MAX_OUTPUT);
+  g_autofree char *how = helper_captured_how(&run, &capture);
+  g_autofree char *said = lcvm_text_for_message_max(g_strstrip(run.err->str), QEMU_IMG_MAX_OUTPUT);
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
               "VM %s: `%s create -f qcow2` of the data disk failed (%s): %s", a->name, qemu_img,
               how, said);
