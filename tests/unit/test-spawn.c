@@ -4,11 +4,10 @@
  * output, a timeout that kills what the child forked, confinement kept. (The confined child
  * itself is tested in tests/e2e/test_spawn.py.) */
 #include "helper-spawn.h"
+#include "capture-check.h"
 #include "lcvm-error.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define NOBODY 65534
@@ -128,26 +127,17 @@ test_capture_keeps_only_the_last_bytes(void)
   g_assert_true(g_str_has_suffix(run.out->str, "aaaEND"));
 }
 
-/* The child forks a grandchild that keeps the pipes open; at the timeout both are killed. The
- * test is the grandchild's subreaper, so it sees how the grandchild ended. */
+/* At the timeout the child and what it forked are killed (capture-check.h). */
 static void
 test_capture_timeout_kills_the_grandchild_too(void)
 {
   if (!need_root())
     return;
-  g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
+  become_subreaper(TRUE);
   g_auto(HelperCaptured) run = { 0 };
-  run_confined("sleep 300 & echo $!; exec sleep 300", 500, 4096, &run);
-  g_assert_true(run.timed_out);
-  g_assert_false(run.exited);
-  g_assert_cmpint(run.signal, ==, SIGKILL);
-  pid_t grandchild = (pid_t)g_ascii_strtoll(run.out->str, NULL, 10);
-  g_assert_cmpint(grandchild, >, 1);
-  int status = 0;
-  g_assert_cmpint(waitpid(grandchild, &status, 0), ==, grandchild);
-  g_assert_true(WIFSIGNALED(status));
-  g_assert_cmpint(WTERMSIG(status), ==, SIGKILL);
-  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  run_confined(GRANDCHILD_SCRIPT, 500, 4096, &run);
+  assert_killed_with_grandchild(&run);
+  become_subreaper(FALSE);
 }
 
 static void
