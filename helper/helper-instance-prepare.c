@@ -11,6 +11,7 @@
 #include "helper-instance-private.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sysconfig.h"
 #include "lcvm-text.h"
@@ -181,15 +182,11 @@ copy_optional(Assembly *a, int vm_fd, const char *file, gsize max, GError **erro
 static gboolean
 copy_definition_files(Assembly *a, GError **error)
 {
-  int vm_fd = helper_instance_open_definition(a->config, a->name, error);
-  if (vm_fd < 0)
-    return FALSE;
-  gboolean ok = copy_compose(a, vm_fd, error) &&
-                copy_optional(a, vm_fd, LCVM_USER_CONFIG_FILE, LCVM_USER_CONFIG_MAX_SIZE, error) &&
-                copy_optional(a, vm_fd, HELPER_INSTANCE_ENCRYPTED_ENV,
-                              HELPER_INSTANCE_ENCRYPTED_ENV_MAX, error);
-  close(vm_fd);
-  return ok;
+  lcvm_autofd int vm_fd = helper_instance_open_definition(a->config, a->name, error);
+  return vm_fd >= 0 && copy_compose(a, vm_fd, error) &&
+         copy_optional(a, vm_fd, LCVM_USER_CONFIG_FILE, LCVM_USER_CONFIG_MAX_SIZE, error) &&
+         copy_optional(a, vm_fd, HELPER_INSTANCE_ENCRYPTED_ENV, HELPER_INSTANCE_ENCRYPTED_ENV_MAX,
+                       error);
 }
 
 /* The guest reports its instance id through the host API and finds it again in shared/ at
@@ -199,15 +196,14 @@ copy_definition_files(Assembly *a, GError **error)
 static gboolean
 carry_instance_info(Assembly *a, GError **error)
 {
-  int old_fd = openat(a->dir_fd, HELPER_INSTANCE_SHARED_DIR,
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int old_fd = openat(a->dir_fd, HELPER_INSTANCE_SHARED_DIR,
+                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (old_fd < 0)
     return TRUE;
   g_autofree char *bytes = NULL;
   gsize len = 0;
   gboolean found = lcvm_read_untrusted_file_at(old_fd, HELPER_INSTANCE_INSTANCE_INFO,
                                                LCVM_INSTANCE_INFO_MAX, &bytes, &len, NULL);
-  close(old_fd);
   return !found || put_file(a, HELPER_INSTANCE_INSTANCE_INFO, bytes, len, error);
 }
 
@@ -319,14 +315,14 @@ create_data_disk(Assembly *a, GError **error)
     return FALSE;
   }
   g_autofree char *tmp = g_strdup_printf(".%s.new-%08x", HELPER_INSTANCE_DATA_DISK, g_random_int());
-  int fd =
+  lcvm_autofd int fd =
       openat(a->dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, DATA_DISK_MODE);
   if (fd < 0)
     return errno_error(error, a, "cannot create", tmp);
   gboolean ok = fchown(fd, a->uid, a->uid) == 0 || errno_error(error, a, "cannot hand over", tmp);
   ok = ok && run_qemu_img(a, qemu_img, fd, error);
   ok = ok && (fsync(fd) == 0 || errno_error(error, a, "cannot sync", tmp));
-  close(fd);
+  lcvm_close_fdp(&fd);
   ok = ok &&
        (renameat2(a->dir_fd, tmp, a->dir_fd, HELPER_INSTANCE_DATA_DISK, RENAME_NOREPLACE) == 0 ||
         errno_error(error, a, "cannot put in place", HELPER_INSTANCE_DATA_DISK));
@@ -375,10 +371,9 @@ roll_back(Assembly *a)
 static void
 assembly_close(Assembly *a)
 {
-  int fds[] = { a->new_shared_fd, a->dir_fd, a->instances_fd };
-  for (gsize i = 0; i < G_N_ELEMENTS(fds); i++)
-    if (fds[i] >= 0)
-      close(fds[i]);
+  lcvm_close_fdp(&a->new_shared_fd);
+  lcvm_close_fdp(&a->dir_fd);
+  lcvm_close_fdp(&a->instances_fd);
   g_free(a->new_shared);
 }
 

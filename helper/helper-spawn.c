@@ -344,13 +344,13 @@ fork_child(ChildPlan *plan, int report_read, HelperSpawnChild *child, GError **e
   if (pid == 0)
     child_run(plan);
   int saved = errno;
-  close(plan->report_fd);
+  lcvm_close_fdp(&plan->report_fd);
   if (pid < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "fork failed: %s", g_strerror(saved));
     return FALSE;
   }
   /* Race-free: the child cannot be reaped (and its pid reused) before we wait for it. */
-  int pidfd = pidfd_open(pid, 0);
+  lcvm_autofd int pidfd = pidfd_open(pid, 0);
   saved = errno;
   if (pidfd < 0) {
     kill(pid, SIGKILL);
@@ -359,12 +359,10 @@ fork_child(ChildPlan *plan, int report_read, HelperSpawnChild *child, GError **e
                 "pidfd_open failed: %s (Linux 5.3 or newer is required)", g_strerror(saved));
     return FALSE;
   }
-  if (!read_report(report_read, plan, pid, pidfd, error)) {
-    close(pidfd);
+  if (!read_report(report_read, plan, pid, pidfd, error))
     return FALSE;
-  }
   child->pid = pid;
-  child->pidfd = pidfd;
+  child->pidfd = lcvm_steal_fd(&pidfd);
   return TRUE;
 }
 
@@ -394,21 +392,17 @@ helper_spawn(const HelperSpawnOptions *options, HelperSpawnChild *child, GError 
   plan.prog.filter = (struct sock_filter *)g_bytes_get_data(bpf, &bpf_len);
   plan.prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
 
-  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  lcvm_autofd int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int report[2] = { -1, -1 };
   if (devnull < 0 || pipe2(report, O_CLOEXEC) < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "preparing the spawn failed: %s",
                 g_strerror(errno));
-    if (devnull >= 0)
-      close(devnull);
     return FALSE;
   }
+  lcvm_autofd int report_read = report[0];
   plan_fds(&plan, options, devnull);
   plan.report_fd = report[1];
-  gboolean ok = fork_child(&plan, report[0], child, error);
-  close(report[0]);
-  close(devnull);
-  return ok;
+  return fork_child(&plan, report_read, child, error);
 }
 
 static gboolean
