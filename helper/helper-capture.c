@@ -3,9 +3,11 @@
  * the pidfd until all three have ended or the deadline passed. */
 #include "helper-capture.h"
 #include "helper-process.h"
+#include "lcvm-error.h"
 #include "lcvm-fd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,6 +30,26 @@ helper_captured_clear(HelperCaptured *c)
   if (c->err != NULL)
     g_string_free(c->err, TRUE);
   c->out = c->err = NULL;
+}
+
+void
+helper_capture_pipes_close(HelperCapturePipes *p)
+{
+  for (guint i = 0; i < 2; i++) {
+    lcvm_close_fdp(&p->out[i]);
+    lcvm_close_fdp(&p->err[i]);
+  }
+}
+
+gboolean
+helper_capture_pipes_open(HelperCapturePipes *p, gboolean separate_err, GError **error)
+{
+  *p = (HelperCapturePipes){ { -1, -1 }, { -1, -1 } };
+  if (pipe2(p->out, O_CLOEXEC) == 0 && (!separate_err || pipe2(p->err, O_CLOEXEC) == 0))
+    return TRUE;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot create a pipe: %s", g_strerror(errno));
+  helper_capture_pipes_close(p);
+  return FALSE;
 }
 
 char *
@@ -121,14 +143,18 @@ collect(Stream *streams, int pidfd, const HelperCaptureOptions *o)
 }
 
 void
-helper_capture(pid_t pid, int pidfd, int out_fd, int err_fd, const HelperCaptureOptions *o,
+helper_capture(pid_t pid, int pidfd, HelperCapturePipes *pipes, const HelperCaptureOptions *o,
                HelperCaptured *result)
 {
+  /* Only the child may hold the write ends, or EOF never comes. */
+  lcvm_close_fdp(&pipes->out[1]);
+  lcvm_close_fdp(&pipes->err[1]);
   result->out = g_string_new(NULL);
   result->err = g_string_new(NULL);
   Stream streams[] = {
-    { out_fd, result->out, &result->out_cut, o->on_line ? g_string_new(NULL) : NULL },
-    { err_fd, result->err, &result->err_cut, NULL },
+    { lcvm_steal_fd(&pipes->out[0]), result->out, &result->out_cut,
+      o->on_line ? g_string_new(NULL) : NULL },
+    { lcvm_steal_fd(&pipes->err[0]), result->err, &result->err_cut, NULL },
   };
   result->timed_out = !collect(streams, pidfd, o);
   if (result->timed_out) {

@@ -38,7 +38,20 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HelperCaptured, helper_captured_clear)
 /* "exit status N", "signal N" or "killed after N s": how it ended, for messages. */
 char *helper_captured_how(const HelperCaptured *c, const HelperCaptureOptions *o);
 
-/* Collects the child pid (a session leader, pidfd its pidfd, both still unreaped) through
- * out_fd and err_fd (read ends, -1 for none; closed here) and reaps it. pidfd stays open. */
-void helper_capture(pid_t pid, int pidfd, int out_fd, int err_fd, const HelperCaptureOptions *o,
+/* The child's stdout and stderr pipes: [0] the helper's read end, [1] the write end the child
+ * gets; -1 where there is none. Close-on-exec: the runner names them for the child. */
+typedef struct {
+  int out[2];
+  int err[2];
+} HelperCapturePipes;
+
+void helper_capture_pipes_close(HelperCapturePipes *p);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HelperCapturePipes, helper_capture_pipes_close)
+
+/* Opens the stdout pipe, and the stderr pipe too with separate_err. */
+gboolean helper_capture_pipes_open(HelperCapturePipes *p, gboolean separate_err, GError **error);
+
+/* Collects the child pid (a session leader, pidfd its pidfd, both still unreaped, started
+ * with pipes' write ends) and reaps it. Closes pipes; pidfd stays open. */
+void helper_capture(pid_t pid, int pidfd, HelperCapturePipes *pipes, const HelperCaptureOptions *o,
                     HelperCaptured *result);

@@ -405,44 +405,25 @@ helper_spawn(const HelperSpawnOptions *options, HelperSpawnChild *child, GError 
   return fork_child(&plan, report_read, child, error);
 }
 
-static gboolean
-output_pipe(int fds[2], const char *program, GError **error)
-{
-  if (pipe2(fds, O_CLOEXEC) == 0)
-    return TRUE;
-  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot create a pipe for %s: %s", program,
-              g_strerror(errno));
-  return FALSE;
-}
-
 gboolean
 helper_spawn_capture(const HelperSpawnOptions *options, const HelperCaptureOptions *capture,
                      HelperCaptured *result, GError **error)
 {
-  lcvm_autofd int out_read = -1, out_write = -1, err_read = -1, err_write = -1;
-  int out[2], err[2];
-  if (!output_pipe(out, options->argv[0], error))
+  g_auto(HelperCapturePipes) pipes = { { -1, -1 }, { -1, -1 } };
+  if (!helper_capture_pipes_open(&pipes, TRUE, error))
     return FALSE;
-  out_read = out[0], out_write = out[1];
-  if (!output_pipe(err, options->argv[0], error))
-    return FALSE;
-  err_read = err[0], err_write = err[1];
   g_autofree HelperSpawnFd *fds = g_new(HelperSpawnFd, options->n_fds + 2);
   for (gsize i = 0; i < options->n_fds; i++)
     fds[i] = options->fds[i];
-  fds[options->n_fds] = (HelperSpawnFd){ out_write, STDOUT_FILENO };
-  fds[options->n_fds + 1] = (HelperSpawnFd){ err_write, STDERR_FILENO };
+  fds[options->n_fds] = (HelperSpawnFd){ pipes.out[1], STDOUT_FILENO };
+  fds[options->n_fds + 1] = (HelperSpawnFd){ pipes.err[1], STDERR_FILENO };
   HelperSpawnOptions with_pipes = *options;
   with_pipes.fds = fds;
   with_pipes.n_fds = options->n_fds + 2;
   HelperSpawnChild child = { -1, -1 };
   if (!helper_spawn(&with_pipes, &child, error))
     return FALSE;
-  /* Only the child may hold the write ends, or EOF never comes. */
-  lcvm_close_fdp(&out_write);
-  lcvm_close_fdp(&err_write);
   lcvm_autofd int pidfd = child.pidfd;
-  helper_capture(child.pid, pidfd, lcvm_steal_fd(&out_read), lcvm_steal_fd(&err_read), capture,
-                 result);
+  helper_capture(child.pid, pidfd, &pipes, capture, result);
   return TRUE;
 }
