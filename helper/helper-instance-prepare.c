@@ -76,29 +76,25 @@ check_root_dir(int fd, const char *what, GError **error)
 static int
 open_instances_dir(const LcvmConfig *config, GError **error)
 {
-  int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
+  lcvm_autofd int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return -1;
   if (mkdirat(state_fd, INSTANCES_DIR, INSTANCE_DIR_MODE) < 0 && errno != EEXIST) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot create %s/%s: %s", config->state_dir,
                 INSTANCES_DIR, g_strerror(errno));
-    close(state_fd);
     return -1;
   }
   g_autoptr(GError) local = NULL;
-  int fd = lcvm_open_dir_at(state_fd, INSTANCES_DIR, &local);
-  close(state_fd);
+  lcvm_autofd int fd = lcvm_open_dir_at(state_fd, INSTANCES_DIR, &local);
   g_autofree char *path = lcvm_layout_instances_dir(config);
   if (fd < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "refusing %s (%s): it must be a directory, never a symlink", path, local->message);
     return -1;
   }
-  if (!check_root_dir(fd, path, error)) {
-    close(fd);
+  if (!check_root_dir(fd, path, error))
     return -1;
-  }
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 static gboolean
