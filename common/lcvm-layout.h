@@ -32,7 +32,7 @@
  *         serial.log qemu.log       root:lium-cvm 0640, written by QEMU (O_APPEND fds)
  *         last-exit                 root 0600: the record of an unexpected exit (helper-crash.h)
  *         key-provider.mrenclave    0644: the key provider the data disk was made with
- *   runtime_dir/                    root 0700 (helper-supervise.h)
+ *   runtime_dir/                    root 0700 (helper-runtime-record.h)
  *     NAME/                         root 0700: one running VM
  *       record                      the runtime record (re-adoption after a helper restart)
  *       qmp.sock                    QEMU's QMP listening socket

@@ -4,6 +4,7 @@
  * must be root-owned along its whole path, like every program the helper runs. */
 #include "helper-bridge.h"
 #include "helper-instance.h"
+#include "helper-process.h"
 #include "helper-sandbox-ns.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
@@ -19,7 +20,6 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
@@ -284,10 +284,11 @@ helper_bridge_exit_how(int pidfd)
 char *
 helper_bridge_stop(int pidfd)
 {
-  if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
-    g_warning("host-API bridge: SIGTERM: %s", g_strerror(errno));
+  int err = helper_process_signal(pidfd, SIGTERM);
+  if (err != 0)
+    g_warning("host-API bridge: SIGTERM: %s", g_strerror(err));
   if (!helper_process_wait(pidfd, TERM_WAIT_MS)) {
-    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    helper_process_signal(pidfd, SIGKILL);
     if (!helper_process_wait(pidfd, KILL_WAIT_MS))
       return g_strdup("still running after SIGKILL");
   }

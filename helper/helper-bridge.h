@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 #include "helper-alloc.h"
-#include "helper-supervise.h"
+#include "helper-runtime-record.h"
 #include "lcvm-config.h"
 
 typedef struct {

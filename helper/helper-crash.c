@@ -2,7 +2,7 @@
 /* Unexpected exits, recorded and reported (see helper-crash.h). The record lives in the
  * root-owned instance directory and is reached without following a symlink. */
 #include "helper-crash.h"
-#include "helper-supervise.h"
+#include "helper-runtime-record.h"
 #include "helper-vm.h"
 #include "lcvm-layout.h"
 #include "lcvm-names.h"

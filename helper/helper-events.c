@@ -6,7 +6,7 @@
  * HELPER_EVENTS_MAX_BATCH bytes is read per main-loop iteration. */
 #include "helper-events.h"
 #include "helper-bridge.h"
-#include "helper-supervise.h"
+#include "helper-runtime-record.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-layout.h"

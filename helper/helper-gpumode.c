@@ -10,6 +10,7 @@
  * vfio-pci goes back there. Answers are cached in memory and in state_dir/gpu-modes.json. */
 #include "helper-gpumode.h"
 #include "helper-sanitize.h"
+#include "helper-tool.h"
 #include "helper-vfio.h"
 #include "lcvm-error.h"
 #include "lcvm-text.h"
@@ -17,7 +18,6 @@
 #include "lcvm-gpu-modes.h"
 #include "lcvm-pci.h"
 #include "lcvm-sysfs.h"
-#include <signal.h>
 #include <unistd.h>
 
 /* QueryGpuMode is a plain call: its tool run must end well inside the 25 s D-Bus timeout. */
@@ -134,6 +134,9 @@ cache_drop(const LcvmConfig *config, const char *slot)
 
 /* ---- running the tool ---- */
 
+/* The tool prints a few lines per device; anything longer is not an answer it gives. */
+#define TOOL_MAX_OUTPUT (1024 * 1024)
+
 typedef struct {
   int status; /* exit status; -1 when it ended by a signal */
   gboolean timed_out;
@@ -150,87 +153,22 @@ tool_run_clear(ToolRun *r)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ToolRun, tool_run_clear)
 
-typedef struct {
-  gboolean done;
-  gboolean timed_out;
-  pid_t pid;
-  GBytes *out;
-  GBytes *err;
-  GError *error;
-} Communication;
-
-static void
-child_setup(gpointer data)
-{
-  setsid();
-}
-
-static void
-communicated(GObject *source, GAsyncResult *res, gpointer data)
-{
-  Communication *cm = data;
-  g_subprocess_communicate_finish(G_SUBPROCESS(source), res, &cm->out, &cm->err, &cm->error);
-  cm->done = TRUE;
-}
-
-static gboolean
-overrun(gpointer data)
-{
-  Communication *cm = data;
-  cm->timed_out = TRUE;
-  if (cm->pid > 0)
-    kill(-cm->pid, SIGKILL); /* its whole session: it setsid()ed */
-  return G_SOURCE_REMOVE;
-}
-
-static char *
-bytes_text(GBytes *b)
-{
-  gsize len = 0;
-  const char *data = b ? g_bytes_get_data(b, &len) : NULL;
-  return g_utf8_make_valid(data ? data : "", (gssize)len);
-}
-
 /* Runs argv (from lcvm-gpu-admin) to its end or its timeout, in this worker thread. */
 static gboolean
 run_tool(const char *const *argv, guint timeout_s, ToolRun *run, GError **error)
 {
   const char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C.UTF-8", NULL };
-  g_autoptr(GMainContext) ctx = g_main_context_new();
-  g_main_context_push_thread_default(ctx);
-  g_autoptr(GSubprocessLauncher) launcher =
-      g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_environ(launcher, (char **)env);
-  g_subprocess_launcher_set_cwd(launcher, "/");
-  g_subprocess_launcher_set_stdin_file_path(launcher, "/dev/null");
-  g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
-  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv(launcher, argv, error);
-  if (proc == NULL) {
-    g_main_context_pop_thread_default(ctx);
+  HelperTool tool = { .argv = argv, .envp = env, .cwd = "/" };
+  HelperCaptureOptions capture = { .timeout_ms = timeout_s * 1000, .max_output = TOOL_MAX_OUTPUT };
+  g_auto(HelperCaptured) done = { 0 };
+  if (!helper_tool_run(&tool, &capture, &done, error)) {
     g_prefix_error(error, "cannot run gpu-admin-tools: ");
     return FALSE;
   }
-  Communication cm = { .pid = (pid_t)g_ascii_strtoll(g_subprocess_get_identifier(proc), NULL, 10) };
-  g_subprocess_communicate_async(proc, NULL, NULL, communicated, &cm);
-  GSource *timer = g_timeout_source_new_seconds(timeout_s);
-  g_source_set_callback(timer, overrun, &cm, NULL);
-  g_source_attach(timer, ctx);
-  while (!cm.done)
-    g_main_context_iteration(ctx, TRUE);
-  g_source_destroy(timer);
-  g_source_unref(timer);
-  g_main_context_pop_thread_default(ctx);
-
-  run->timed_out = cm.timed_out;
-  run->out = bytes_text(cm.out);
-  run->err = bytes_text(cm.err);
-  g_clear_pointer(&cm.out, g_bytes_unref);
-  g_clear_pointer(&cm.err, g_bytes_unref);
-  if (cm.error != NULL) {
-    g_propagate_prefixed_error(error, cm.error, "gpu-admin-tools: ");
-    return FALSE;
-  }
-  run->status = g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1;
+  run->timed_out = done.timed_out;
+  run->out = g_utf8_make_valid(done.out->str, (gssize)done.out->len);
+  run->err = g_utf8_make_valid(done.err->str, (gssize)done.err->len);
+  run->status = done.exited ? done.status : -1;
   return TRUE;
 }
 

@@ -11,6 +11,7 @@
 #include "helper-instance-private.h"
 #include "helper-spawn.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sysconfig.h"
 #include "lcvm-text.h"
@@ -19,12 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define INSTANCES_DIR          LCVM_STATE_INSTANCES
@@ -79,29 +76,25 @@ check_root_dir(int fd, const char *what, GError **error)
 static int
 open_instances_dir(const LcvmConfig *config, GError **error)
 {
-  int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
+  lcvm_autofd int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return -1;
   if (mkdirat(state_fd, INSTANCES_DIR, INSTANCE_DIR_MODE) < 0 && errno != EEXIST) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot create %s/%s: %s", config->state_dir,
                 INSTANCES_DIR, g_strerror(errno));
-    close(state_fd);
     return -1;
   }
   g_autoptr(GError) local = NULL;
-  int fd = lcvm_open_dir_at(state_fd, INSTANCES_DIR, &local);
-  close(state_fd);
+  lcvm_autofd int fd = lcvm_open_dir_at(state_fd, INSTANCES_DIR, &local);
   g_autofree char *path = lcvm_layout_instances_dir(config);
   if (fd < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "refusing %s (%s): it must be a directory, never a symlink", path, local->message);
     return -1;
   }
-  if (!check_root_dir(fd, path, error)) {
-    close(fd);
+  if (!check_root_dir(fd, path, error))
     return -1;
-  }
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 static gboolean
@@ -185,15 +178,11 @@ copy_optional(Assembly *a, int vm_fd, const char *file, gsize max, GError **erro
 static gboolean
 copy_definition_files(Assembly *a, GError **error)
 {
-  int vm_fd = helper_instance_open_definition(a->config, a->name, error);
-  if (vm_fd < 0)
-    return FALSE;
-  gboolean ok = copy_compose(a, vm_fd, error) &&
-                copy_optional(a, vm_fd, LCVM_USER_CONFIG_FILE, LCVM_USER_CONFIG_MAX_SIZE, error) &&
-                copy_optional(a, vm_fd, HELPER_INSTANCE_ENCRYPTED_ENV,
-                              HELPER_INSTANCE_ENCRYPTED_ENV_MAX, error);
-  close(vm_fd);
-  return ok;
+  lcvm_autofd int vm_fd = helper_instance_open_definition(a->config, a->name, error);
+  return vm_fd >= 0 && copy_compose(a, vm_fd, error) &&
+         copy_optional(a, vm_fd, LCVM_USER_CONFIG_FILE, LCVM_USER_CONFIG_MAX_SIZE, error) &&
+         copy_optional(a, vm_fd, HELPER_INSTANCE_ENCRYPTED_ENV, HELPER_INSTANCE_ENCRYPTED_ENV_MAX,
+                       error);
 }
 
 /* The guest reports its instance id through the host API and finds it again in shared/ at
@@ -203,15 +192,14 @@ copy_definition_files(Assembly *a, GError **error)
 static gboolean
 carry_instance_info(Assembly *a, GError **error)
 {
-  int old_fd = openat(a->dir_fd, HELPER_INSTANCE_SHARED_DIR,
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int old_fd = openat(a->dir_fd, HELPER_INSTANCE_SHARED_DIR,
+                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (old_fd < 0)
     return TRUE;
   g_autofree char *bytes = NULL;
   gsize len = 0;
   gboolean found = lcvm_read_untrusted_file_at(old_fd, HELPER_INSTANCE_INSTANCE_INFO,
                                                LCVM_INSTANCE_INFO_MAX, &bytes, &len, NULL);
-  close(old_fd);
   return !found || put_file(a, HELPER_INSTANCE_INSTANCE_INFO, bytes, len, error);
 }
 
@@ -280,45 +268,15 @@ swap_shared(Assembly *a, GError **error)
 
 /* ---- the data disk ---- */
 
-static int
-pidfd_kill(int pidfd)
-{
-  return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-}
-
-/* qemu-img's stderr until EOF (at most QEMU_IMG_MAX_OUTPUT bytes kept), within the deadline. */
-static gboolean
-read_until_exit(int fd, GString *out)
-{
-  gint64 deadline = g_get_monotonic_time() + QEMU_IMG_TIMEOUT_MS * 1000;
-  char buf[512];
-  for (;;) {
-    int left = (int)((deadline - g_get_monotonic_time()) / 1000);
-    struct pollfd p = { fd, POLLIN, 0 };
-    if (left <= 0 || poll(&p, 1, left) == 0)
-      return FALSE;
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return TRUE;
-    if (out->len < QEMU_IMG_MAX_OUTPUT)
-      g_string_append_len(out, buf, n);
-  }
-}
-
 /* `qemu-img create -f qcow2 DISK SIZE` as the VM's uid, DISK being the file the helper
  * created and handed over, reached through the child's own fd. */
 static gboolean
 run_qemu_img(Assembly *a, const char *qemu_img, int disk_fd, GError **error)
 {
-  int err[2];
-  if (pipe2(err, O_CLOEXEC) < 0)
-    return errno_error(error, a, "cannot create a pipe for", HELPER_INSTANCE_DATA_DISK);
   g_autofree char *target = g_strdup_printf("/proc/self/fd/%d", QEMU_IMG_CHILD_DISK_FD);
   g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, a->def->manifest->disk);
   const char *argv[] = { qemu_img, "create", "-q", "-f", "qcow2", target, size, NULL };
-  HelperSpawnFd fds[] = { { disk_fd, QEMU_IMG_CHILD_DISK_FD }, { err[1], STDERR_FILENO } };
+  HelperSpawnFd fds[] = { { disk_fd, QEMU_IMG_CHILD_DISK_FD } };
   HelperSpawnOptions options = {
     .argv = argv,
     .fds = fds,
@@ -327,28 +285,17 @@ run_qemu_img(Assembly *a, const char *qemu_img, int disk_fd, GError **error)
     .gid = a->uid,
     .profile = LCVM_SECCOMP_QEMU,
   };
-  HelperSpawnChild child = { 0 };
-  gboolean spawned = helper_spawn(&options, &child, error);
-  close(err[1]);
-  g_autoptr(GString) text = g_string_new(NULL);
-  gboolean finished = spawned && read_until_exit(err[0], text);
-  close(err[0]);
-  if (!spawned) {
+  HelperCaptureOptions capture = { .timeout_ms = QEMU_IMG_TIMEOUT_MS,
+                                   .max_output = QEMU_IMG_MAX_OUTPUT };
+  g_auto(HelperCaptured) run = { 0 };
+  if (!helper_spawn_capture(&options, &capture, &run, error)) {
     g_prefix_error(error, "VM %s: qemu-img: ", a->name);
     return FALSE;
   }
-  if (!finished)
-    pidfd_kill(child.pidfd);
-  siginfo_t info = { 0 };
-  waitid(P_PIDFD, (id_t)child.pidfd, &info, WEXITED);
-  close(child.pidfd);
-  if (finished && info.si_code == CLD_EXITED && info.si_status == 0)
+  if (!run.timed_out && run.exited && run.status == 0)
     return TRUE;
-  g_autofree char *how =
-      !finished ? g_strdup_printf("killed after %d s", QEMU_IMG_TIMEOUT_MS / 1000)
-      : info.si_code == CLD_EXITED ? g_strdup_printf("exit status %d", info.si_status)
-                                   : g_strdup_printf("signal %d", info.si_status);
-  g_autofree char *said = lcvm_text_for_message_max(g_strstrip(text->str), QEMU_IMG_MAX_OUTPUT);
+  g_autofree char *how = helper_captured_how(&run, &capture);
+  g_autofree char *said = lcvm_text_for_message_max(g_strstrip(run.err->str), QEMU_IMG_MAX_OUTPUT);
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
               "VM %s: `%s create -f qcow2` of the data disk failed (%s): %s", a->name, qemu_img,
               how, said);
@@ -364,14 +311,14 @@ create_data_disk(Assembly *a, GError **error)
     return FALSE;
   }
   g_autofree char *tmp = g_strdup_printf(".%s.new-%08x", HELPER_INSTANCE_DATA_DISK, g_random_int());
-  int fd =
+  lcvm_autofd int fd =
       openat(a->dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, DATA_DISK_MODE);
   if (fd < 0)
     return errno_error(error, a, "cannot create", tmp);
   gboolean ok = fchown(fd, a->uid, a->uid) == 0 || errno_error(error, a, "cannot hand over", tmp);
   ok = ok && run_qemu_img(a, qemu_img, fd, error);
   ok = ok && (fsync(fd) == 0 || errno_error(error, a, "cannot sync", tmp));
-  close(fd);
+  lcvm_close_fdp(&fd);
   ok = ok &&
        (renameat2(a->dir_fd, tmp, a->dir_fd, HELPER_INSTANCE_DATA_DISK, RENAME_NOREPLACE) == 0 ||
         errno_error(error, a, "cannot put in place", HELPER_INSTANCE_DATA_DISK));
@@ -420,10 +367,9 @@ roll_back(Assembly *a)
 static void
 assembly_close(Assembly *a)
 {
-  int fds[] = { a->new_shared_fd, a->dir_fd, a->instances_fd };
-  for (gsize i = 0; i < G_N_ELEMENTS(fds); i++)
-    if (fds[i] >= 0)
-      close(fds[i]);
+  lcvm_close_fdp(&a->new_shared_fd);
+  lcvm_close_fdp(&a->dir_fd);
+  lcvm_close_fdp(&a->instances_fd);
   g_free(a->new_shared);
 }
 

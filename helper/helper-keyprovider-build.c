@@ -27,6 +27,7 @@
 #define STEP_INTERVAL_US (500 * 1000)
 #define TAIL_LINES       20
 #define TAIL_LINE_MAX    512
+#define BUILD_LINE_MAX   (64 * 1024)
 
 /* ---- the build file ---- */
 
@@ -158,13 +159,6 @@ no_data_disks(const LcvmConfig *config, GError **error)
 
 /* ---- running the build ---- */
 
-static gboolean
-kill_on_timeout(gpointer data)
-{
-  g_subprocess_force_exit(G_SUBPROCESS(data));
-  return G_SOURCE_REMOVE;
-}
-
 typedef struct {
   HelperJob *job;
   GQueue tail;      /* the last TAIL_LINES lines (char*) */
@@ -201,37 +195,35 @@ tail_text(BuildOutput *o)
   return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
+/* A line of docker's output as it comes: bytes, not UTF-8, so a stray byte never stops the
+ * reading while docker still writes. */
+static void
+on_build_line(const char *raw, gpointer data)
+{
+  g_autofree char *line = g_utf8_make_valid(raw, -1);
+  build_line(data, line);
+}
+
 static gboolean
 run_build(const Compose *c, const char *build_file, BuildOutput *o, GError **error)
 {
   const char *argv[] = { c->docker,  "compose", "--project-directory", c->dir,  "-f",
                          build_file, "build",   "--progress",          "plain", NULL };
-  g_autoptr(GSubprocessLauncher) launcher = helper_kp_docker_launcher(
-      c, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv(launcher, argv, error);
-  if (proc == NULL)
+  HelperTool tool = helper_kp_docker(c, argv);
+  tool.merge_stderr = TRUE;
+  /* The lines go to on_build_line; only a little is kept beside them. */
+  HelperCaptureOptions capture = { .timeout_ms = BUILD_TIMEOUT_S * 1000,
+                                   .max_output = BUILD_LINE_MAX,
+                                   .on_line = on_build_line,
+                                   .line_data = o };
+  g_auto(HelperCaptured) run = { 0 };
+  if (!helper_tool_run(&tool, &capture, &run, error))
     return helper_kp_prefix_error(error, c->docker);
-  GSource *timer = g_timeout_source_new_seconds(BUILD_TIMEOUT_S);
-  g_source_set_callback(timer, kill_on_timeout, g_object_ref(proc), g_object_unref);
-  g_source_attach(timer, NULL);
-  g_autoptr(GDataInputStream) in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
-  for (;;) {
-    /* Bytes, not UTF-8: a stray byte must not stop the reading while docker still writes. */
-    g_autofree char *raw = g_data_input_stream_read_line(in, NULL, NULL, NULL);
-    if (raw == NULL)
-      break;
-    g_autofree char *line = g_utf8_make_valid(raw, -1);
-    build_line(o, line);
-  }
-  gboolean exited = g_subprocess_wait(proc, NULL, NULL);
-  gboolean timed_out = g_source_is_destroyed(timer);
-  g_source_destroy(timer);
-  g_source_unref(timer);
-  if (exited && g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0)
+  if (!run.timed_out && run.exited && run.status == 0)
     return TRUE;
   g_autofree char *tail = tail_text(o);
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "docker compose build %s; its last lines:%s",
-              timed_out ? "took longer than its limit and was stopped" : "failed", tail);
+              run.timed_out ? "took longer than its limit and was stopped" : "failed", tail);
   return FALSE;
 }
 

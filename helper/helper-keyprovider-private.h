@@ -4,6 +4,7 @@
  * environment, the image ids and their pin, and the VMs with a data disk. Not for other files. */
 #pragma once
 #include "helper-job.h"
+#include "helper-tool.h"
 #include "lcvm-config.h"
 #include <gio/gio.h>
 
@@ -28,8 +29,9 @@ gboolean helper_kp_prefix_error(GError **error, const char *what);
 /* key followed by ':' as a YAML key in line (deliberately broad, see its definition). */
 gboolean helper_kp_line_has_key(const char *line, const char *key);
 
-/* A launcher for docker: clean environment, cwd the compose directory. */
-GSubprocessLauncher *helper_kp_docker_launcher(const Compose *c, GSubprocessFlags flags);
+/* docker with argv (argv[0] is c->docker) as a trusted tool: clean environment, cwd the
+ * compose directory. */
+HelperTool helper_kp_docker(const Compose *c, const char *const *argv);
 /* `docker compose --project-directory DIR -f FILE args…`; stdout on success. */
 char *helper_kp_compose_run(const Compose *c, const char *const *args, guint timeout_s,
                             GError **error);

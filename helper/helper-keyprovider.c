@@ -15,6 +15,7 @@
 #include "helper-authorizer.h"
 #include "helper-job.h"
 #include "helper-mrenclave.h"
+#include "helper-tool.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-text.h"
@@ -204,39 +205,24 @@ helper_kp_compose_open(const LcvmConfig *config, GError **error)
 
 /* ---- running docker ---- */
 
-static gboolean
-cancel_on_timeout(gpointer data)
-{
-  g_cancellable_cancel(G_CANCELLABLE(data));
-  return G_SOURCE_REMOVE;
-}
-
+/* The last max bytes of an error stream, for a message. */
 static char *
-tail_text(GBytes *bytes, gsize max)
+tail_text(const GString *bytes, gsize max)
 {
-  gsize len = 0;
-  const char *data = bytes ? g_bytes_get_data(bytes, &len) : NULL;
-  if (data == NULL || len == 0)
+  if (bytes->len == 0)
     return g_strdup("(no output)");
-  if (len > max) {
-    data += len - max;
-    len = max;
-  }
-  g_autofree char *valid = g_utf8_make_valid(data, (gssize)len);
+  gsize len = MIN(bytes->len, max);
+  g_autofree char *valid = g_utf8_make_valid(bytes->str + bytes->len - len, (gssize)len);
   return g_strdup(g_strstrip(valid));
 }
 
-GSubprocessLauncher *
-helper_kp_docker_launcher(const Compose *c, GSubprocessFlags flags)
+HelperTool
+helper_kp_docker(const Compose *c, const char *const *argv)
 {
-  GSubprocessLauncher *launcher = g_subprocess_launcher_new(flags);
-  g_subprocess_launcher_set_environ(launcher, (char **)docker_env);
-  g_subprocess_launcher_set_cwd(launcher, c->dir);
-  return launcher;
+  return (HelperTool){ .argv = argv, .envp = docker_env, .cwd = c->dir };
 }
 
-/* Runs docker with args in dir, clean environment, stdin /dev/null; stdout on success. The
- * timeout needs the helper's main loop (it cancels from there). */
+/* Runs docker with args in dir, clean environment, stdin /dev/null; stdout on success. */
 static char *
 docker_run(const Compose *c, const char *const *args, guint timeout_s, GError **error)
 {
@@ -245,45 +231,28 @@ docker_run(const Compose *c, const char *const *args, guint timeout_s, GError **
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add(argv, (char *)args[i]);
   g_ptr_array_add(argv, NULL);
-  g_autoptr(GSubprocessLauncher) launcher =
-      helper_kp_docker_launcher(c, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GSubprocess) proc =
-      g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, error);
-  if (proc == NULL)
+  HelperTool tool = helper_kp_docker(c, (const char *const *)argv->pdata);
+  HelperCaptureOptions capture = { .timeout_ms = timeout_s * 1000, .max_output = OUTPUT_MAX };
+  g_auto(HelperCaptured) run = { 0 };
+  if (!helper_tool_run(&tool, &capture, &run, error))
     return helper_kp_prefix_error(error, c->docker), NULL;
-
-  g_autoptr(GCancellable) cancel = g_cancellable_new();
-  GSource *timer = g_timeout_source_new_seconds(timeout_s);
-  g_source_set_callback(timer, cancel_on_timeout, g_object_ref(cancel), g_object_unref);
-  g_source_attach(timer, NULL);
-  g_autoptr(GBytes) out = NULL;
-  g_autoptr(GBytes) err = NULL;
-  g_autoptr(GError) local = NULL;
-  gboolean ok = g_subprocess_communicate(proc, NULL, cancel, &out, &err, &local);
-  g_source_destroy(timer);
-  g_source_unref(timer);
   g_autofree char *what = g_strjoinv(" ", (char **)args);
-  if (!ok) {
-    g_subprocess_force_exit(proc);
-    g_subprocess_wait(proc, NULL, NULL);
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "docker %s: %s", what,
-                g_cancellable_is_cancelled(cancel) ? "no answer in time (is dockerd running?)"
-                                                   : local->message);
+  if (run.timed_out) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
+                "docker %s: no answer in time (is dockerd running?)", what);
     return NULL;
   }
-  if (!g_subprocess_get_if_exited(proc) || g_subprocess_get_exit_status(proc) != 0) {
-    g_autofree char *msg = tail_text(err, 2048);
+  if (!run.exited || run.status != 0) {
+    g_autofree char *msg = tail_text(run.err, 2048);
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "docker %s failed: %s", what, msg);
     return NULL;
   }
-  gsize len = 0;
-  const char *data = out ? g_bytes_get_data(out, &len) : NULL;
-  if (len > OUTPUT_MAX) {
+  if (run.out_cut) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "docker %s printed more than %d bytes", what,
                 OUTPUT_MAX);
     return NULL;
   }
-  return data ? g_utf8_make_valid(data, (gssize)len) : g_strdup("");
+  return g_utf8_make_valid(run.out->str, (gssize)run.out->len);
 }
 
 /* `docker compose --project-directory DIR -f FILE args…` */

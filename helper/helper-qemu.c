@@ -8,14 +8,7 @@
 #include "lcvm-hostcheck-parse.h"
 #include "lcvm-trust.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define QEMU_NAME        "qemu-system-x86_64"
 #define PROBE_UID        65534 /* nobody: owns nothing a VM owns */
@@ -55,74 +48,32 @@ configured_qemu(const LcvmConfig *config, GError **error)
   return path;
 }
 
-static int
-pidfd_kill(int pidfd)
-{
-  return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-}
-
-/* Reads the child's stdout until EOF, at most PROBE_MAX_OUTPUT bytes, within the deadline. */
-static gboolean
-read_output(int fd, GString *out, GError **error)
-{
-  gint64 deadline = g_get_monotonic_time() + PROBE_TIMEOUT_MS * 1000;
-  char buf[512];
-  for (;;) {
-    int left = (int)((deadline - g_get_monotonic_time()) / 1000);
-    struct pollfd p = { fd, POLLIN, 0 };
-    if (left <= 0 || poll(&p, 1, left) == 0) {
-      g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "--version did not answer in %d s",
-                  PROBE_TIMEOUT_MS / 1000);
-      return FALSE;
-    }
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return TRUE;
-    if (out->len < PROBE_MAX_OUTPUT)
-      g_string_append_len(out, buf, n);
-  }
-}
-
 static gboolean
 probe(const char *path, LcvmQemuVersion *version, GError **error)
 {
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) < 0) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "pipe: %s", g_strerror(errno));
-    return FALSE;
-  }
   const char *argv[] = { path, "--version", NULL };
-  HelperSpawnFd fds[] = { { out[1], STDOUT_FILENO } };
   HelperSpawnOptions options = {
     .argv = argv,
-    .fds = fds,
-    .n_fds = 1,
     .umask = 077,
     .uid = PROBE_UID,
     .gid = PROBE_UID,
     .profile = LCVM_SECCOMP_QEMU,
   };
-  HelperSpawnChild child = { 0 };
-  gboolean spawned = helper_spawn(&options, &child, error);
-  close(out[1]);
-  g_autoptr(GString) text = g_string_new(NULL);
-  gboolean ok = spawned && read_output(out[0], text, error);
-  close(out[0]);
-  if (!spawned)
+  HelperCaptureOptions capture = { .timeout_ms = PROBE_TIMEOUT_MS, .max_output = PROBE_MAX_OUTPUT };
+  g_auto(HelperCaptured) run = { 0 };
+  if (!helper_spawn_capture(&options, &capture, &run, error))
     return FALSE;
-  if (!ok)
-    pidfd_kill(child.pidfd);
-  siginfo_t info = { 0 };
-  waitid(P_PIDFD, (id_t)child.pidfd, &info, WEXITED);
-  close(child.pidfd);
-  if (ok && (info.si_code != CLD_EXITED || info.si_status != 0)) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "--version failed (status %d)",
-                info.si_status);
-    ok = FALSE;
+  if (run.timed_out) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "--version did not answer in %d s",
+                PROBE_TIMEOUT_MS / 1000);
+    return FALSE;
   }
-  return ok && lcvm_qemu_version_parse(text->str, version, error);
+  if (!run.exited || run.status != 0) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "--version failed (status %d)",
+                run.exited ? run.status : run.signal);
+    return FALSE;
+  }
+  return lcvm_qemu_version_parse(run.out->str, version, error);
 }
 
 gboolean

@@ -5,6 +5,7 @@
  * The order of the child's steps is the point of this file (DESIGN §6); do not reorder. */
 #include "helper-spawn.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -343,13 +344,13 @@ fork_child(ChildPlan *plan, int report_read, HelperSpawnChild *child, GError **e
   if (pid == 0)
     child_run(plan);
   int saved = errno;
-  close(plan->report_fd);
+  lcvm_close_fdp(&plan->report_fd);
   if (pid < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "fork failed: %s", g_strerror(saved));
     return FALSE;
   }
   /* Race-free: the child cannot be reaped (and its pid reused) before we wait for it. */
-  int pidfd = pidfd_open(pid, 0);
+  lcvm_autofd int pidfd = pidfd_open(pid, 0);
   saved = errno;
   if (pidfd < 0) {
     kill(pid, SIGKILL);
@@ -358,12 +359,10 @@ fork_child(ChildPlan *plan, int report_read, HelperSpawnChild *child, GError **e
                 "pidfd_open failed: %s (Linux 5.3 or newer is required)", g_strerror(saved));
     return FALSE;
   }
-  if (!read_report(report_read, plan, pid, pidfd, error)) {
-    close(pidfd);
+  if (!read_report(report_read, plan, pid, pidfd, error))
     return FALSE;
-  }
   child->pid = pid;
-  child->pidfd = pidfd;
+  child->pidfd = lcvm_steal_fd(&pidfd);
   return TRUE;
 }
 
@@ -393,19 +392,38 @@ helper_spawn(const HelperSpawnOptions *options, HelperSpawnChild *child, GError 
   plan.prog.filter = (struct sock_filter *)g_bytes_get_data(bpf, &bpf_len);
   plan.prog.len = (unsigned short)(bpf_len / sizeof(struct sock_filter));
 
-  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  lcvm_autofd int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int report[2] = { -1, -1 };
   if (devnull < 0 || pipe2(report, O_CLOEXEC) < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "preparing the spawn failed: %s",
                 g_strerror(errno));
-    if (devnull >= 0)
-      close(devnull);
     return FALSE;
   }
+  lcvm_autofd int report_read = report[0];
   plan_fds(&plan, options, devnull);
   plan.report_fd = report[1];
-  gboolean ok = fork_child(&plan, report[0], child, error);
-  close(report[0]);
-  close(devnull);
-  return ok;
+  return fork_child(&plan, report_read, child, error);
+}
+
+gboolean
+helper_spawn_capture(const HelperSpawnOptions *options, const HelperCaptureOptions *capture,
+                     HelperCaptured *result, GError **error)
+{
+  g_auto(HelperCapturePipes) pipes = { { -1, -1 }, { -1, -1 } };
+  if (!helper_capture_pipes_open(&pipes, TRUE, error))
+    return FALSE;
+  g_autofree HelperSpawnFd *fds = g_new(HelperSpawnFd, options->n_fds + 2);
+  for (gsize i = 0; i < options->n_fds; i++)
+    fds[i] = options->fds[i];
+  fds[options->n_fds] = (HelperSpawnFd){ pipes.out[1], STDOUT_FILENO };
+  fds[options->n_fds + 1] = (HelperSpawnFd){ pipes.err[1], STDERR_FILENO };
+  HelperSpawnOptions with_pipes = *options;
+  with_pipes.fds = fds;
+  with_pipes.n_fds = options->n_fds + 2;
+  HelperSpawnChild child = { -1, -1 };
+  if (!helper_spawn(&with_pipes, &child, error))
+    return FALSE;
+  lcvm_autofd int pidfd = child.pidfd;
+  helper_capture(child.pid, pidfd, &pipes, capture, result);
+  return TRUE;
 }

@@ -6,6 +6,7 @@
  * helper's environment, never an fd the caller did not name, never uid or gid 0, never a
  * supplementary group. */
 #pragma once
+#include "helper-capture.h"
 #include "helper-sandbox-ns.h"
 #include "lcvm-seccomp.h"
 #include <glib.h>
@@ -43,6 +44,13 @@ typedef struct {
 /* Returns once the program is executing (or has failed before that, with error saying at which
  * step: "spawn failed at step setresuid: Operation not permitted"). */
 gboolean helper_spawn(const HelperSpawnOptions *options, HelperSpawnChild *child, GError **error);
+
+/* The confined capture runner: runs options' program (confined as helper_spawn does; fds must
+ * not name 1 or 2) to its end or capture->timeout_ms, with its stdout and stderr collected
+ * and bounded, and reaps it (helper-capture.h). FALSE only when it could not be started. */
+gboolean helper_spawn_capture(const HelperSpawnOptions *options,
+                              const HelperCaptureOptions *capture, HelperCaptured *result,
+                              GError **error);
 
 /* RLIMIT_MEMLOCK for a guest of ram_bytes: VFIO pins all guest RAM plus up to 1 GiB (libvirt's
  * formula without a vIOMMU, any number of devices); 0 (inherit) without VFIO devices. */

@@ -4,12 +4,11 @@
 #include "helper-stop.h"
 #include "helper-guest-agent.h"
 #include "helper-qmp.h"
-#include "helper-supervise.h"
+#include "helper-process.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,8 +110,9 @@ send_signal(HelperJob *job, const HelperStopRequest *req, HelperStopStep rung, i
   step(job, req, rung == HELPER_STOP_TERM ? 0.6 : 0.8, "sending %s to QEMU (pid %d)", name,
        (int)req->pid);
   set_step(req, rung);
-  if (syscall(SYS_pidfd_send_signal, req->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
-    g_warning("VM %s: %s: %s", req->name, name, g_strerror(errno));
+  int err = helper_process_signal(req->pidfd, sig);
+  if (err != 0)
+    g_warning("VM %s: %s: %s", req->name, name, g_strerror(err));
   return helper_process_wait(req->pidfd, wait_ms);
 }
 

@@ -30,7 +30,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -457,7 +456,7 @@ record_or_kill(Launch *l, HelperRecord *r, int pidfd, GError **error)
       helper_record_write(l->config, r, error))
     return TRUE;
   g_prefix_error(error, "VM %s: QEMU was stopped again, its runtime record failed: ", l->name);
-  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  helper_process_signal(pidfd, SIGKILL);
   waitid(P_PIDFD, (id_t)pidfd, &(siginfo_t){ 0 }, WEXITED);
   return FALSE;
 }

@@ -192,8 +192,8 @@ static void
 vm_watch_bridge(HelperVm *vm, int pidfd)
 {
   vm->bridge_pidfd = pidfd;
-  vm->bridge_watch = helper_supervise_watch_full(pidfd, vm_on_bridge_exit, helper_vm_ref(vm),
-                                                 (GDestroyNotify)helper_vm_unref);
+  vm->bridge_watch = helper_process_watch_full(pidfd, vm_on_bridge_exit, helper_vm_ref(vm),
+                                               (GDestroyNotify)helper_vm_unref);
 }
 
 /* QEMU is gone: its bridge goes too. */
@@ -354,7 +354,7 @@ helper_vm_supervise(HelperVm *vm, HelperRecord *record, int pidfd, int bridge_pi
   vm->pidfd = pidfd;
   vm->generation++;
   g_atomic_int_set(&vm->stop_step, HELPER_STOP_NONE);
-  vm->watch = helper_supervise_watch(pidfd, vm_on_exit, helper_vm_ref(vm));
+  vm->watch = helper_process_watch(pidfd, vm_on_exit, helper_vm_ref(vm));
   vm->held = TRUE;
   helper_daemon_hold(vm->vms->daemon);
   vm_show_record(vm);

@@ -15,7 +15,7 @@
  * A launch that fails at any step releases what it took before returning. */
 #pragma once
 #include "helper-alloc.h"
-#include "helper-supervise.h"
+#include "helper-process.h"
 #include "lcvm-config.h"
 #include "lcvm-layout.h"
 

@@ -8,7 +8,7 @@
 #pragma once
 #include "helper-crash.h"
 #include "helper-daemon.h"
-#include "helper-supervise.h"
+#include "helper-process.h"
 #include "lcvm-dbus-generated.h"
 
 typedef struct _HelperVms {

@@ -5,7 +5,7 @@
  * another type are dropped (and never reach a GVariant: G_DEBUG=fatal-criticals would abort). */
 #include "helper-bridge.h"
 #include "helper-events.h"
-#include "helper-supervise.h"
+#include "helper-runtime-record.h"
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>

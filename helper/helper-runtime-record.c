@@ -1,28 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* Runtime records, process identity and the exit watch (see the header). Records are written
- * whole (O_EXCL temp + rename) into a root-only directory reached without following a
- * symlink, and read back as untrusted text: every field is parsed and range-checked. */
-#include "helper-supervise.h"
+/* The per-VM runtime records (see the header). Records are written whole (O_EXCL temp +
+ * rename) into a root-only directory reached without following a symlink, and read back as
+ * untrusted text: every field is parsed and range-checked. Nothing here looks at a process. */
+#include "helper-runtime-record.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glib-unix.h>
-#include <poll.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define RUNTIME_MODE    0700
 #define RECORD_GROUP    "vm"
 #define RECORD_MAX_SIZE (1024 * 1024)
-#define CMDLINE_MAX     (2 * 1024 * 1024)
 
 void
 helper_record_free(HelperRecord *record)
@@ -71,12 +66,10 @@ open_private_dir(int at, const char *name, const char *path, gboolean create, GE
     errno_error(error, "cannot create", path);
     return -1;
   }
-  int fd = lcvm_open_dir_at(at, name, error);
-  if (fd >= 0 && !check_private(fd, path, error)) {
-    close(fd);
+  lcvm_autofd int fd = lcvm_open_dir_at(at, name, error);
+  if (fd >= 0 && !check_private(fd, path, error))
     return -1;
-  }
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 int
@@ -84,13 +77,12 @@ helper_runtime_dir_open(const LcvmConfig *config, const char *name, gboolean cre
 {
   if (!lcvm_vm_name_valid(name, error))
     return -1;
-  int top = open_private_dir(AT_FDCWD, config->runtime_dir, config->runtime_dir, create, error);
+  lcvm_autofd int top =
+      open_private_dir(AT_FDCWD, config->runtime_dir, config->runtime_dir, create, error);
   if (top < 0)
     return -1;
   g_autofree char *path = lcvm_layout_runtime_dir(config, name, NULL);
-  int fd = open_private_dir(top, name, path, create, error);
-  close(top);
-  return fd;
+  return open_private_dir(top, name, path, create, error);
 }
 
 char *
@@ -102,12 +94,8 @@ helper_runtime_path(const LcvmConfig *config, const char *name, const char *file
 gboolean
 helper_runtime_remove(const LcvmConfig *config, const char *name, GError **error)
 {
-  int top = lcvm_open_dir_at(AT_FDCWD, config->runtime_dir, NULL);
-  if (top < 0)
-    return TRUE;
-  gboolean ok = lcvm_remove_tree_at(top, name, error);
-  close(top);
-  return ok;
+  lcvm_autofd int top = lcvm_open_dir_at(AT_FDCWD, config->runtime_dir, NULL);
+  return top < 0 || lcvm_remove_tree_at(top, name, error);
 }
 
 /* Whether entry e of dir is a VM's directory (holding the regular file with_file, if set). */
@@ -138,15 +126,15 @@ GStrv
 helper_vm_dir_names(const char *path, const char *with_file)
 {
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-  int fd = lcvm_open_dir_at(AT_FDCWD, path, NULL);
+  lcvm_autofd int fd = lcvm_open_dir_at(AT_FDCWD, path, NULL);
   DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+  if (dir != NULL)
+    lcvm_steal_fd(&fd); /* closedir closes it */
   for (struct dirent *e = dir ? readdir(dir) : NULL; e != NULL; e = readdir(dir))
     if (is_vm_dir(dir, e, with_file))
       g_ptr_array_add(names, g_strdup(e->d_name));
   if (dir != NULL)
     closedir(dir);
-  else if (fd >= 0)
-    close(fd);
   g_ptr_array_add(names, NULL);
   return (GStrv)g_ptr_array_free(g_steal_pointer(&names), FALSE);
 }
@@ -193,12 +181,8 @@ helper_record_write(const LcvmConfig *config, const HelperRecord *r, GError **er
   set_strv(kf, "bridge_argv", r->bridge_argv);
   gsize len = 0;
   g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
-  int fd = helper_runtime_dir_open(config, r->name, TRUE, error);
-  if (fd < 0)
-    return FALSE;
-  gboolean ok = lcvm_write_file_atomic_at(fd, HELPER_RUNTIME_RECORD, text, len, 0600, error);
-  close(fd);
-  return ok;
+  lcvm_autofd int fd = helper_runtime_dir_open(config, r->name, TRUE, error);
+  return fd >= 0 && lcvm_write_file_atomic_at(fd, HELPER_RUNTIME_RECORD, text, len, 0600, error);
 }
 
 static gboolean
@@ -300,15 +284,12 @@ parse_record(GKeyFile *kf, HelperRecord *r, GError **error)
 HelperRecord *
 helper_record_load(const LcvmConfig *config, const char *name, GError **error)
 {
-  int fd = helper_runtime_dir_open(config, name, FALSE, error);
+  lcvm_autofd int fd = helper_runtime_dir_open(config, name, FALSE, error);
   if (fd < 0)
     return NULL;
   g_autofree char *text = NULL;
   gsize len = 0;
-  gboolean read_ok =
-      lcvm_read_file_at(fd, HELPER_RUNTIME_RECORD, RECORD_MAX_SIZE, &text, &len, error);
-  close(fd);
-  if (!read_ok)
+  if (!lcvm_read_file_at(fd, HELPER_RUNTIME_RECORD, RECORD_MAX_SIZE, &text, &len, error))
     return NULL;
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(HelperRecord) r = g_new0(HelperRecord, 1);
@@ -323,143 +304,4 @@ helper_record_load(const LcvmConfig *config, const char *name, GError **error)
     return NULL;
   }
   return g_steal_pointer(&r);
-}
-
-/* ---- process identity ---- */
-
-gboolean
-helper_process_start_time(pid_t pid, guint64 *start_time, GError **error)
-{
-  g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
-  g_autofree char *text = NULL;
-  if (!g_file_get_contents(path, &text, NULL, error))
-    return FALSE;
-  /* comm (field 2) may hold spaces and parentheses: fields count from the last ')'. */
-  const char *p = strrchr(text, ')');
-  g_auto(GStrv) fields = p ? g_strsplit(p + 2, " ", 0) : NULL;
-  /* After comm: field 3 is fields[0], so field 22 is fields[19]. */
-  if (fields == NULL || g_strv_length(fields) < 20 ||
-      !g_ascii_string_to_unsigned(fields[19], 10, 0, G_MAXUINT64, start_time, NULL)) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "%s: unexpected format", path);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
-cmdline_is(pid_t pid, const char *const *argv, const char *what, GError **error)
-{
-  g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
-  g_autofree char *text = NULL;
-  gsize len = 0;
-  if (!g_file_get_contents(path, &text, &len, error))
-    return FALSE;
-  g_autoptr(GString) want = g_string_new(NULL);
-  for (guint i = 0; argv[i] != NULL; i++)
-    g_string_append_len(want, argv[i], (gssize)strlen(argv[i]) + 1);
-  if (len == want->len && memcmp(text, want->str, len) == 0)
-    return TRUE;
-  g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
-              "pid %d runs another command line than the recorded %s", (int)pid, what);
-  return FALSE;
-}
-
-int
-helper_process_adopt_pid(pid_t pid, guint64 recorded_start, const char *const *argv,
-                         const char *what, GError **error)
-{
-  int pidfd = pidfd_open(pid, 0);
-  if (pidfd < 0) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "%s (pid %d) is gone: %s", what, (int)pid,
-                g_strerror(errno));
-    return -1;
-  }
-  /* The pidfd is taken first: if the pid was recycled after it, the checks below see the new
-   * process and fail; if they pass, the pidfd is the recorded process for good. */
-  guint64 start_time = 0;
-  if (!helper_process_start_time(pid, &start_time, error) || !cmdline_is(pid, argv, what, error)) {
-    close(pidfd);
-    return -1;
-  }
-  if (start_time != recorded_start || helper_process_wait(pidfd, 0)) {
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
-                "pid %d is no longer the recorded %s (it started at another time or exited)",
-                (int)pid, what);
-    close(pidfd);
-    return -1;
-  }
-  return pidfd;
-}
-
-int
-helper_process_adopt(const HelperRecord *record, GError **error)
-{
-  return helper_process_adopt_pid(record->pid, record->start_time,
-                                  (const char *const *)record->argv, "QEMU", error);
-}
-
-/* ---- the exit watch ---- */
-
-typedef struct {
-  HelperExitFunc func;
-  gpointer data;
-  GDestroyNotify destroy;
-} ExitWatch;
-
-static gboolean
-on_pidfd(gint fd, GIOCondition condition, gpointer data)
-{
-  ExitWatch *w = data;
-  w->func(w->data);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-exit_watch_free(gpointer p)
-{
-  ExitWatch *w = p;
-  if (w->destroy != NULL)
-    w->destroy(w->data);
-  g_free(w);
-}
-
-guint
-helper_supervise_watch_full(int pidfd, HelperExitFunc func, gpointer data, GDestroyNotify destroy)
-{
-  ExitWatch *w = g_new0(ExitWatch, 1);
-  w->func = func;
-  w->data = data;
-  w->destroy = destroy;
-  return g_unix_fd_add_full(G_PRIORITY_DEFAULT, pidfd, G_IO_IN, on_pidfd, w, exit_watch_free);
-}
-
-guint
-helper_supervise_watch(int pidfd, HelperExitFunc func, gpointer data)
-{
-  return helper_supervise_watch_full(pidfd, func, data, NULL);
-}
-
-gboolean
-helper_process_reap(int pidfd, siginfo_t *info)
-{
-  memset(info, 0, sizeof *info);
-  int rc;
-  do
-    rc = waitid(P_PIDFD, (id_t)pidfd, info, WEXITED | WNOHANG);
-  while (rc < 0 && errno == EINTR);
-  return rc == 0 && info->si_pid != 0;
-}
-
-gboolean
-helper_process_wait(int pidfd, guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-  for (;;) {
-    struct pollfd p = { pidfd, POLLIN, 0 };
-    gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-    int rc = poll(&p, 1, (int)MAX(left, 0));
-    if (rc < 0 && errno == EINTR)
-      continue;
-    return rc > 0;
-  }
 }

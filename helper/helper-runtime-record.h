@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* What lets a VM outlive the helper: its runtime record in runtime_dir/NAME/ (root, 0700)
  * — QEMU's pid, its start time (field 22 of /proc/PID/stat), its argv, its uids and
- * reservations — written right after the spawn; the proof that a pid still is that QEMU
- * (pidfd first, then start time and cmdline, so a recycled pid never passes); and the exit
- * watch, a pidfd in the main loop (no polling). Restarting the helper never kills a VM: it
- * reads the records back and re-adopts what still runs. The process checks read the real
- * /proc (the pid is a real process), never proc_root, which tests point at a fake tree. */
+ * reservations — written right after the spawn. Restarting the helper never kills a VM: it
+ * reads the records back and re-adopts what still runs (helper-process.h proves a recorded
+ * pid still is that process). A record is read back as untrusted text. */
 #pragma once
 #include <glib.h>
-#include <signal.h>
 #include <sys/types.h>
 
 #include "helper-alloc.h"
@@ -56,29 +53,3 @@ GStrv helper_runtime_names(const LcvmConfig *config);
 /* The VM names that have a directory in path (never followed), holding the regular file
  * with_file when it is not NULL. */
 GStrv helper_vm_dir_names(const char *path, const char *with_file);
-
-/* Field 22 of /proc/PID/stat. */
-gboolean helper_process_start_time(pid_t pid, guint64 *start_time, GError **error);
-
-/* A pidfd for record's QEMU when the process with that pid still is the one recorded (same
- * start time, same argv); -1 with error saying what differs. Works for processes that are not
- * the helper's children (they can be watched and signalled, not reaped). */
-int helper_process_adopt(const HelperRecord *record, GError **error);
-/* The same for any recorded process; what names it in messages ("QEMU", "the bridge"). */
-int helper_process_adopt_pid(pid_t pid, guint64 start_time, const char *const *argv,
-                             const char *what, GError **error);
-
-/* Calls func(data) once in the main loop when the process behind pidfd has exited. Returns
- * the GSource id. */
-typedef void (*HelperExitFunc)(gpointer data);
-guint helper_supervise_watch(int pidfd, HelperExitFunc func, gpointer data);
-/* The same; destroy(data) runs when the watch ends, fired or removed. */
-guint helper_supervise_watch_full(int pidfd, HelperExitFunc func, gpointer data,
-                                  GDestroyNotify destroy);
-
-/* Reaps an exited child: TRUE with info filled; FALSE when it is not the helper's child (a
- * re-adopted VM) and its exit status cannot be known. */
-gboolean helper_process_reap(int pidfd, siginfo_t *info);
-
-/* Blocks (worker threads only) until the process exits or timeout_ms passes: TRUE if exited. */
-gboolean helper_process_wait(int pidfd, guint timeout_ms);

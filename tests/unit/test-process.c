@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Runtime records and process identity: a record reads back exactly as written, a pid is
- * adopted only while it still is the recorded process (same start time, same argv, alive),
- * and the exit watch fires once in the main loop with the child's exit status. */
-#include "helper-supervise.h"
+/* Process handling through pidfds: a pid is adopted only while it still is the recorded
+ * process (same start time, same argv, alive), a signal goes through the pidfd (and a process
+ * that has already exited is no error), and the exit watch fires once in the main loop with
+ * the child's exit status. */
+#include "helper-process.h"
 #include "lcvm-error.h"
 
-#include <glib/gstdio.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
@@ -93,7 +94,7 @@ test_the_exit_watch_fires_and_reaps_the_child(void)
   int pidfd = pidfd_open(pid, 0);
   g_assert_cmpint(pidfd, >=, 0);
   g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-  helper_supervise_watch(pidfd, quit_on_exit, loop);
+  helper_process_watch(pidfd, quit_on_exit, loop);
   g_assert_false(helper_process_wait(pidfd, 50));
   kill(pid, SIGKILL);
   g_main_loop_run(loop);
@@ -105,58 +106,34 @@ test_the_exit_watch_fires_and_reaps_the_child(void)
 }
 
 static void
-test_a_record_reads_back_as_written(void)
+test_a_signal_goes_through_the_pidfd(void)
 {
-  if (geteuid() != 0) {
-    g_test_skip("runtime_dir must be root-owned: needs root");
-    return;
-  }
-  g_autofree char *dir = g_dir_make_tmp("lcvm-supervise-XXXXXX", NULL);
-  g_autofree char *runtime = g_build_filename(dir, "run", NULL);
-  g_autofree char *text = g_strdup_printf("[paths]\nruntime_dir=%s\n", runtime);
-  g_autoptr(LcvmConfig) config = lcvm_config_load_data(text, NULL);
-  const char *argv[] = { "/usr/bin/qemu-system-x86_64", "-append", "a;b c=\"d\"", NULL };
-  const char *devices[] = { "0000:19:00.0", NULL };
-  const char *ports[] = { "tcp:2200", NULL };
-  const char *none[] = { NULL };
-  HelperReservation res = { 61000, 61001, 1000, 40000, (GStrv)devices, (GStrv)ports };
-  HelperRecord r = { "vm-1",       4242,        123456, 1764230037, (GStrv)argv, &res,
-                     (GStrv)ports, (GStrv)none, "c0",   "d1",       "7.2.19" };
-  const char *bridge_argv[] = { "/usr/libexec/lium-cvm-hostapi", "--peer-uid=61000", NULL };
-  r.bridge_pid = 4243;
-  r.bridge_start_time = 123457;
-  r.bridge_argv = (GStrv)bridge_argv;
-  g_autoptr(GError) error = NULL;
-  g_assert_true(helper_record_write(config, &r, &error));
-  g_autoptr(HelperRecord) back = helper_record_load(config, "vm-1", &error);
-  g_assert_no_error(error);
-  g_assert_cmpint(back->pid, ==, 4242);
-  g_assert_cmpuint(back->start_time, ==, 123456);
-  g_assert_true(g_strv_equal((const char *const *)back->argv, argv));
-  g_assert_cmpuint(back->reservation->bridge_uid, ==, 61001);
-  g_assert_cmpuint(back->reservation->hostapi_port, ==, 40000);
-  g_assert_true(g_strv_equal((const char *const *)back->reservation->devices, devices));
-  g_assert_cmpuint(g_strv_length(back->dev_nodes), ==, 0);
-  g_assert_cmpstr(back->qemu_version, ==, "7.2.19");
-  g_assert_cmpint(back->bridge_pid, ==, 4243);
-  g_assert_cmpuint(back->bridge_start_time, ==, 123457);
-  g_assert_true(g_strv_equal((const char *const *)back->bridge_argv, bridge_argv));
-  g_auto(GStrv) names = helper_runtime_names(config);
-  g_assert_cmpstr(names[0], ==, "vm-1");
-  g_assert_true(helper_runtime_remove(config, "vm-1", &error));
-  g_assert_null(helper_record_load(config, "vm-1", &error));
-  g_rmdir(runtime);
-  g_rmdir(dir);
+  g_auto(GStrv) argv = NULL;
+  GPid pid = spawn_sleep(&argv);
+  int pidfd = pidfd_open(pid, 0);
+  g_assert_cmpint(pidfd, >=, 0);
+  g_assert_cmpint(helper_process_signal(pidfd, SIGTERM), ==, 0);
+  g_assert_true(helper_process_wait(pidfd, 10000));
+  /* Exited, not yet reaped, then reaped: nothing left to signal is not an error. */
+  g_assert_cmpint(helper_process_signal(pidfd, SIGKILL), ==, 0);
+  siginfo_t info;
+  g_assert_true(helper_process_reap(pidfd, &info));
+  g_assert_cmpint(info.si_code, ==, CLD_KILLED);
+  g_assert_cmpint(info.si_status, ==, SIGTERM);
+  g_assert_cmpint(helper_process_signal(pidfd, SIGKILL), ==, 0);
+  /* Not a pidfd at all: the errno comes back. */
+  g_assert_cmpint(helper_process_signal(STDIN_FILENO, SIGKILL), ==, EBADF);
+  close(pidfd);
 }
 
 int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/supervise/adopts_only_the_recorded_living_process",
+  g_test_add_func("/process/adopts_only_the_recorded_living_process",
                   test_adopts_only_the_recorded_living_process);
-  g_test_add_func("/supervise/the_exit_watch_fires_and_reaps_the_child",
+  g_test_add_func("/process/the_exit_watch_fires_and_reaps_the_child",
                   test_the_exit_watch_fires_and_reaps_the_child);
-  g_test_add_func("/supervise/a_record_reads_back_as_written", test_a_record_reads_back_as_written);
+  g_test_add_func("/process/a_signal_goes_through_the_pidfd", test_a_signal_goes_through_the_pidfd);
   return g_test_run();
 }
