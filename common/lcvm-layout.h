@@ -40,9 +40,9 @@
  *     vfio/                         root 0700: SLOT, a device's driver before vfio-pci
  *                                   (helper-vfio.c)
  *
- * Beware: runtime_dir/vfio shares runtime_dir with the VMs' runtime dirs (re-adoption skips
- * it: helper_runtime_names), so a VM named "vfio" would still meet the records there; the
- * name is kept as installs have it.
+ * runtime_dir/vfio shares runtime_dir with the VMs' runtime dirs: re-adoption skips it
+ * (helper_runtime_names) and lcvm_vm_name_valid refuses "vfio" as a VM name; the directory
+ * keeps the name installs have.
  *
  * Every function that builds a path from a VM name refuses a name that is not valid
  * (lcvm_vm_name_valid), so no caller can reach outside its VM's directory through it. */

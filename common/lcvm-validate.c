@@ -2,6 +2,7 @@
 /* Name validation shared by the frontend and the helper. Nothing here touches the file
  * system: a valid name is only well-formed; existence is checked by the caller. */
 #include "lcvm-validate.h"
+#include "lcvm-layout.h"
 #include "lcvm-error.h"
 #include "lcvm-text.h"
 #include <string.h>
@@ -19,8 +20,18 @@ lcvm_vm_name_valid(const char *name, GError **error)
                 "invalid VM name '%s': use 1-63 characters a-z, 0-9, '_' and '-', starting with "
                 "a letter or digit",
                 shown);
+    return FALSE;
   }
-  return ok;
+  /* runtime_dir/vfio holds the devices' driver records beside the VMs' runtime dirs
+   * (lcvm-layout.h): a VM of that name would share them and never be re-adopted. */
+  if (g_str_equal(name, LCVM_RUNTIME_VFIO_DIR)) {
+    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+                "VM name '%s' is reserved (the helper keeps device records under it): choose "
+                "another name",
+                name);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean

@@ -2,11 +2,12 @@
 /* Names that cross the D-Bus boundary: VM names, PCI slots, module names. */
 #include "lcvm-error.h"
 #include "lcvm-validate.h"
+#include <string.h>
 
 static void
 test_vm_names(void)
 {
-  const char *good[] = { "a", "my-executor", "vm_1", "0abc", NULL };
+  const char *good[] = { "a", "my-executor", "vm_1", "0abc", "vfio2", "my-vfio", NULL };
   const char *bad[] = { "", "-a", "_a", "A", "my vm", "../x", "a/b", "é", "a.b", NULL };
   for (guint i = 0; good[i]; i++)
     g_assert_true(lcvm_vm_name_valid(good[i], NULL));
@@ -19,6 +20,12 @@ test_vm_names(void)
   g_autofree char *over = g_strnfill(64, 'a');
   g_assert_true(lcvm_vm_name_valid(max, NULL));
   g_assert_false(lcvm_vm_name_valid(over, NULL));
+
+  /* runtime_dir/vfio holds device records beside the VMs' runtime dirs. */
+  g_autoptr(GError) reserved = NULL;
+  g_assert_false(lcvm_vm_name_valid("vfio", &reserved));
+  g_assert_error(reserved, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull(strstr(reserved->message, "reserved"));
 }
 
 static void
