@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Following a helper job: subscribe first, then read the properties, so a job that ended
  * before we subscribed is still seen (Done/Ok/Result). */
-#include "cli.h"
+#include "cli-client.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
 #include <stdio.h>
@@ -59,52 +59,42 @@ apply_props(JobWatch *w, GVariant *props)
 }
 
 static void
-on_signal(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-          const char *signal, GVariant *params, gpointer data)
+on_changed(GVariant *changed, gpointer data)
+{
+  apply_props(data, changed);
+}
+
+static void
+on_finished(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+            const char *signal, GVariant *params, gpointer data)
 {
   JobWatch *w = data;
-  if (g_str_equal(iface, "org.freedesktop.DBus.Properties")) {
-    const char *changed_iface = NULL;
-    g_autoptr(GVariant) changed = NULL;
-    g_variant_get(params, "(&s@a{sv}as)", &changed_iface, &changed, NULL);
-    if (g_str_equal(changed_iface, LCVM_IFACE_JOB))
-      apply_props(w, changed);
-  } else if (g_str_equal(signal, "Finished")) {
-    const char *msg = NULL;
-    g_variant_get(params, "(b&s)", &w->ok, &msg);
-    w->done = TRUE;
-    g_free(w->result);
-    w->result = g_strdup(msg);
-    g_main_loop_quit(w->loop);
-  }
+  const char *msg = NULL;
+  g_variant_get(params, "(b&s)", &w->ok, &msg);
+  w->done = TRUE;
+  g_free(w->result);
+  w->result = g_strdup(msg);
+  g_main_loop_quit(w->loop);
 }
 
 gboolean
 cli_follow_job(LcvmCli *cli, const char *path, GError **error)
 {
   JobWatch w = { .cli = cli, .loop = g_main_loop_new(NULL, FALSE) };
-  guint sub_props = g_dbus_connection_signal_subscribe(
-      cli->bus, LCVM_BUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", path, NULL,
-      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &w, NULL);
+  guint sub_props = cli_properties_watch(cli, path, LCVM_IFACE_JOB, on_changed, &w);
   guint sub_fin =
       g_dbus_connection_signal_subscribe(cli->bus, LCVM_BUS_NAME, LCVM_IFACE_JOB, "Finished", path,
-                                         NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_signal, &w, NULL);
+                                         NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_finished, &w, NULL);
   g_autoptr(GError) local = NULL;
-  g_autoptr(GVariant) all = g_dbus_connection_call_sync(
-      cli->bus, LCVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
-      g_variant_new("(s)", LCVM_IFACE_JOB), G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
-      NULL, &local);
-  if (all != NULL) {
-    g_autoptr(GVariant) props = g_variant_get_child_value(all, 0);
+  g_autoptr(GVariant) props = cli_properties(cli, path, LCVM_IFACE_JOB, &local);
+  if (props != NULL)
     apply_props(&w, props);
-  }
-  if (all == NULL && !w.done) {
-    g_dbus_error_strip_remote_error(local);
+  if (props == NULL && !w.done) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "lost the job %s: %s", path, local->message);
   } else if (!w.done) {
     g_main_loop_run(w.loop);
   }
-  g_dbus_connection_signal_unsubscribe(cli->bus, sub_props);
+  cli_properties_unwatch(cli, sub_props);
   g_dbus_connection_signal_unsubscribe(cli->bus, sub_fin);
   g_main_loop_unref(w.loop);
   gboolean ok = w.done && w.ok;

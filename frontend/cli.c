@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Option parsing, errors and the call path to the helper. */
+/* Option parsing, errors, output and lium-cvm's own programs. */
 #include "cli.h"
 #include "config.h"
 #include "lcvm-error.h"
-#include "lcvm-names.h"
 #include "lcvm-text.h"
 #include <stdio.h>
 #include <sys/wait.h>
@@ -115,76 +114,6 @@ cli_print_json(JsonNode *node)
   g_autofree char *text = json_generator_to_data(gen, NULL);
   printf("%s\n", text);
   fflush(stdout);
-}
-
-static gboolean
-ensure_bus(LcvmCli *cli, GError **error)
-{
-  if (cli->bus != NULL)
-    return TRUE;
-  (void)LCVM_ERROR; /* registers the io.lium.Cvm1.Error names before the first reply */
-  g_autoptr(GError) local = NULL;
-  cli->bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &local);
-  if (cli->bus == NULL) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                "cannot connect to the system bus: %s (is dbus running?)", local->message);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static void
-explain_error(GError *error)
-{
-  if (g_dbus_error_is_remote_error(error)) {
-    g_autofree char *name = g_dbus_error_get_remote_error(error);
-    g_dbus_error_strip_remote_error(error);
-    if (g_strcmp0(name, "org.freedesktop.DBus.Error.ServiceUnknown") == 0 ||
-        g_strcmp0(name, "org.freedesktop.DBus.Error.NameHasNoOwner") == 0) {
-      g_autofree char *msg = g_strdup_printf(
-          "the lium-cvm helper (%s) is not running and could not be started: is lium-cvm "
-          "installed with its D-Bus service file? (%s)",
-          LCVM_BUS_NAME, error->message);
-      g_free(error->message);
-      error->message = g_steal_pointer(&msg);
-    }
-  }
-}
-
-static gboolean
-may_start_agent(LcvmCli *cli)
-{
-  return !cli->no_ask_password && geteuid() != 0 && isatty(STDIN_FILENO);
-}
-
-GVariant *
-cli_call(LcvmCli *cli, const char *iface, const char *method, GVariant *params,
-         const GVariantType *reply_type, GError **error)
-{
-  g_autoptr(GVariant) args = params ? g_variant_ref_sink(params) : NULL;
-  if (!ensure_bus(cli, error))
-    return NULL;
-  for (int attempt = 0;; attempt++) {
-    g_autoptr(GError) local = NULL;
-    GDBusCallFlags flags = cli->agent_running ? G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION
-                                              : G_DBUS_CALL_FLAGS_NONE;
-    GVariant *reply = g_dbus_connection_call_sync(cli->bus, LCVM_BUS_NAME, LCVM_OBJECT_PATH, iface,
-                                                  method, args, reply_type, flags,
-                                                  cli->agent_running ? G_MAXINT : -1, NULL, &local);
-    if (reply != NULL)
-      return reply;
-    gboolean needs_auth =
-        g_error_matches(local, LCVM_ERROR, LCVM_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED);
-    if (needs_auth && attempt == 0 && !cli->agent_running && may_start_agent(cli)) {
-      g_autoptr(GError) agent_error = NULL;
-      if (cli_agent_start(cli, &agent_error))
-        continue;
-      g_printerr("lium-cvm: cannot start the password agent: %s\n", agent_error->message);
-    }
-    explain_error(local);
-    g_propagate_error(error, g_steal_pointer(&local));
-    return NULL;
-  }
 }
 
 char *

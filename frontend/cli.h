@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The frontend's shared state and helpers: option parsing common to every verb, the call
- * path to the helper (with the polkit tty agent), job following, output. Commands live in
- * cmd-<verb>.c and are listed once, in lium-cvm.c. */
+/* The frontend's shared state and helpers: option parsing common to every verb, errors,
+ * output. The calls to the helper are in cli-client.h. Commands live in cmd-<verb>.c and are
+ * listed once, in lium-cvm.c. */
 #pragma once
 #include "lcvm-config.h"
 #include <gio/gio.h>
@@ -41,14 +41,6 @@ gboolean cli_parse(LcvmCli *cli, int *argc, char ***argv, const GOptionEntry *en
 /* Prints "lium-cvm: <message>" on stderr and returns the exit status given. */
 int cli_fail(LcvmCli *cli, int status, const GError *error);
 int cli_failf(LcvmCli *cli, int status, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-
-/* Calls the helper; on InteractiveAuthorizationRequired starts pkttyagent (when allowed)
- * and retries once. reply_type may be NULL. Errors arrive stripped of the D-Bus prefix. */
-GVariant *cli_call(LcvmCli *cli, const char *iface, const char *method, GVariant *params,
-                   const GVariantType *reply_type, GError **error);
-
-/* Follows a job until it finishes, printing each step (JSON lines with --json). */
-gboolean cli_follow_job(LcvmCli *cli, const char *path, GError **error);
 
 /* Text a guest or QEMU wrote, as stdout may show it: on a terminal (unless --raw), C0 and C1
  * controls other than newline and tab, and bytes that are not UTF-8, escaped as \xNN. */

@@ -2,6 +2,7 @@
 /* The deep checks of `lium-cvm check --deep` (see the header). Each asks the helper one
  * question; a helper that cannot be asked makes the check "unknown" with the reason, never a
  * failure of the host. */
+#include "cli-client.h"
 #include "cmd-check-deep.h"
 #include "cmd-check-quote.h"
 #include "cmd-gpumode.h"
@@ -21,10 +22,8 @@ cli_check_query_gpu_modes(LcvmCli *cli)
     if (d->kind != LCVM_PCI_GPU || d->arch == NULL || g_hash_table_contains(cached, d->slot))
       continue;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) reply =
-        cli_call(cli, LCVM_IFACE_HOST, "QueryGpuMode", g_variant_new("(s)", d->slot),
-                 G_VARIANT_TYPE("(a{sv})"), &error);
-    if (reply == NULL)
+    g_autoptr(GVariant) mode = cli_host_query_gpu_mode(cli, d->slot, &error);
+    if (mode == NULL)
       g_ptr_array_add(failures, g_strdup_printf("%s\t%s", d->slot, error->message));
   }
   return failures;
@@ -52,13 +51,11 @@ check_key_provider(LcvmCli *cli, LcvmCheckReport *report)
                                        "containers up on the pinned images, port answering, "
                                        "PRODUCTION mode, no enclave errors");
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "KeyProviderStatus", NULL, G_VARIANT_TYPE("(a{sv})"), &error);
-  if (reply == NULL) {
+  g_autoptr(GVariant) dict = cli_host_key_provider_status(cli, &error);
+  if (dict == NULL) {
     unknown_helper(c, error);
     return;
   }
-  g_autoptr(GVariant) dict = g_variant_get_child_value(reply, 0);
   if (lookup_bool(dict, "ready")) {
     lcvm_check_set(c, LCVM_CHECK_OK, "ready");
     return;
@@ -126,13 +123,11 @@ check_nftables(LcvmCli *cli, LcvmCheckReport *report)
                                        "with the fib and reject expressions) and every running "
                                        "VM has it");
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "GetInfo", NULL, G_VARIANT_TYPE("(a{sv})"), &error);
-  if (reply == NULL) {
+  g_autoptr(GVariant) info = cli_host_get_info(cli, &error);
+  if (info == NULL) {
     unknown_helper(c, error);
     return;
   }
-  g_autoptr(GVariant) info = g_variant_get_child_value(reply, 0);
   g_autoptr(GVariant) caps = g_variant_lookup_value(info, "capabilities", G_VARIANT_TYPE("a{sb}"));
   gboolean usable = FALSE;
   if (caps == NULL || !g_variant_lookup(caps, "nftables", "b", &usable)) {

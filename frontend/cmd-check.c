@@ -4,6 +4,7 @@
  * check failed, 2 when the check could not run. --fix offers the fixes the helper can make
  * and prints the rest as commands: it never edits GRUB or firmware settings. */
 #include "cli.h"
+#include "cli-client.h"
 #include "cmd-check-deep.h"
 #include "lcvm-grub.h"
 #include "lcvm-hostcheck.h"
@@ -138,11 +139,9 @@ static gboolean
 helper_has_method(LcvmCli *cli, const char *method)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "GetInfo", NULL, G_VARIANT_TYPE("(a{sv})"), &error);
-  if (reply == NULL)
+  g_autoptr(GVariant) info = cli_host_get_info(cli, &error);
+  if (info == NULL)
     return FALSE;
-  g_autoptr(GVariant) info = g_variant_get_child_value(reply, 0);
   g_autoptr(GVariant) methods = g_variant_lookup_value(info, "methods", G_VARIANT_TYPE("a(sss)"));
   GVariantIter it;
   const char *iface, *name, *action;
@@ -155,12 +154,11 @@ helper_has_method(LcvmCli *cli, const char *method)
   return FALSE;
 }
 
+/* Says how a fix the helper applied went. */
 static gboolean
-apply(LcvmCli *cli, const char *method, GVariant *params)
+report_fix(gboolean ok, const GError *error)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = cli_call(cli, LCVM_IFACE_HOST, method, params, NULL, &error);
-  if (reply == NULL) {
+  if (!ok) {
     printf("  failed: %s\n", error->message);
     return FALSE;
   }
@@ -172,26 +170,30 @@ apply(LcvmCli *cli, const char *method, GVariant *params)
 static guint
 helper_fixes(LcvmCli *cli, const LcvmCheckReport *report, gboolean yes)
 {
-  guint applied = 0;
+  guint fixed = 0;
   if (needs_fix(report, LCVM_FIX_LOAD_VFIO_MODULES) &&
       ask("Load vfio_pci and vfio_iommu_type1 now and at every boot (through the helper)?", yes)) {
     const char *mods[] = { "vfio_pci", "vfio_iommu_type1", NULL };
-    if (apply(cli, "LoadModules", g_variant_new("(^ast)", mods, (guint64)1)))
-      applied |= 1u << LCVM_FIX_LOAD_VFIO_MODULES;
+    g_autoptr(GError) error = NULL;
+    gboolean ok = cli_host_load_modules(cli, mods, TRUE, &error);
+    if (report_fix(ok, error))
+      fixed |= 1u << LCVM_FIX_LOAD_VFIO_MODULES;
   }
   if (!needs_fix(report, LCVM_FIX_DMA_ENTRY_LIMIT))
-    return applied;
+    return fixed;
   if (!helper_has_method(cli, "SetDmaEntryLimit")) {
     printf("The helper cannot set the DMA entry limit (it does not answer, or has no "
            "SetDmaEntryLimit): do it yourself, see below.\n");
-    return applied;
+    return fixed;
   }
-  if (ask("Set the vfio DMA entry limit to 16777216 now and at every boot (through the helper)?",
-          yes) &&
-      apply(cli, "SetDmaEntryLimit",
-            g_variant_new("(tt)", (guint64)LCVM_DMA_ENTRY_LIMIT_DEFAULT, (guint64)1)))
-    applied |= 1u << LCVM_FIX_DMA_ENTRY_LIMIT;
-  return applied;
+  if (!ask("Set the vfio DMA entry limit to 16777216 now and at every boot (through the helper)?",
+           yes))
+    return fixed;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = cli_host_set_dma_entry_limit(cli, LCVM_DMA_ENTRY_LIMIT_DEFAULT, TRUE, &error);
+  if (report_fix(ok, error))
+    fixed |= 1u << LCVM_FIX_DMA_ENTRY_LIMIT;
+  return fixed;
 }
 
 /* Every remedy of a failed or warned check that no applied fix covered. */

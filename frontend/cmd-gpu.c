@@ -3,6 +3,7 @@
  * `lium-cvm gpu bind|unbind|dma-limit` (through the helper; `gpu cc|reset` and the mode columns
  * are in cmd-gpumode.c). Nothing here writes to sysfs: every change is the helper's, after
  * polkit said yes. */
+#include "cli-client.h"
 #include "cli.h"
 #include "cmd-gpumode.h"
 #include "lcvm-grub.h"
@@ -312,13 +313,10 @@ run_vfio(LcvmCli *cli, int argc, char **argv, gboolean binding)
   if (binding && inv != NULL)
     warn_nvswitches_left(inv, slots);
 
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, binding ? "BindVfio" : "UnbindVfio",
-               g_variant_new("(^ast)", slots, (guint64)0), G_VARIANT_TYPE("(o)"), &error);
-  const char *job = NULL;
-  if (reply != NULL)
-    g_variant_get(reply, "(&o)", &job);
-  if (reply == NULL || !cli_follow_job(cli, job, &error)) {
+  const char *const *wanted = (const char *const *)slots;
+  gboolean ok =
+      binding ? cli_host_bind_vfio(cli, wanted, &error) : cli_host_unbind_vfio(cli, wanted, &error);
+  if (!ok) {
     int status = cli_fail(cli, CLI_EXIT_FAILED, error);
     if (binding)
       advise_iommu(cli);
@@ -365,10 +363,7 @@ gpu_dma_limit(LcvmCli *cli, int argc, char **argv)
       g_build_filename(cli->config->sysfs_root, "module", "vfio_iommu_type1", "parameters", NULL);
   guint64 before = 0;
   gboolean had = lcvm_sysfs_read_uint(param_dir, "dma_entry_limit", &before, NULL);
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "SetDmaEntryLimit",
-               g_variant_new("(tt)", limit, (guint64)(persist ? 1 : 0)), NULL, &error);
-  if (reply == NULL)
+  if (!cli_host_set_dma_entry_limit(cli, limit, persist, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   if (cli->json) {
     g_autoptr(JsonBuilder) b = json_builder_new();

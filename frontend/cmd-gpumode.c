@@ -2,6 +2,7 @@
 /* `lium-cvm gpu cc SLOT…|all --mode on|off|devtools [--ppcie on|off]`, `lium-cvm gpu reset SLOT`
  * and lsgpu's mode columns. The frontend never runs gpu-admin-tools (a query wakes the device
  * and writes its registers): it asks the helper, and reads the helper's cache for display. */
+#include "cli-client.h"
 #include "cmd-gpumode.h"
 #include "lcvm-board-policy.h"
 #include "lcvm-gpu-admin.h"
@@ -98,10 +99,8 @@ gpumode_query(LcvmCli *cli, GPtrArray *devices)
     if (d->arch == NULL)
       continue;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) reply =
-        cli_call(cli, LCVM_IFACE_HOST, "QueryGpuMode", g_variant_new("(s)", d->slot),
-                 G_VARIANT_TYPE("(a{sv})"), &error);
-    if (reply == NULL) {
+    g_autoptr(GVariant) mode = cli_host_query_gpu_mode(cli, d->slot, &error);
+    if (mode == NULL) {
       g_printerr("lium-cvm: %s: %s\n", d->slot, error->message);
       ok = FALSE;
     }
@@ -178,14 +177,7 @@ set_one(LcvmCli *cli, const ModeRequest *r, GError **error)
   if (!cli->json)
     g_printerr("%s: CC %s, PPCIe %s\n", r->slot, r->cc[0] ? r->cc : "unchanged",
                r->ppcie[0] ? r->ppcie : "unchanged");
-  g_autoptr(GVariant) reply = cli_call(
-      cli, LCVM_IFACE_HOST, "SetGpuMode",
-      g_variant_new("(ssst)", r->slot, r->cc, r->ppcie, (guint64)0), G_VARIANT_TYPE("(o)"), error);
-  if (reply == NULL)
-    return FALSE;
-  const char *job = NULL;
-  g_variant_get(reply, "(&o)", &job);
-  return cli_follow_job(cli, job, error);
+  return cli_host_set_gpu_mode(cli, r->slot, r->cc, r->ppcie, error);
 }
 
 static void
@@ -320,13 +312,7 @@ gpu_reset(LcvmCli *cli, int argc, char **argv)
   if (slot == NULL)
     return cli_fail(cli, CLI_EXIT_USAGE, error);
   guint64 flags = bus ? LCVM_RESET_GPU_BUS : 0;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "ResetGpu", g_variant_new("(st)", slot, flags),
-               G_VARIANT_TYPE("(o)"), &error);
-  const char *job = NULL;
-  if (reply != NULL)
-    g_variant_get(reply, "(&o)", &job);
-  if (reply == NULL || !cli_follow_job(cli, job, &error))
+  if (!cli_host_reset_gpu(cli, slot, flags, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   if (cli->json) {
     g_autoptr(JsonBuilder) b = json_builder_new();

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `lium-cvm key-provider status|start|stop|logs`: the SGX key provider, through the helper
  * (docker needs root). Nothing here runs docker or reads the compose directory itself. */
+#include "cli-client.h"
 #include "cli.h"
 #include "lcvm-names.h"
 #include <stdio.h>
@@ -94,11 +95,9 @@ key_provider_status(LcvmCli *cli, int argc, char **argv)
   if (argc > 1)
     return cli_failf(cli, CLI_EXIT_USAGE, "'key-provider status' takes no arguments");
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "KeyProviderStatus", NULL, G_VARIANT_TYPE("(a{sv})"), &error);
-  if (reply == NULL)
+  g_autoptr(GVariant) dict = cli_host_key_provider_status(cli, &error);
+  if (dict == NULL)
     return cli_fail(cli, CLI_EXIT_FAILED, error);
-  g_autoptr(GVariant) dict = g_variant_get_child_value(reply, 0);
   if (cli->json) {
     g_autoptr(JsonNode) node = json_gvariant_serialize(dict);
     cli_print_json(node);
@@ -109,20 +108,15 @@ key_provider_status(LcvmCli *cli, int argc, char **argv)
 }
 
 static int
-run_job(LcvmCli *cli, int argc, char **argv, const char *method, const char *description)
+run_job(LcvmCli *cli, int argc, char **argv, gboolean (*job)(LcvmCli *cli, GError **error),
+        const char *description)
 {
   if (!cli_parse(cli, &argc, &argv, NULL, "", description))
     return CLI_EXIT_USAGE;
   if (argc > 1)
     return cli_failf(cli, CLI_EXIT_USAGE, "'%s' takes no arguments", cli->verb);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, method, g_variant_new("(t)", (guint64)0),
-               G_VARIANT_TYPE("(o)"), &error);
-  const char *job = NULL;
-  if (reply != NULL)
-    g_variant_get(reply, "(&o)", &job);
-  if (reply == NULL || !cli_follow_job(cli, job, &error))
+  if (!job(cli, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   return CLI_EXIT_OK;
 }
@@ -130,7 +124,7 @@ run_job(LcvmCli *cli, int argc, char **argv, const char *method, const char *des
 static int
 key_provider_start(LcvmCli *cli, int argc, char **argv)
 {
-  return run_job(cli, argc, argv, "StartKeyProvider",
+  return run_job(cli, argc, argv, cli_host_start_key_provider,
                  "Starts the prebuilt key provider containers (never builds or pulls). The\n"
                  "image ids are pinned at the first start; a different image is refused while\n"
                  "any VM has a data disk.");
@@ -139,7 +133,7 @@ key_provider_start(LcvmCli *cli, int argc, char **argv)
 static int
 key_provider_build(LcvmCli *cli, int argc, char **argv)
 {
-  return run_job(cli, argc, argv, "BuildKeyProvider",
+  return run_job(cli, argc, argv, cli_host_build_key_provider,
                  "Builds the key provider images as root, through the helper, from\n"
                  "docker-compose.build.yaml in the root-owned [key-provider] compose_dir, and\n"
                  "pins them; the build's output is its progress. Refused while any CVM data\n"
@@ -150,7 +144,7 @@ key_provider_build(LcvmCli *cli, int argc, char **argv)
 static int
 key_provider_stop(LcvmCli *cli, int argc, char **argv)
 {
-  return run_job(cli, argc, argv, "StopKeyProvider", "Stops the key provider containers.");
+  return run_job(cli, argc, argv, cli_host_stop_key_provider, "Stops the key provider containers.");
 }
 
 static int
@@ -168,13 +162,9 @@ key_provider_logs(LcvmCli *cli, int argc, char **argv)
   if (argc > 1 || lines < 1 || lines > 10000)
     return cli_failf(cli, CLI_EXIT_USAGE, "give -n between 1 and 10000, and no arguments");
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "KeyProviderLogs", g_variant_new("(u)", (guint32)lines),
-               G_VARIANT_TYPE("(s)"), &error);
-  if (reply == NULL)
+  g_autofree char *text = cli_host_key_provider_logs(cli, (guint32)lines, &error);
+  if (text == NULL)
     return cli_fail(cli, CLI_EXIT_FAILED, error);
-  const char *text = NULL;
-  g_variant_get(reply, "(&s)", &text);
   if (cli->json) {
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);

@@ -6,6 +6,7 @@
  * GPU mode cache, the helper's Vm objects and KeyProviderStatus, the image store. Nothing here
  * changes anything or wakes a GPU (no QueryGpuMode). A part that cannot be read is missing from
  * the output (and its *_up gauge is 0); the command still succeeds. */
+#include "cli-client.h"
 #include "cli-vm.h"
 #include "config.h"
 #include "lcvm-gpu-modes.h"
@@ -47,9 +48,7 @@ lookup_bool(GVariant *dict, const char *key)
 static GVariant *
 helper_info(LcvmCli *cli)
 {
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "GetInfo", NULL, G_VARIANT_TYPE("(a{sv})"), NULL);
-  return reply ? g_variant_get_child_value(reply, 0) : NULL;
+  return cli_host_get_info(cli, NULL);
 }
 
 static void
@@ -357,18 +356,15 @@ static void
 write_key_provider(LcvmProm *p, LcvmCli *cli, gboolean helper_up)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = helper_up ? cli_call(cli, LCVM_IFACE_HOST, "KeyProviderStatus", NULL,
-                                                   G_VARIANT_TYPE("(a{sv})"), &error)
-                                        : NULL;
+  g_autoptr(GVariant) status = helper_up ? cli_host_key_provider_status(cli, &error) : NULL;
   lcvm_prom_family(p, "lium_cvm_key_provider_up", "gauge",
                    "1 when the helper reported the key provider's status (KeyProviderStatus)");
-  lcvm_prom_sample(p, reply ? 1 : 0, NULL);
-  if (reply == NULL) {
+  lcvm_prom_sample(p, status ? 1 : 0, NULL);
+  if (status == NULL) {
     g_printerr("lium-cvm metrics: no key provider metrics: %s\n",
                error ? error->message : "the helper does not answer");
     return;
   }
-  g_autoptr(GVariant) status = g_variant_get_child_value(reply, 0);
   static const struct {
     const char *key, *name, *help;
   } gauges[] = {

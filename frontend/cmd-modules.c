@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `lium-cvm load-modules [MODULE…] [--persist]`: asks the helper to load the vfio modules
  * (default vfio_pci and vfio_iommu_type1). */
+#include "cli-client.h"
 #include "cli.h"
 #include "lcvm-names.h"
 #include "lcvm-validate.h"
@@ -31,10 +32,7 @@ cmd_load_modules(LcvmCli *cli, int argc, char **argv)
   }
   g_auto(GStrv) modules = g_strv_builder_end(b);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "LoadModules",
-               g_variant_new("(^ast)", modules, (guint64)(persist ? 1 : 0)), NULL, &error);
-  if (reply == NULL)
+  if (!cli_host_load_modules(cli, (const char *const *)modules, persist, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   g_autofree char *list = g_strjoinv(" ", modules);
   if (cli->json) {

@@ -6,6 +6,7 @@
  * argv with the one argv builder and touches nothing while doing so. Without --dry-run the
  * start itself (cmd-vmrun.c). */
 #include "cli-attestation.h"
+#include "cli-client.h"
 #include "cli.h"
 #include "lcvm-names.h"
 #include "lcvm-validate.h"
@@ -89,18 +90,15 @@ cmd_run(LcvmCli *cli, int argc, char **argv)
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   if (!dry_run)
     return cli_vm_run(cli, argv[1], attach);
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_MANAGER, "DryRun", g_variant_new("(s)", argv[1]),
-               G_VARIANT_TYPE("(asa(ss))"), &error);
-  if (!reply)
+  g_auto(GStrv) args = NULL;
+  g_autoptr(GVariant) refusals = NULL;
+  if (!cli_manager_dry_run(cli, argv[1], &args, &refusals, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
-  g_autofree const char **args = NULL;
-  g_autoptr(GVariantIter) refusals = NULL;
-  g_variant_get(reply, "(^a&sa(ss))", &args, &refusals);
-  gsize n_refusals = g_variant_iter_n_children(refusals);
+  GVariantIter it;
+  g_variant_iter_init(&it, refusals);
   if (cli->json)
-    print_dry_run_json(args, refusals);
+    print_dry_run_json((const char *const *)args, &it);
   else
-    print_dry_run_text(argv[1], args, refusals);
-  return n_refusals > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    print_dry_run_text(argv[1], (const char *const *)args, &it);
+  return g_variant_n_children(refusals) > 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `lium-cvm version`: the frontend's version and, when the helper answers, its version,
  * configuration and capabilities (GetInfo, allowed to everyone). */
+#include "cli-client.h"
 #include "cli.h"
 #include "config.h"
 #include "lcvm-names.h"
@@ -28,9 +29,7 @@ cmd_version(LcvmCli *cli, int argc, char **argv)
   if (!cli_parse(cli, &argc, &argv, NULL, NULL, NULL))
     return CLI_EXIT_USAGE;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "GetInfo", NULL, G_VARIANT_TYPE("(a{sv})"), &error);
-  g_autoptr(GVariant) info = reply ? g_variant_get_child_value(reply, 0) : NULL;
+  g_autoptr(GVariant) info = cli_host_get_info(cli, &error);
 
   if (cli->json) {
     g_autoptr(JsonBuilder) b = json_builder_new();

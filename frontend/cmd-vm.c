@@ -3,6 +3,7 @@
  * (state_dir/vms/NAME). Every manifest is loaded through the one validator (lcvm-manifest),
  * never following a symlink; `rm` renames the definition away before deleting it. */
 #include "cli-attestation.h"
+#include "cli-client.h"
 #include "cli-vm.h"
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
@@ -363,9 +364,8 @@ static gboolean
 remove_instance(LcvmCli *cli, const char *name, GError **error)
 {
   g_autoptr(GError) local = NULL;
-  g_autoptr(GVariant) reply = cli_call(cli, LCVM_IFACE_MANAGER, "RemoveVm",
-                                       g_variant_new("(st)", name, (guint64)0), NULL, &local);
-  if (reply != NULL || g_error_matches(local, LCVM_ERROR, LCVM_ERROR_NOT_FOUND))
+  if (cli_manager_remove_vm(cli, name, &local) ||
+      g_error_matches(local, LCVM_ERROR, LCVM_ERROR_NOT_FOUND))
     return TRUE;
   if (local->domain == LCVM_ERROR) {
     g_propagate_error(error, g_steal_pointer(&local));

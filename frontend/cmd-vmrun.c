@@ -4,6 +4,7 @@
  * the live states `list` shows. The helper owns every running VM; this file only asks it and
  * reads what operators may read: the definition (state_dir/vms) and the console log
  * (state_dir/instances/NAME/serial.log, root:lium-cvm 0640). Detaching never stops a VM. */
+#include "cli-client.h"
 #include "cli-vm.h"
 #include "lcvm-error.h"
 #include "lcvm-layout.h"
@@ -28,21 +29,16 @@
 static GVariant *
 vm_properties(LcvmCli *cli, const char *name, GError **error)
 {
-  g_autoptr(GVariant) list =
-      cli_call(cli, LCVM_IFACE_MANAGER, "ListVms", NULL, G_VARIANT_TYPE("(ao)"), error);
-  if (list == NULL)
+  /* ListVms first: a helper that does not answer (with its hint) is told apart from one that
+   * has no such VM. */
+  g_auto(GStrv) known = cli_manager_list_vms(cli, error);
+  if (known == NULL)
     return NULL;
   g_autofree char *path = lcvm_vm_object_path(name);
-  g_autoptr(GError) local = NULL;
-  g_autoptr(GVariant) all = g_dbus_connection_call_sync(
-      cli->bus, LCVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
-      g_variant_new("(s)", LCVM_IFACE_VM), G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
-      NULL, &local);
-  if (all == NULL) {
+  GVariant *props = cli_properties(cli, path, LCVM_IFACE_VM, NULL);
+  if (props == NULL)
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND, "the helper has not run VM %s", name);
-    return NULL;
-  }
-  return g_variant_get_child_value(all, 0);
+  return props;
 }
 
 static const char *
@@ -61,16 +57,11 @@ typedef struct {
 } StateWatch;
 
 static void
-on_vm_changed(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-              const char *signal, GVariant *params, gpointer data)
+on_vm_changed(GVariant *changed, gpointer data)
 {
   StateWatch *w = data;
-  g_autoptr(GVariant) changed = NULL;
-  const char *changed_iface = NULL;
   const char *state = NULL;
-  g_variant_get(params, "(&s@a{sv}as)", &changed_iface, &changed, NULL);
-  if (g_str_equal(changed_iface, LCVM_IFACE_VM) &&
-      g_variant_lookup(changed, "State", "&s", &state)) {
+  if (g_variant_lookup(changed, "State", "&s", &state)) {
     g_free(w->state);
     w->state = g_strdup(state);
     if (!g_str_equal(state, LCVM_VM_STARTING))
@@ -92,9 +83,7 @@ static GVariant *
 wait_started(LcvmCli *cli, const char *name, const char *path, GError **error)
 {
   StateWatch w = { g_main_loop_new(NULL, FALSE), NULL, FALSE };
-  guint sub = g_dbus_connection_signal_subscribe(
-      cli->bus, LCVM_BUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", path,
-      LCVM_IFACE_VM, G_DBUS_SIGNAL_FLAGS_NONE, on_vm_changed, &w, NULL);
+  guint watch = cli_properties_watch(cli, path, LCVM_IFACE_VM, on_vm_changed, &w);
   GVariant *props = vm_properties(cli, name, error);
   if (props != NULL && g_str_equal(prop_str(props, "State"), LCVM_VM_STARTING)) {
     guint timeout = g_timeout_add_seconds(START_WAIT_S, on_start_timeout, &w);
@@ -104,7 +93,7 @@ wait_started(LcvmCli *cli, const char *name, const char *path, GError **error)
     g_variant_unref(props);
     props = vm_properties(cli, name, error);
   }
-  g_dbus_connection_signal_unsubscribe(cli->bus, sub);
+  cli_properties_unwatch(cli, watch);
   g_main_loop_unref(w.loop);
   g_free(w.state);
   return props;
@@ -137,18 +126,10 @@ prepare_devices(LcvmCli *cli, const LcvmManifest *m, GError **error)
   g_ptr_array_add(slots, NULL);
   step(cli, "Loading the vfio modules");
   const char *modules[] = { "vfio", "vfio_pci", "vfio_iommu_type1", NULL };
-  g_autoptr(GVariant) loaded = cli_call(cli, LCVM_IFACE_HOST, "LoadModules",
-                                        g_variant_new("(^ast)", modules, (guint64)0), NULL, error);
-  if (loaded == NULL)
+  if (!cli_host_load_modules(cli, modules, FALSE, error))
     return FALSE;
   step(cli, "Binding %u device(s) to vfio-pci", slots->len - 1);
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "BindVfio", g_variant_new("(^ast)", slots->pdata, (guint64)0),
-               G_VARIANT_TYPE("(o)"), error);
-  const char *job = NULL;
-  if (reply != NULL)
-    g_variant_get(reply, "(&o)", &job);
-  return reply != NULL && cli_follow_job(cli, job, error);
+  return cli_host_bind_vfio(cli, (const char *const *)slots->pdata, error);
 }
 
 /* The guest asks the key provider for its sealing key while it boots (through its host-API
@@ -165,25 +146,17 @@ ensure_key_provider(LcvmCli *cli, const char *name, GError **error)
     return TRUE;
   }
   g_autoptr(GError) local = NULL;
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_HOST, "KeyProviderStatus", NULL, G_VARIANT_TYPE("(a{sv})"), &local);
-  if (reply == NULL) {
+  g_autoptr(GVariant) dict = cli_host_key_provider_status(cli, &local);
+  if (dict == NULL) {
     g_printerr("warning: cannot check the key provider (%s); starting VM %s anyway\n",
                local->message, name);
     return TRUE;
   }
-  g_autoptr(GVariant) dict = g_variant_get_child_value(reply, 0);
   gboolean answering = FALSE;
   if (g_variant_lookup(dict, "port_answering", "b", &answering) && answering)
     return TRUE;
   step(cli, "Starting the key provider (it does not answer)");
-  g_autoptr(GVariant) job_reply =
-      cli_call(cli, LCVM_IFACE_HOST, "StartKeyProvider", g_variant_new("(t)", (guint64)0),
-               G_VARIANT_TYPE("(o)"), error);
-  const char *job = NULL;
-  if (job_reply != NULL)
-    g_variant_get(job_reply, "(&o)", &job);
-  if (job_reply == NULL || !cli_follow_job(cli, job, error)) {
+  if (!cli_host_start_key_provider(cli, error)) {
     g_prefix_error(error,
                    "the key provider could not be started, so VM %s would not get its "
                    "sealing keys (`lium-cvm key-provider status` says why): ",
@@ -246,13 +219,9 @@ run_vm(LcvmCli *cli, const char *name, gboolean attach)
   if (!ensure_key_provider(cli, name, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   step(cli, "Starting VM %s", name);
-  g_autoptr(GVariant) reply =
-      cli_call(cli, LCVM_IFACE_MANAGER, "StartVm", g_variant_new("(st)", name, (guint64)0),
-               G_VARIANT_TYPE("(o)"), &error);
-  if (reply == NULL)
+  g_autofree char *path = cli_manager_start_vm(cli, name, &error);
+  if (path == NULL)
     return cli_fail(cli, CLI_EXIT_FAILED, error);
-  const char *path = NULL;
-  g_variant_get(reply, "(&o)", &path);
   g_autoptr(GVariant) props = wait_started(cli, name, path, &error);
   if (props == NULL)
     return cli_fail(cli, CLI_EXIT_FAILED, error);
@@ -329,14 +298,7 @@ cmd_stop(LcvmCli *cli, int argc, char **argv)
     return cli_fail(cli, CLI_EXIT_USAGE, error);
   if (timeout < 0)
     return cli_failf(cli, CLI_EXIT_USAGE, "--timeout must be 0 or more seconds");
-  g_autoptr(GVariant) reply = cli_call(
-      cli, LCVM_IFACE_MANAGER, "StopVm",
-      g_variant_new("(sut)", argv[1], (guint32)timeout, (guint64)(force ? LCVM_STOP_FORCE : 0)),
-      G_VARIANT_TYPE("(o)"), &error);
-  const char *job = NULL;
-  if (reply != NULL)
-    g_variant_get(reply, "(&o)", &job);
-  if (reply == NULL || !cli_follow_job(cli, job, &error))
+  if (!cli_manager_stop_vm(cli, argv[1], (guint32)timeout, force ? LCVM_STOP_FORCE : 0, &error))
     return cli_fail(cli, CLI_EXIT_FAILED, error);
   return print_stopped(cli, argv[1]);
 }
@@ -618,21 +580,11 @@ cli_vm_live_properties(LcvmCli *cli)
 {
   GHashTable *vms =
       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_variant_unref);
-  g_autoptr(GVariant) list =
-      cli_call(cli, LCVM_IFACE_MANAGER, "ListVms", NULL, G_VARIANT_TYPE("(ao)"), NULL);
-  g_autoptr(GVariantIter) it = NULL;
-  const char *path = NULL;
-  if (list != NULL)
-    g_variant_get(list, "(ao)", &it);
-  while (it != NULL && g_variant_iter_next(it, "&o", &path)) {
-    g_autoptr(GVariant) all = g_dbus_connection_call_sync(
-        cli->bus, LCVM_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
-        g_variant_new("(s)", LCVM_IFACE_VM), G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
-        NULL, NULL);
-    if (all != NULL) {
-      GVariant *props = g_variant_get_child_value(all, 0);
+  g_auto(GStrv) paths = cli_manager_list_vms(cli, NULL);
+  for (guint i = 0; paths != NULL && paths[i] != NULL; i++) {
+    GVariant *props = cli_properties(cli, paths[i], LCVM_IFACE_VM, NULL);
+    if (props != NULL)
       g_hash_table_insert(vms, g_strdup(prop_str(props, "Name")), props);
-    }
   }
   return vms;
 }
