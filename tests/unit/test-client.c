@@ -12,6 +12,9 @@
 
 #define JOB_OK     "/io/lium/Cvm1/jobs/1"
 #define JOB_FAILED "/io/lium/Cvm1/jobs/2"
+/* Jobs not done when read: one ends by PropertiesChanged (Done), the other by Finished. */
+#define JOB_CHANGED  "/io/lium/Cvm1/jobs/3"
+#define JOB_FINISHED "/io/lium/Cvm1/jobs/4"
 
 static GDBusNodeInfo *
 load_xml(void)
@@ -94,6 +97,7 @@ typedef struct {
   GDBusNodeInfo *node;
   const char *address;
   GMainContext *context;
+  GDBusConnection *bus;
   GMainLoop *loop;
   GMutex lock;
   GCond cond;
@@ -101,20 +105,20 @@ typedef struct {
   GPtrArray *calls; /* "Method(args)" as g_variant_print shows them */
 } FakeHelper;
 
-/* A value of type: empty arrays, "text" strings, Job paths (a failing one when asked). */
+/* A value of type: empty arrays, "text" strings, job as the object path. */
 static GVariant *
-reply_value(const GVariantType *type, gboolean failing)
+reply_value(const GVariantType *type, const char *job)
 {
   if (g_variant_type_is_tuple(type)) {
     g_autoptr(GPtrArray) items = g_ptr_array_new();
     for (const GVariantType *t = g_variant_type_first(type); t; t = g_variant_type_next(t))
-      g_ptr_array_add(items, reply_value(t, failing));
+      g_ptr_array_add(items, reply_value(t, job));
     return g_variant_new_tuple((GVariant **)items->pdata, items->len);
   }
   if (g_variant_type_is_array(type))
     return g_variant_new_array(g_variant_type_element(type), NULL, 0);
   if (g_variant_type_equal(type, G_VARIANT_TYPE_OBJECT_PATH))
-    return g_variant_new_object_path(failing ? JOB_FAILED : JOB_OK);
+    return g_variant_new_object_path(job);
   if (g_variant_type_equal(type, G_VARIANT_TYPE_STRING))
     return g_variant_new_string("text");
   g_error("the fake helper cannot answer a %.*s: teach reply_value",
@@ -130,7 +134,8 @@ on_method(GDBusConnection *bus, const char *sender, const char *path, const char
   g_mutex_lock(&f->lock);
   g_ptr_array_add(f->calls, g_strconcat(method, args, NULL));
   g_mutex_unlock(&f->lock);
-  /* A first argument "missing" is a VM the helper does not know; "fail" gets a failing Job. */
+  /* A first argument "missing" is a VM the helper does not know; "fail" gets a failing Job,
+   * "changed" and "finished" ones that are still running. */
   const char *first = NULL;
   const GVariantType *first_type = g_variant_type_first(g_variant_get_type(params));
   if (first_type != NULL && g_variant_type_equal(first_type, G_VARIANT_TYPE_STRING))
@@ -142,15 +147,65 @@ on_method(GDBusConnection *bus, const char *sender, const char *path, const char
   }
   const GDBusMethodInfo *info = g_dbus_method_invocation_get_method_info(inv);
   g_autofree char *out = args_type(info->out_args);
-  g_dbus_method_invocation_return_value(
-      inv, reply_value(G_VARIANT_TYPE(out), g_strcmp0(first, "fail") == 0));
+  const char *job = g_strcmp0(first, "fail") == 0       ? JOB_FAILED
+                    : g_strcmp0(first, "changed") == 0  ? JOB_CHANGED
+                    : g_strcmp0(first, "finished") == 0 ? JOB_FINISHED
+                                                        : JOB_OK;
+  g_dbus_method_invocation_return_value(inv, reply_value(G_VARIANT_TYPE(out), job));
+}
+
+/* PropertiesChanged of the Job at path, as the helper's skeleton sends it: one signal per
+ * batch of changes (changed: an a{sv} in GVariant text format). */
+static void
+emit_changed(GDBusConnection *bus, const char *path, const char *changed)
+{
+  g_dbus_connection_emit_signal(
+      bus, NULL, path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+      g_variant_new("(s@a{sv}as)", LCVM_IFACE_JOB, g_variant_new_parsed(changed), NULL), NULL);
+}
+
+/* After the client read a running Job's properties: one more step, then its end. */
+static gboolean
+end_changed_job(gpointer data)
+{
+  FakeHelper *f = data;
+  emit_changed(f->bus, JOB_CHANGED, "{'Message': <'second step'>}");
+  emit_changed(f->bus, JOB_CHANGED,
+               "{'Done': <true>, 'Ok': <true>, 'Result': <'ended by its properties'>}");
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+end_finished_job(gpointer data)
+{
+  FakeHelper *f = data;
+  emit_changed(f->bus, JOB_FINISHED, "{'Message': <'second step'>}");
+  g_dbus_connection_emit_signal(f->bus, NULL, JOB_FINISHED, LCVM_IFACE_JOB, "Finished",
+                                g_variant_new("(bs)", FALSE, "ended by Finished"), NULL);
+  return G_SOURCE_REMOVE;
 }
 
 static GVariant *
 on_job_property(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
                 const char *property, GError **error, gpointer data)
 {
+  FakeHelper *f = data;
+  gboolean later = g_str_equal(path, JOB_CHANGED) || g_str_equal(path, JOB_FINISHED);
   gboolean ok = g_str_equal(path, JOB_OK);
+  if (later && g_str_equal(property, "Done")) {
+    /* Sent after this GetAll's reply, from the fake helper's own loop. */
+    GSource *idle = g_idle_source_new();
+    g_source_set_callback(idle, g_str_equal(path, JOB_CHANGED) ? end_changed_job : end_finished_job,
+                          f, NULL);
+    g_source_attach(idle, f->context);
+    g_source_unref(idle);
+    return g_variant_new_boolean(FALSE);
+  }
+  if (later)
+    return g_str_equal(property, "Message")    ? g_variant_new_string("first step")
+           : g_str_equal(property, "Ok")       ? g_variant_new_boolean(FALSE)
+           : g_str_equal(property, "Progress") ? g_variant_new_double(0.5)
+                                               : g_variant_new_string("");
   if (g_str_equal(property, "Operation"))
     return g_variant_new_string("Test");
   if (g_str_equal(property, "Progress"))
@@ -190,6 +245,12 @@ fake_helper_run(gpointer data)
                    !=, 0);
   g_assert_cmpuint(
       g_dbus_connection_register_object(bus, JOB_FAILED, job_iface, &job, f, NULL, &error), !=, 0);
+  g_assert_cmpuint(
+      g_dbus_connection_register_object(bus, JOB_CHANGED, job_iface, &job, f, NULL, &error), !=, 0);
+  g_assert_cmpuint(
+      g_dbus_connection_register_object(bus, JOB_FINISHED, job_iface, &job, f, NULL, &error), !=,
+      0);
+  f->bus = bus;
   g_autoptr(GVariant) owned = g_dbus_connection_call_sync(
       bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "RequestName",
       g_variant_new("(su)", LCVM_BUS_NAME, 4 /* DO_NOT_QUEUE */), G_VARIANT_TYPE("(u)"),
@@ -314,6 +375,14 @@ test_calls_on_a_bus(void)
                    "ResetGpu('0000:19:00.0', uint64 1); StartKeyProvider(uint64 0,); "
                    "BuildKeyProvider(uint64 0,); StopKeyProvider(uint64 0,); "
                    "StopVm('vm1', uint32 5, uint64 1)");
+  /* A Job still running when read ends by its signals: PropertiesChanged (Done, Ok, Result)
+   * or Finished (ok, message). */
+  g_assert_true(cli_manager_stop_vm(&cli, "changed", 0, 0, &error));
+  g_assert_no_error(error);
+  g_assert_false(cli_manager_stop_vm(&cli, "finished", 0, 0, &error));
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_FAILED);
+  g_assert_cmpstr(error->message, ==, "ended by Finished");
+  g_clear_error(&error);
   g_assert_false(cli_manager_stop_vm(&cli, "fail", 0, 0, &error));
   g_assert_error(error, LCVM_ERROR, LCVM_ERROR_FAILED);
   g_assert_cmpstr(error->message, ==, "it broke");
