@@ -432,6 +432,25 @@ def test_firmware_too_old_for_ppcie(harness, users, host):
 # ---- reset ---------------------------------------------------------------------------------------
 
 
+def methods(host, slot):
+    with open(os.path.join(host.devdir(slot), "reset_method")) as f:
+        return f.read()
+
+
+def reset_applied(host, slot):
+    """The kernel's write to `reset` returns once the device is reset; the fake kernel acts on
+    it from its inotify thread and empties the file when done, so wait for that before looking
+    at what the reset did."""
+    path = os.path.join(host.devdir(slot), "reset")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(path) as f:
+            if not f.read().strip():
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"the fake kernel never acted on {path}")
+
+
 def test_reset_applies_a_pending_mode_and_drops_the_cached_one(harness, users, host):
     assert harness.run_frontend(users.op, "lsgpu", "--query", GPU).rc == 0
     host.set_fw(GPU, pending={"cc": "on"})
@@ -439,16 +458,12 @@ def test_reset_applies_a_pending_mode_and_drops_the_cached_one(harness, users, h
     r = harness.run_frontend(users.op, "gpu", "reset", "19:00.0")
     assert r.rc == 0, r
     assert r.stdout == f"{GPU} reset\n"
+    reset_applied(host, GPU)
     fw = host.fw(GPU)
     assert (fw["cc"], fw["resets"]) == ("on", 1)
     assert GPU not in host.cached()
     records = harness.audit_records(since=mark)
     assert records[0].action == CONFIGURE_GPU and records[-1].result.startswith("ok: ")
-
-
-def methods(host, slot):
-    with open(os.path.join(host.devdir(slot), "reset_method")) as f:
-        return f.read()
 
 
 def test_bus_reset_goes_through_the_bridge_and_writes_the_default_methods_back(harness, users,
@@ -475,6 +490,7 @@ def test_a_plain_reset_is_an_flr_and_leaves_stale_spdm_state(harness, users, hos
     host.set_fw(GPU, spdm_stale=True)
     r = harness.run_frontend(users.op, "gpu", "reset", "19:00.0")
     assert r.rc == 0, r
+    reset_applied(host, GPU)
     assert [(e["event"], e["method"]) for e in fakepci.kernel_log(host.root)] == [("reset", "flr")]
     assert host.fw(GPU)["spdm_stale"] is True
 
