@@ -9,7 +9,7 @@
 #define FIX_PPCIE "lium-cvm gpu cc all --mode off --ppcie on"
 #define FIX_CC    "lium-cvm gpu cc all --mode on --ppcie off"
 
-void
+static void
 lcvm_policy_issue_free(LcvmPolicyIssue *issue)
 {
   if (issue == NULL)

@@ -17,8 +17,6 @@ typedef struct {
   char *fix;
 } LcvmPolicyIssue;
 
-void lcvm_policy_issue_free(LcvmPolicyIssue *issue);
-
 /* The violations of a VM passing gpus and nvswitches (canonical slots, NULL-terminated;
  * either may be NULL) on the board inv describes, by the modes cached in modes
  * (slot → LcvmGpuMode). An empty array when it complies. */

@@ -28,8 +28,6 @@ char *hc_read(const char *root, const char *rel, GError **error);
 char *hc_read_value(const char *root, const char *rel, GError **error);
 /* TRUE when root/rel exists (following symlinks). */
 gboolean hc_exists(const char *root, const char *rel);
-/* Basename of the symlink root/rel, or NULL. */
-char *hc_link_name(const char *root, const char *rel);
 
 /* Adds a check with the given id; its status starts as unknown. */
 LcvmCheck *hc_add(HostCtx *ctx, const char *id, const char *title, const char *expected);

@@ -29,12 +29,6 @@ static const char *const deep_checks[] = {
   NULL,
 };
 
-const char *const *
-lcvm_hostcheck_deep_checks(void)
-{
-  return deep_checks;
-}
-
 static gboolean
 set_errno_error(GError **error, int err, const char *path)
 {
@@ -103,14 +97,6 @@ hc_exists(const char *root, const char *rel)
   g_autofree char *path = lcvm_config_path(root, rel);
   struct stat st;
   return stat(path, &st) == 0;
-}
-
-char *
-hc_link_name(const char *root, const char *rel)
-{
-  g_autofree char *path = lcvm_config_path(root, rel);
-  g_autofree char *target = g_file_read_link(path, NULL);
-  return target ? g_path_get_basename(target) : NULL;
 }
 
 LcvmCheck *

@@ -58,9 +58,6 @@ char *lcvm_hostcheck_qemu_version_line(const LcvmConfig *config, const char *cac
 gboolean lcvm_qcnl_parse(const char *text, const char *path, char **pccs_url, gboolean *secure,
                          gboolean *secure_given, GError **error);
 
-/* Ids of the deep checks (those that ask the helper), NULL-terminated. */
-const char *const *lcvm_hostcheck_deep_checks(void);
-
 /* For the deep checks, which the frontend runs (they ask the helper): adds a check to report,
  * status unknown until set. */
 LcvmCheck *lcvm_check_report_add(LcvmCheckReport *report, const char *id, const char *title,

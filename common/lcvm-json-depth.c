@@ -202,13 +202,6 @@ lcvm_json_object_member(JsonObject *obj, const char *name)
   return n != NULL ? json_node_get_object(n) : NULL;
 }
 
-JsonArray *
-lcvm_json_array_member(JsonObject *obj, const char *name)
-{
-  JsonNode *n = member_of_type(obj, name, JSON_NODE_ARRAY);
-  return n != NULL ? json_node_get_array(n) : NULL;
-}
-
 gboolean
 lcvm_json_int_member(JsonObject *obj, const char *name, gint64 *value)
 {
@@ -217,15 +210,4 @@ lcvm_json_int_member(JsonObject *obj, const char *name, gint64 *value)
     return FALSE;
   *value = json_node_get_int(n);
   return TRUE;
-}
-
-const char *
-lcvm_json_string_element(JsonArray *array, guint index)
-{
-  if (index >= json_array_get_length(array))
-    return NULL;
-  JsonNode *n = json_array_get_element(array, index);
-  return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
-             ? json_node_get_string(n)
-             : NULL;
 }

@@ -32,8 +32,5 @@ JsonNode *lcvm_json_parse_bounded(const char *data, gssize len, GError **error);
 /* Members of a given type, or NULL (FALSE) when absent, null or of another type. */
 const char *lcvm_json_string_member(JsonObject *obj, const char *name);
 JsonObject *lcvm_json_object_member(JsonObject *obj, const char *name);
-JsonArray *lcvm_json_array_member(JsonObject *obj, const char *name);
 /* An integer member (a JSON number without fraction or exponent). */
 gboolean lcvm_json_int_member(JsonObject *obj, const char *name, gint64 *value);
-/* A string array element, or NULL. */
-const char *lcvm_json_string_element(JsonArray *array, guint index);

@@ -53,7 +53,8 @@ append_char(GString *out, gunichar c)
   append_escaped_unit(out, 0xdc00 | (v & 0x3ff));
 }
 
-gboolean
+/* Appends a JSON string literal for text (valid UTF-8) with Python's ASCII escapes. */
+static gboolean
 lcvm_pyjson_append_string(GString *out, const char *text, GError **error)
 {
   if (!g_utf8_validate(text, -1, NULL)) {

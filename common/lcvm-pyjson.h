@@ -15,6 +15,3 @@
  * text is an error. Objects are written in insertion order. The result has no trailing
  * newline (json.dump writes none). */
 char *lcvm_pyjson_dump(JsonNode *node, int indent, gsize *len, GError **error);
-
-/* Appends a JSON string literal for text (valid UTF-8) with Python's ASCII escapes. */
-gboolean lcvm_pyjson_append_string(GString *out, const char *text, GError **error);

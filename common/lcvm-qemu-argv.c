@@ -41,7 +41,7 @@ numa_layout(const LcvmQemuSpec *spec)
   return nodes;
 }
 
-guint
+static guint
 lcvm_qemu_spec_numa_node_count(const LcvmQemuSpec *spec)
 {
   if (!spec->hugepages)

@@ -104,7 +104,6 @@ typedef struct {
 /* What the guest is given once hugepages round vCPUs and memory up to the NUMA layout:
  * vCPUs to a multiple of the node count, memory to whole GiB, a multiple of the node count.
  * Without hugepages the spec's own values. vm_config reports these numbers. */
-guint lcvm_qemu_spec_numa_node_count(const LcvmQemuSpec *spec);
 guint lcvm_qemu_spec_effective_vcpus(const LcvmQemuSpec *spec);
 guint64 lcvm_qemu_spec_effective_memory_mib(const LcvmQemuSpec *spec);
 

@@ -116,7 +116,7 @@ cli_print_json(JsonNode *node)
   fflush(stdout);
 }
 
-char *
+static char *
 cli_libexec_path(const char *program)
 {
   const char *dir = g_getenv("LIUM_CVM_LIBEXECDIR");

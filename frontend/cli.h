@@ -50,10 +50,8 @@ char *cli_text_for_stdout(LcvmCli *cli, const char *text);
 /* Prints a JSON node (pretty) and a newline on stdout. */
 void cli_print_json(JsonNode *node);
 
-/* lium-cvm's own programs in libexecdir (LIUM_CVM_LIBEXECDIR overrides; a build tree keeps
- * them beside lium-cvm). cli_run_libexec runs program with argv[1…] (argv[0] is the verb) and
- * returns its exit status. */
-char *cli_libexec_path(const char *program);
+/* Runs lium-cvm's own program in libexecdir (LIUM_CVM_LIBEXECDIR overrides; a build tree keeps
+ * them beside lium-cvm) with argv[1…] (argv[0] is the verb) and returns its exit status. */
 int cli_run_libexec(LcvmCli *cli, const char *program, char **argv);
 
 /* Agent (cli-agent.c). */

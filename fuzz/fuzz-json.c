@@ -21,16 +21,13 @@ walk(JsonNode *node)
       gint64 v;
       lcvm_json_string_member(o, name);
       lcvm_json_object_member(o, name);
-      lcvm_json_array_member(o, name);
       lcvm_json_int_member(o, name, &v);
       walk(member);
     }
   } else if (JSON_NODE_HOLDS_ARRAY(node)) {
     JsonArray *a = json_node_get_array(node);
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-      lcvm_json_string_element(a, i);
+    for (guint i = 0; i < json_array_get_length(a); i++)
       walk(json_array_get_element(a, i));
-    }
   } else if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING) {
     g_assert(g_utf8_validate(json_node_get_string(node), -1, NULL));
   }

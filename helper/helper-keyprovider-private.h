@@ -23,8 +23,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Compose, helper_kp_compose_free)
 /* Opens and vets the runtime compose project (docker, the directory, its one compose file,
  * no override file, a trusted .env). */
 Compose *helper_kp_compose_open(const LcvmConfig *config, GError **error);
-/* Refuses 'build:' (runtime files only), 'include:' and 'extends:'. */
-gboolean helper_kp_check_compose_text(const char *file, const char *text, GError **error);
 gboolean helper_kp_prefix_error(GError **error, const char *what);
 /* key followed by ':' as a YAML key in line (deliberately broad, see its definition). */
 gboolean helper_kp_line_has_key(const char *line, const char *key);
@@ -39,5 +37,3 @@ char *helper_kp_compose_run(const Compose *c, const char *const *args, guint tim
 /* name → image id of every image the runtime compose file names. */
 GHashTable *helper_kp_image_ids(const Compose *c, GError **error);
 gboolean helper_kp_pin_write(const LcvmConfig *config, GHashTable *ids, GError **error);
-/* Names of the VMs with state_dir/instances/NAME/hda.img, sorted. */
-GPtrArray *helper_kp_data_disks(const LcvmConfig *config);

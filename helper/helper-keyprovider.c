@@ -97,7 +97,8 @@ helper_kp_line_has_key(const char *line, const char *key)
   return FALSE;
 }
 
-gboolean
+/* Refuses 'build:' (runtime files only), 'include:' and 'extends:'. */
+static gboolean
 helper_kp_check_compose_text(const char *file, const char *text, GError **error)
 {
   g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
@@ -421,8 +422,8 @@ compare_names(gconstpointer a, gconstpointer b)
   return g_strcmp0(*(char *const *)a, *(char *const *)b);
 }
 
-/* The VMs with a data disk: state_dir/instances/NAME/hda.img. */
-GPtrArray *
+/* The VMs with a data disk (state_dir/instances/NAME/hda.img), names sorted. */
+static GPtrArray *
 helper_kp_data_disks(const LcvmConfig *config)
 {
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);

@@ -39,7 +39,8 @@ open_instance(const LcvmConfig *config, const char *name)
   return fd;
 }
 
-char *
+/* The last recorded MRENCLAVE of the running key provider, or NULL. */
+static char *
 helper_mrenclave_current(const LcvmConfig *config)
 {
   int state = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);

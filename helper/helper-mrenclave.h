@@ -12,9 +12,6 @@
  * MRENCLAVE (from the logs, else the last recorded), or NULL when none is known. */
 char *helper_mrenclave_observe(const LcvmConfig *config, const char *logs);
 
-/* The last recorded MRENCLAVE of the running key provider, or NULL. */
-char *helper_mrenclave_current(const LcvmConfig *config);
-
 /* Before a start of VM name: refused (FAILED, saying why and what to do) when its data disk was
  * made with another MRENCLAVE than the key provider's current one. *had_disk tells whether
  * the VM already has a data disk (helper_mrenclave_record_disk needs it). */

@@ -236,7 +236,8 @@ add_prefix_rules(GString *batch, const char *vm, uid_t uid, const char *const *p
   }
 }
 
-char *
+/* The nft commands installing VM vm's chain (also checked, unapplied, by the probe below). */
+static char *
 helper_nft_guard_commands(const char *vm, uid_t qemu_uid, guint16 hostapi_port,
                           const char *const *guest_allow, const HelperNftHost *host)
 {

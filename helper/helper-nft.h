@@ -33,10 +33,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperNftHost, helper_nft_host_free)
 /* proc_net: the directory holding route and ipv6_route ("/proc/net"). */
 HelperNftHost *helper_nft_host_read(const char *proc_net);
 
-/* The nft commands installing VM vm's chain (exposed for tests and `check`). */
-char *helper_nft_guard_commands(const char *vm, uid_t qemu_uid, guint16 hostapi_port,
-                                const char *const *guest_allow, const HelperNftHost *host);
-
 /* Installs (or replaces, atomically) VM vm's chain from the host's current routing view. */
 gboolean helper_nft_guard_add(const char *vm, uid_t qemu_uid, guint16 hostapi_port,
                               const char *const *guest_allow, GError **error);

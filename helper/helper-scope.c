@@ -10,7 +10,8 @@
 /* Where VMs and containers go by convention (libvirt, machined). */
 #define SCOPE_SLICE "machine.slice"
 
-char *
+/* The scope's unit name for VM name (names are [a-z0-9_-], all valid in unit names). */
+static char *
 helper_scope_unit_name(const char *name)
 {
   return g_strconcat(SCOPE_PREFIX, name, ".scope", NULL);

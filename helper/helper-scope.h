@@ -8,8 +8,6 @@
 #include <glib.h>
 #include <sys/types.h>
 
-/* The scope's unit name for VM name (names are [a-z0-9_-], all valid in unit names). */
-char *helper_scope_unit_name(const char *name);
 /* Moves QEMU and the bridge (bridge_pid 0: QEMU alone) into the VM's scope. Best effort: a failure
  * is logged, never returned, because the VM runs either way. Blocking (a D-Bus round trip): call it
  * from a worker thread. */

@@ -172,7 +172,8 @@ get_sealing_key(HostapiRoutes *routes, SoupServerMessage *msg, JsonObject *body)
 
 /* ---- Notify ---- */
 
-gboolean
+/* Appends one {"time_us", "event", "payload"} JSON line to the event file. */
+static gboolean
 hostapi_events_append(int fd, const char *event, const char *payload, GError **error)
 {
   g_autoptr(JsonBuilder) b = json_builder_new_immutable();

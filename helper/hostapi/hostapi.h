@@ -63,6 +63,3 @@ typedef struct {
 
 /* Adds the early body-size check and the routes to server. routes must outlive it. */
 void hostapi_routes_attach(SoupServer *server, HostapiRoutes *routes);
-
-/* Appends one {"time_us", "event", "payload"} JSON line to the event file. */
-gboolean hostapi_events_append(int fd, const char *event, const char *payload, GError **error);
