@@ -3,6 +3,7 @@
  * "queried_at", "broken"}}}. Read with O_NOFOLLOW and a size cap; values are checked against
  * the fixed sets, so a reader never shows what the helper could not have written. */
 #include "lcvm-gpu-modes.h"
+#include "lcvm-error.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-validate.h"
@@ -95,9 +96,7 @@ lcvm_gpu_modes_load(const char *state_dir, GError **error)
   if (dirfd < 0 && errno == ENOENT)
     return g_steal_pointer(&modes);
   if (dirfd < 0) {
-    int err = errno;
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "cannot open %s: %s", state_dir,
-                g_strerror(err));
+    lcvm_set_errno(error, errno, "cannot open %s", state_dir);
     return NULL;
   }
   g_autofree char *text = NULL;

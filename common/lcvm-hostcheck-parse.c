@@ -2,6 +2,7 @@
 /* Parsers for the host check's inputs. Each takes a buffer and never touches the
  * filesystem; malformed input yields FALSE/NULL, never a guess. */
 #include "lcvm-hostcheck-parse.h"
+#include "lcvm-error.h"
 #include "lcvm-client-conf.h"
 #include <errno.h>
 #include <gio/gio.h>
@@ -227,8 +228,7 @@ lcvm_vsock_dump_scan(const void *buf, gsize len, guint32 port, gboolean *listeni
     if (h->nlmsg_type == NLMSG_ERROR) {
       const struct nlmsgerr *e = NLMSG_DATA(h);
       int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) ? -e->error : EPROTO;
-      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s", g_strerror(err));
-      return FALSE;
+      return lcvm_set_errno(error, err, "cannot list vsock sockets");
     }
     if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
         h->nlmsg_len < NLMSG_LENGTH(sizeof(struct vsock_diag_msg)))

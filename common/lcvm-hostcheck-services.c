@@ -5,6 +5,7 @@
  * runs docker or asks for privilege (and no remedy suggests the docker group). */
 #include "lcvm-hostcheck-private.h"
 #include "lcvm-layout.h"
+#include "lcvm-error.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -222,10 +223,8 @@ static gboolean
 vsock_listening(guint32 port, gboolean *listening, GError **error)
 {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) {
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s", g_strerror(errno));
-    return FALSE;
-  }
+  if (fd < 0)
+    return lcvm_set_errno(error, errno, "cannot list vsock sockets");
   struct {
     struct nlmsghdr h;
     struct vsock_diag_req r;
@@ -253,7 +252,7 @@ vsock_listening(guint32 port, gboolean *listening, GError **error)
     }
   }
   if (!ok)
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s", g_strerror(errno));
+    lcvm_set_errno(error, errno, "cannot list vsock sockets");
   close(fd);
   return ok;
 }
@@ -271,7 +270,7 @@ check_qgsd(HostCtx *ctx)
   g_autoptr(GError) error = NULL;
   gboolean listening = FALSE;
   if (!vsock_listening(QGSD_PORT, &listening, &error)) {
-    hc_set(c, LCVM_CHECK_UNKNOWN, "cannot list vsock sockets: %s", error->message);
+    hc_set(c, LCVM_CHECK_UNKNOWN, "%s", error->message);
     hc_remedy(c, "check by hand: sudo ss -l --vsock | grep 4050 (needs the vsock_diag module)");
     return;
   }

@@ -4,6 +4,7 @@
  * never writes to the host, never needs privilege, and reports "unknown" with the reason
  * when a file cannot be read — a permission problem is never a failure of the host. */
 #include "lcvm-hostcheck-private.h"
+#include "lcvm-error.h"
 #include "config.h"
 #include "lcvm-pci.h"
 #include "lcvm-json.h"
@@ -29,13 +30,6 @@ static const char *const deep_checks[] = {
   NULL,
 };
 
-static gboolean
-set_errno_error(GError **error, int err, const char *path)
-{
-  g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s: %s", path, g_strerror(err));
-  return FALSE;
-}
-
 /* Reads fd until EOF, or (stop_at_blank) until the first empty line. */
 static char *
 read_fd(int fd, const char *path, gsize max, gboolean stop_at_blank, GError **error)
@@ -47,7 +41,7 @@ read_fd(int fd, const char *path, gsize max, gboolean stop_at_blank, GError **er
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      set_errno_error(error, errno, path);
+      lcvm_set_errno(error, errno, "%s", path);
       return NULL;
     }
     if (n == 0)
@@ -70,7 +64,7 @@ read_path(const char *root, const char *rel, gboolean stop_at_blank, GError **er
   g_autofree char *path = lcvm_config_path(root, rel);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
-    set_errno_error(error, errno, path);
+    lcvm_set_errno(error, errno, "%s", path);
     return NULL;
   }
   char *text = read_fd(fd, path, HC_MAX_FILE, stop_at_blank, error);
@@ -190,7 +184,7 @@ read_kmsg(const char *dev_root, GError **error)
   g_autofree char *path = lcvm_config_path(dev_root, "kmsg");
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
-    set_errno_error(error, errno, path);
+    lcvm_set_errno(error, errno, "%s", path);
     return NULL;
   }
   g_autoptr(GString) s = g_string_new(NULL);
@@ -206,7 +200,7 @@ read_kmsg(const char *dev_root, GError **error)
     if (n < 0 && errno != EAGAIN) {
       int err = errno;
       close(fd);
-      set_errno_error(error, err, path);
+      lcvm_set_errno(error, err, "%s", path);
       return NULL;
     }
     break;

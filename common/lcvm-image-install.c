@@ -3,6 +3,7 @@
  * .NAME.lock (flock), .NAME.tar.partial (+ .meta), .NAME.extract-XXXXXX/ (the new tree).
  * The archive is extracted by a second thread that reads the partial file as it grows. */
 #include "lcvm-image-install.h"
+#include "lcvm-error.h"
 #include "lcvm-extract.h"
 #include "lcvm-layout.h"
 #include "lcvm-safe-io.h"
@@ -65,12 +66,15 @@ lcvm_image_default_url(const LcvmConfig *config, const char *name)
 static gboolean
 errno_fail(GError **error, int err, const char *what, const char *path)
 {
-  g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s%s", what, path,
-              g_strerror(err),
-              err == EACCES || err == EPERM
-                  ? " (operators need to be in group lium-cvm; the store is created by "
-                    "systemd-tmpfiles from lium-cvm's tmpfiles.d)"
-                  : "");
+  lcvm_set_errno(error, err, "%s %s", what, path);
+  if (error != NULL && (err == EACCES || err == EPERM)) {
+    g_autofree char *plain = (*error)->message;
+    (*error)->message =
+        g_strconcat(plain,
+                    " (operators need to be in group lium-cvm; the store is created "
+                    "by systemd-tmpfiles from lium-cvm's tmpfiles.d)",
+                    NULL);
+  }
   return FALSE;
 }
 

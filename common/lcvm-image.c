@@ -3,6 +3,7 @@
  * openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a metadata.json or sha256sum.txt naming
  * "../x", "/etc/x" or a symlink is refused instead of followed. */
 #include "lcvm-image.h"
+#include "lcvm-error.h"
 #include "lcvm-json.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-layout.h"
@@ -554,11 +555,11 @@ lcvm_image_remove(const LcvmConfig *config, const char *name, GError **error)
     if (lockfd >= 0)
       close(lockfd);
     close(dirfd);
-    g_set_error(error, G_IO_ERROR,
-                err == EWOULDBLOCK ? G_IO_ERROR_BUSY : g_io_error_from_errno(err),
-                "cannot remove image %s: %s", name,
-                err == EWOULDBLOCK ? "a download of it is running; try again when it ends"
-                                   : g_strerror(err));
+    if (err != EWOULDBLOCK)
+      return lcvm_set_errno(error, err, "cannot remove image %s", name);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                "cannot remove image %s: a download of it is running; try again when it ends",
+                name);
     return FALSE;
   }
   /* Rename first so a half-removed tree is never mistaken for the image. */
@@ -566,8 +567,7 @@ lcvm_image_remove(const LcvmConfig *config, const char *name, GError **error)
   g_autofree char *stamp = lcvm_layout_image_stamp(name);
   gboolean ok = TRUE;
   if (renameat(dirfd, name, dirfd, doomed) < 0) {
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot remove %s/%s: %s", store,
-                name, g_strerror(errno));
+    lcvm_set_errno(error, errno, "cannot remove %s/%s", store, name);
     ok = FALSE;
   }
   ok = ok && lcvm_remove_tree_at(dirfd, stamp, error) && lcvm_remove_tree_at(dirfd, doomed, error);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Safe file primitives (see the header). Errors name the path and the errno text. */
 #include "lcvm-safe-io.h"
+#include "lcvm-error.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,20 +12,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static gboolean
-set_errno_error(GError **error, int err, const char *what, const char *path)
-{
-  g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s", what, path,
-              g_strerror(err));
-  return FALSE;
-}
-
 int
 lcvm_open_dir_at(int dirfd, const char *path, GError **error)
 {
   int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    set_errno_error(error, errno, "cannot open directory", path);
+    lcvm_set_errno(error, errno, "cannot open directory %s", path);
   return fd;
 }
 
@@ -54,10 +47,10 @@ lcvm_write_file_atomic_at(int dirfd, const char *name, const void *data, gsize l
     tmp = g_strdup_printf(".%s.%08x.tmp", name, g_random_int());
     fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0 && errno != EEXIST)
-      return set_errno_error(error, errno, "cannot create", tmp);
+      return lcvm_set_errno(error, errno, "cannot create %s", tmp);
   }
   if (fd < 0)
-    return set_errno_error(error, EEXIST, "cannot create a temporary file for", name);
+    return lcvm_set_errno(error, EEXIST, "cannot create a temporary file for %s", name);
   int err = 0;
   if (!write_all(fd, data, len) || fchmod(fd, mode) < 0 || fsync(fd) < 0)
     err = errno ? errno : EIO;
@@ -67,7 +60,7 @@ lcvm_write_file_atomic_at(int dirfd, const char *name, const void *data, gsize l
     err = errno;
   if (err != 0) {
     unlinkat(dirfd, tmp, 0);
-    return set_errno_error(error, err, "cannot write", name);
+    return lcvm_set_errno(error, err, "cannot write %s", name);
   }
   return TRUE;
 }
@@ -91,7 +84,7 @@ check_readable(int fd, const char *name, gsize max, gboolean single_link, gsize 
 {
   struct stat st;
   if (fstat(fd, &st) < 0)
-    return set_errno_error(error, errno, "cannot stat", name);
+    return lcvm_set_errno(error, errno, "cannot stat %s", name);
   if (!S_ISREG(st.st_mode)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s is not a regular file", name);
     return FALSE;
@@ -118,7 +111,7 @@ read_file_at(int dirfd, const char *name, gsize max, gboolean single_link, char 
   /* O_NONBLOCK: a FIFO planted under the name must not block the reader in open(). */
   int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
-    return set_errno_error(error, errno, "cannot open", name);
+    return lcvm_set_errno(error, errno, "cannot open %s", name);
   gsize size = 0;
   if (!check_readable(fd, name, max, single_link, &size, error)) {
     close(fd);
@@ -134,7 +127,7 @@ read_file_at(int dirfd, const char *name, gsize max, gboolean single_link, char 
       int err = errno;
       close(fd);
       g_string_free(buf, TRUE);
-      return set_errno_error(error, err, "cannot read", name);
+      return lcvm_set_errno(error, err, "cannot read %s", name);
     }
     if (n == 0)
       break;
@@ -180,7 +173,7 @@ lcvm_open_beneath(int dirfd, const char *path, int flags, GError **error)
     fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
   while (fd < 0 && errno == EINTR);
   if (fd < 0)
-    set_errno_error(error, errno, "cannot open", path);
+    lcvm_set_errno(error, errno, "cannot open %s", path);
   return fd;
 }
 
@@ -189,11 +182,11 @@ remove_children(int dirfd, const char *name, GError **error)
 {
   int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    return set_errno_error(error, errno, "cannot open directory", name);
+    return lcvm_set_errno(error, errno, "cannot open directory %s", name);
   DIR *dir = fdopendir(fd);
   if (dir == NULL) {
     close(fd);
-    return set_errno_error(error, errno, "cannot list", name);
+    return lcvm_set_errno(error, errno, "cannot list %s", name);
   }
   gboolean ok = TRUE;
   for (struct dirent *d = readdir(dir); d != NULL && ok; d = readdir(dir)) {
@@ -210,15 +203,15 @@ lcvm_remove_tree_at(int dirfd, const char *name, GError **error)
 {
   struct stat st;
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return errno == ENOENT ? TRUE : set_errno_error(error, errno, "cannot stat", name);
+    return errno == ENOENT ? TRUE : lcvm_set_errno(error, errno, "cannot stat %s", name);
   if (!S_ISDIR(st.st_mode)) {
     if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-      return set_errno_error(error, errno, "cannot remove", name);
+      return lcvm_set_errno(error, errno, "cannot remove %s", name);
     return TRUE;
   }
   if (!remove_children(dirfd, name, error))
     return FALSE;
   if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    return set_errno_error(error, errno, "cannot remove directory", name);
+    return lcvm_set_errno(error, errno, "cannot remove directory %s", name);
   return TRUE;
 }

@@ -3,6 +3,7 @@
  * the helper and the frontend do not load libcrypto. Streaming hashes of GiB archives are
  * lcvm-sha256-stream.c (OpenSSL), linked only into lium-cvm-download. */
 #include "lcvm-sha256.h"
+#include "lcvm-error.h"
 #include <errno.h>
 #include <gio/gio.h>
 #include <string.h>
@@ -24,9 +25,7 @@ lcvm_sha256_fd(int fd, const char *name, GError **error)
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      int err = errno;
-      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "cannot read %s: %s", name,
-                  g_strerror(err));
+      lcvm_set_errno(error, errno, "cannot read %s", name);
       return NULL;
     }
     if (n == 0)

@@ -3,6 +3,7 @@
  * the directories above it are the kernel's own symlinks (bus/pci/devices/X → ../../../devices/…)
  * and are followed. */
 #include "lcvm-sysfs.h"
+#include "lcvm-error.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -14,21 +15,13 @@
 #define WAIT_FIRST_US 2000
 #define WAIT_MAX_US   50000
 
-static gboolean
-errno_error(GError **error, int err, const char *what, const char *path)
-{
-  g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s %s: %s", what, path,
-              g_strerror(err));
-  return FALSE;
-}
-
 char *
 lcvm_sysfs_read(const char *dir, const char *name, GError **error)
 {
   g_autofree char *path = g_build_filename(dir, name, NULL);
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
-    errno_error(error, errno, "cannot open", path);
+    lcvm_set_errno(error, errno, "cannot open %s", path);
     return NULL;
   }
   char buf[LCVM_SYSFS_ATTR_MAX + 1];
@@ -39,7 +32,7 @@ lcvm_sysfs_read(const char *dir, const char *name, GError **error)
   int err = errno;
   close(fd);
   if (n < 0) {
-    errno_error(error, err, "cannot read", path);
+    lcvm_set_errno(error, err, "cannot read %s", path);
     return NULL;
   }
   if (n > LCVM_SYSFS_ATTR_MAX) {
@@ -77,7 +70,7 @@ lcvm_sysfs_write(const char *dir, const char *name, const char *value, GError **
   g_autofree char *path = g_build_filename(dir, name, NULL);
   int fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
-    return errno_error(error, errno, "cannot open", path);
+    return lcvm_set_errno(error, errno, "cannot open %s", path);
   gsize len = strlen(value);
   ssize_t n;
   do
@@ -91,7 +84,7 @@ lcvm_sysfs_write(const char *dir, const char *name, const char *value, GError **
   if (err != 0) {
     g_autofree char *shown = g_strescape(value, NULL);
     g_autofree char *what = g_strdup_printf("writing \"%s\" to", shown);
-    return errno_error(error, err, what, path);
+    return lcvm_set_errno(error, err, "%s %s", what, path);
   }
   return TRUE;
 }

@@ -179,9 +179,7 @@ open_record_dir(const LcvmConfig *c, GError **error)
 {
   g_autofree char *path = lcvm_layout_vfio_records_dir(c);
   if (g_mkdir_with_parents(path, 0700) < 0) {
-    int err = errno;
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "cannot create %s: %s", path,
-                g_strerror(err));
+    lcvm_set_errno(error, errno, "cannot create %s", path);
     return -1;
   }
   return lcvm_open_dir_at(AT_FDCWD, path, error);

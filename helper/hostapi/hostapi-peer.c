@@ -4,6 +4,7 @@
  * QEMU, whose slirp stack makes the guest's connections — may talk to the bridge; every other
  * local user is refused before a byte of HTTP is read. Never trusts anything the client says. */
 #include "hostapi.h"
+#include "lcvm-error.h"
 #include <errno.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -63,9 +64,7 @@ send_request(int fd, const Endpoint *client, const Endpoint *server, GError **er
     n = sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel);
   while (n < 0 && errno == EINTR);
   if (n != (ssize_t)sizeof msg) {
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "sock_diag request: %s",
-                g_strerror(errno));
-    return FALSE;
+    return lcvm_set_errno(error, errno, "sock_diag request");
   }
   return TRUE;
 }
@@ -89,18 +88,14 @@ read_answer(int fd, const Endpoint *client, const Endpoint *server, uid_t *uid, 
     n = recv(fd, buf, sizeof buf, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "sock_diag answer: %s",
-                g_strerror(errno));
-    return FALSE;
+    return lcvm_set_errno(error, errno, "sock_diag answer");
   }
   int len = (int)n;
   for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
     if (h->nlmsg_type == NLMSG_ERROR) {
       const struct nlmsgerr *err = NLMSG_DATA(h);
       int e = err->error < 0 ? -err->error : EPROTO;
-      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
-                  "no client socket found for the connection: %s", g_strerror(e));
-      return FALSE;
+      return lcvm_set_errno(error, e, "no client socket found for the connection");
     }
     if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
         h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
@@ -129,9 +124,7 @@ hostapi_peer_uid(GSocketAddress *local, GSocketAddress *remote, uid_t *uid, GErr
   }
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) {
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "sock_diag socket: %s",
-                g_strerror(errno));
-    return FALSE;
+    return lcvm_set_errno(error, errno, "sock_diag socket");
   }
   gboolean ok =
       send_request(fd, &client, &server, error) && read_answer(fd, &client, &server, uid, error);

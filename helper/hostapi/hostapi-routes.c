@@ -5,6 +5,7 @@
  * never reaches a path: .instance_info has a fixed name under the shared/ fd, events go to
  * the event fd. */
 #include "config.h"
+#include "lcvm-error.h"
 #include "hostapi.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-layout.h"
@@ -192,9 +193,7 @@ hostapi_events_append(int fd, const char *event, const char *payload, GError **e
 
   struct stat st;
   if (fstat(fd, &st) < 0) {
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "event file: %s",
-                g_strerror(errno));
-    return FALSE;
+    return lcvm_set_errno(error, errno, "event file");
   }
   if ((guint64)st.st_size + len > LCVM_EVENTS_FILE_MAX) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
@@ -208,9 +207,7 @@ hostapi_events_append(int fd, const char *event, const char *payload, GError **e
     n = write(fd, line, len);
   while (n < 0 && errno == EINTR);
   if (n != (ssize_t)len) {
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(n < 0 ? errno : EIO), "event file: %s",
-                g_strerror(n < 0 ? errno : EIO));
-    return FALSE;
+    return lcvm_set_errno(error, n < 0 ? errno : EIO, "event file");
   }
   return TRUE;
 }
