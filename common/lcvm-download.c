@@ -4,6 +4,7 @@
  * files silently: the .meta beside it records the URL and the server's validator (ETag or
  * Last-Modified), sent back as If-Range. */
 #include "lcvm-download.h"
+#include "lcvm-fd.h"
 #include "config.h"
 #include "lcvm-safe-io.h"
 #include "lcvm-sha256-stream.h"
@@ -297,8 +298,7 @@ lcvm_download_free(LcvmDownload *dl)
 {
   if (dl == NULL)
     return;
-  if (dl->fd >= 0)
-    close(dl->fd);
+  lcvm_close_fdp(&dl->fd);
   if (dl->curl != NULL)
     curl_easy_cleanup(dl->curl);
   lcvm_sha256_free(dl->sha);

@@ -3,6 +3,7 @@
  * anything is created; parents are walked one component at a time with O_NOFOLLOW, so even a
  * symlink the archive planted earlier cannot redirect a later entry. */
 #include "lcvm-extract.h"
+#include "lcvm-fd.h"
 #include "lcvm-image.h"
 #include "lcvm-safe-io.h"
 #include <archive.h>
@@ -128,34 +129,30 @@ fix_owner_mode(Extractor *ex, int fd, mode_t mode, const char *path, GError **er
 static int
 open_dir(Extractor *ex, GPtrArray *comps, guint n, const char *path, GError **error)
 {
-  int fd = dup(ex->rootfd);
+  lcvm_autofd int fd = dup(ex->rootfd);
   for (guint i = 0; i < n && fd >= 0; i++) {
     const char *c = comps->pdata[i];
     if (mkdirat(fd, c, 0775) < 0 && errno != EEXIST) {
       write_failed(error, errno, path);
-      close(fd);
       return -1;
     }
-    int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int err = errno;
-    close(fd);
+    lcvm_autofd int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0) {
-      if (err == ELOOP || err == ENOTDIR)
+      if (errno == ELOOP || errno == ENOTDIR)
         refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path, "passes through a symlink or a file");
       else
-        write_failed(error, err, path);
+        write_failed(error, errno, path);
       return -1;
     }
-    if (!fix_owner_mode(ex, next, DIR_MODE, path, error)) {
-      close(next);
+    if (!fix_owner_mode(ex, next, DIR_MODE, path, error))
       return -1;
-    }
     g_hash_table_add(ex->dirs, join_path(comps, i + 1));
-    fd = next;
+    lcvm_close_fdp(&fd);
+    fd = lcvm_steal_fd(&next);
   }
   if (fd < 0)
     write_failed(error, errno, path);
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 /* Starts writeback of what was written since *flushed, so the final fdatasync finds little
@@ -208,16 +205,15 @@ static gboolean
 extract_file(Extractor *ex, struct archive *a, struct archive_entry *entry, GPtrArray *comps,
              const char *path, GError **error)
 {
-  int dirfd = open_dir(ex, comps, comps->len - 1, path, error);
+  lcvm_autofd int dirfd = open_dir(ex, comps, comps->len - 1, path, error);
   if (dirfd < 0)
     return FALSE;
   const char *leaf = comps->pdata[comps->len - 1];
+  /* Closed by hand: a failing close() is a failed write. */
   int fd = openat(dirfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, FILE_MODE);
-  int err = errno;
-  close(dirfd);
   if (fd < 0)
-    return err == EEXIST ? refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path, "appears twice")
-                         : write_failed(error, err, path);
+    return errno == EEXIST ? refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path, "appears twice")
+                           : write_failed(error, errno, path);
   gboolean ok = write_data(ex, a, fd, path, error);
   if (ok && archive_entry_size_is_set(entry) && ftruncate(fd, (off_t)archive_entry_size(entry)) < 0)
     ok = write_failed(error, errno, path);
@@ -232,11 +228,8 @@ extract_file(Extractor *ex, struct archive *a, struct archive_entry *entry, GPtr
 static gboolean
 extract_dir(Extractor *ex, GPtrArray *comps, const char *path, GError **error)
 {
-  int fd = open_dir(ex, comps, comps->len, path, error);
-  if (fd < 0)
-    return FALSE;
-  close(fd);
-  return TRUE;
+  lcvm_autofd int fd = open_dir(ex, comps, comps->len, path, error);
+  return fd >= 0;
 }
 
 /* A symlink target must be relative and never go up ('..'). A lexical check of '..' is not
@@ -264,15 +257,12 @@ extract_symlink(Extractor *ex, struct archive_entry *entry, GPtrArray *comps, co
   if (!symlink_stays_inside(target))
     return refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path,
                   "is a symlink pointing outside the image directory or up ('..')");
-  int dirfd = open_dir(ex, comps, comps->len - 1, path, error);
+  lcvm_autofd int dirfd = open_dir(ex, comps, comps->len - 1, path, error);
   if (dirfd < 0)
     return FALSE;
-  int r = symlinkat(target, dirfd, comps->pdata[comps->len - 1]);
-  int err = errno;
-  close(dirfd);
-  if (r < 0)
-    return err == EEXIST ? refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path, "appears twice")
-                         : write_failed(error, err, path);
+  if (symlinkat(target, dirfd, comps->pdata[comps->len - 1]) < 0)
+    return errno == EEXIST ? refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path, "appears twice")
+                           : write_failed(error, errno, path);
   return TRUE;
 }
 
@@ -287,15 +277,12 @@ extract_hardlink(Extractor *ex, GPtrArray *comps, const char *path, const char *
       !g_hash_table_contains(ex->files, tpath))
     return refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path,
                   "is a hardlink to something other than a file extracted before it");
-  int dirfd = open_dir(ex, comps, comps->len - 1, path, error);
+  lcvm_autofd int dirfd = open_dir(ex, comps, comps->len - 1, path, error);
   if (dirfd < 0)
     return FALSE;
-  int r = linkat(ex->rootfd, tpath, dirfd, comps->pdata[comps->len - 1], 0);
-  int err = errno;
-  close(dirfd);
-  if (r < 0)
-    return err == EEXIST ? refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path, "appears twice")
-                         : write_failed(error, err, path);
+  if (linkat(ex->rootfd, tpath, dirfd, comps->pdata[comps->len - 1], 0) < 0)
+    return errno == EEXIST ? refuse(error, LCVM_EXTRACT_ERROR_UNSAFE, path, "appears twice")
+                           : write_failed(error, errno, path);
   return TRUE;
 }
 
@@ -379,14 +366,9 @@ sync_dirs(Extractor *ex, GError **error)
   gpointer path;
   g_hash_table_iter_init(&iter, ex->dirs);
   while (g_hash_table_iter_next(&iter, &path, NULL)) {
-    int fd = lcvm_open_beneath(ex->rootfd, path, O_RDONLY | O_DIRECTORY, NULL);
-    if (fd < 0 || fsync(fd) < 0) {
-      int err = errno;
-      if (fd >= 0)
-        close(fd);
-      return write_failed(error, err, path);
-    }
-    close(fd);
+    lcvm_autofd int fd = lcvm_open_beneath(ex->rootfd, path, O_RDONLY | O_DIRECTORY, NULL);
+    if (fd < 0 || fsync(fd) < 0)
+      return write_failed(error, errno, path);
   }
   return fsync(ex->rootfd) == 0 ? TRUE : write_failed(error, errno, ".");
 }

@@ -6,7 +6,8 @@
  *   ...
  *   return lcvm_steal_fd(&fd);   // hand it on; the cleanup then closes nothing
  *
- * A negative value is "no descriptor". Closing keeps errno, so an error path may still read it. */
+ * A negative value is "no descriptor". Closing keeps errno, so an error path may still read it.
+ * A descriptor kept in a struct is closed the same way: lcvm_close_fdp(&s->fd). */
 #pragma once
 #include <errno.h>
 #include <unistd.h>

@@ -3,6 +3,7 @@
  * "queried_at", "broken"}}}. Read with O_NOFOLLOW and a size cap; values are checked against
  * the fixed sets, so a reader never shows what the helper could not have written. */
 #include "lcvm-gpu-modes.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-safe-io.h"
@@ -92,7 +93,7 @@ GHashTable *
 lcvm_gpu_modes_load(const char *state_dir, GError **error)
 {
   g_autoptr(GHashTable) modes = lcvm_gpu_modes_new();
-  int dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  lcvm_autofd int dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0 && errno == ENOENT)
     return g_steal_pointer(&modes);
   if (dirfd < 0) {
@@ -104,7 +105,6 @@ lcvm_gpu_modes_load(const char *state_dir, GError **error)
   g_autoptr(GError) local = NULL;
   gboolean read =
       lcvm_read_file_at(dirfd, LCVM_GPU_MODES_FILE, MODES_MAX_BYTES, &text, &len, &local);
-  close(dirfd);
   if (!read && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
     return g_steal_pointer(&modes);
   if (!read) {

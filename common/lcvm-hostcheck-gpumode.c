@@ -6,6 +6,7 @@
  * VM defined in state_dir/vms. Reads the cache only: asking the tool would wake and write the
  * devices. */
 #include "lcvm-board-policy.h"
+#include "lcvm-fd.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-hostcheck-private.h"
 #include "lcvm-layout.h"
@@ -111,13 +112,12 @@ check_policy(HostCtx *ctx, LcvmPciInventory *inv, GHashTable *modes)
   g_autoptr(GPtrArray) issues = lcvm_board_policy_board(inv, modes);
   set_policy(c, issues, "no Blackwell GPU in PPCIe, no NVSwitch board partly in PPCIe");
   g_autofree char *vms = lcvm_layout_vms_dir(ctx->config);
-  int vms_fd = open(vms, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int vms_fd = open(vms, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (vms_fd < 0)
     return;
   g_auto(GStrv) names = lcvm_sysfs_list(vms);
   for (guint i = 0; names != NULL && names[i] != NULL; i++)
     check_vm_policy(ctx, inv, modes, vms_fd, names[i]);
-  close(vms_fd);
 }
 
 void

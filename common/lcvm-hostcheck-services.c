@@ -5,6 +5,7 @@
  * runs docker or asks for privilege (and no remedy suggests the docker group). */
 #include "lcvm-hostcheck-private.h"
 #include "lcvm-layout.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -88,7 +89,7 @@ tcp_probe(const char *address, guint timeout_ms)
   struct sockaddr_storage ss;
   if (!g_socket_address_to_native(sa, &ss, sizeof(ss), NULL))
     return EINVAL;
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  lcvm_autofd int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return errno;
   int err = 0;
@@ -102,7 +103,6 @@ tcp_probe(const char *address, guint timeout_ms)
     else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
       err = errno;
   }
-  close(fd);
   return err;
 }
 
@@ -222,7 +222,7 @@ check_disk(HostCtx *ctx)
 static gboolean
 vsock_listening(guint32 port, gboolean *listening, GError **error)
 {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  lcvm_autofd int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0)
     return lcvm_set_errno(error, errno, "cannot list vsock sockets");
   struct {
@@ -246,14 +246,11 @@ vsock_listening(guint32 port, gboolean *listening, GError **error)
       ok = FALSE;
       break;
     }
-    if (!lcvm_vsock_dump_scan(buf, (gsize)n, port, listening, &done, error)) {
-      close(fd);
+    if (!lcvm_vsock_dump_scan(buf, (gsize)n, port, listening, &done, error))
       return FALSE;
-    }
   }
   if (!ok)
     lcvm_set_errno(error, errno, "cannot list vsock sockets");
-  close(fd);
   return ok;
 }
 

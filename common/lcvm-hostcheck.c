@@ -4,6 +4,7 @@
  * never writes to the host, never needs privilege, and reports "unknown" with the reason
  * when a file cannot be read — a permission problem is never a failure of the host. */
 #include "lcvm-hostcheck-private.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "config.h"
 #include "lcvm-pci.h"
@@ -62,13 +63,12 @@ static char *
 read_path(const char *root, const char *rel, gboolean stop_at_blank, GError **error)
 {
   g_autofree char *path = lcvm_config_path(root, rel);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  lcvm_autofd int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     lcvm_set_errno(error, errno, "%s", path);
     return NULL;
   }
   char *text = read_fd(fd, path, HC_MAX_FILE, stop_at_blank, error);
-  close(fd);
   return text;
 }
 
@@ -182,7 +182,7 @@ static char *
 read_kmsg(const char *dev_root, GError **error)
 {
   g_autofree char *path = lcvm_config_path(dev_root, "kmsg");
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  lcvm_autofd int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     lcvm_set_errno(error, errno, "%s", path);
     return NULL;
@@ -198,14 +198,11 @@ read_kmsg(const char *dev_root, GError **error)
     if (n < 0 && (errno == EINTR || errno == EPIPE))
       continue;
     if (n < 0 && errno != EAGAIN) {
-      int err = errno;
-      close(fd);
-      lcvm_set_errno(error, err, "%s", path);
+      lcvm_set_errno(error, errno, "%s", path);
       return NULL;
     }
     break;
   }
-  close(fd);
   return g_string_free(g_steal_pointer(&s), FALSE);
 }
 

@@ -3,6 +3,7 @@
  * .NAME.lock (flock), .NAME.tar.partial (+ .meta), .NAME.extract-XXXXXX/ (the new tree).
  * The archive is extracted by a second thread that reads the partial file as it grows. */
 #include "lcvm-image-install.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "lcvm-extract.h"
 #include "lcvm-layout.h"
@@ -153,9 +154,7 @@ make_tmp(Install *in, GError **error)
 static void
 drop_tmp(Install *in)
 {
-  if (in->tmpfd >= 0)
-    close(in->tmpfd);
-  in->tmpfd = -1;
+  lcvm_close_fdp(&in->tmpfd);
   if (in->tmp_name != NULL)
     lcvm_remove_tree_at(in->storefd, in->tmp_name, NULL);
   g_clear_pointer(&in->tmp_name, g_free);
@@ -368,10 +367,8 @@ lcvm_image_install(const LcvmConfig *config, const LcvmImageInstallOptions *opti
     }
   }
   drop_tmp(&in);
-  if (in.lockfd >= 0)
-    close(in.lockfd);
-  if (in.storefd >= 0)
-    close(in.storefd);
+  lcvm_close_fdp(&in.lockfd);
+  lcvm_close_fdp(&in.storefd);
   g_free(in.store);
   return image;
 }

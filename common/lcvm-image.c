@@ -3,6 +3,7 @@
  * openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a metadata.json or sha256sum.txt naming
  * "../x", "/etc/x" or a symlink is refused instead of followed. */
 #include "lcvm-image.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "lcvm-json.h"
 #include "lcvm-json-depth.h"
@@ -80,28 +81,26 @@ open_artefact_at(int dirfd, const LcvmImage *image, const char *key, const char 
                  GError **error)
 {
   g_autoptr(GError) local = NULL;
-  int fd = lcvm_open_beneath(dirfd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, &local);
+  lcvm_autofd int fd = lcvm_open_beneath(dirfd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, &local);
   if (fd < 0) {
     image_error(error, image, "metadata.json \"%s\" names %s: %s", key, rel, local->message);
     return -1;
   }
   struct stat st;
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, 0) < 0) {
-    close(fd);
     image_error(error, image, "metadata.json \"%s\" names %s, which is not a regular file", key,
                 rel);
     return -1;
   }
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 static gboolean
 check_artefact(int dirfd, const LcvmImage *image, const char *key, const char *rel, GError **error)
 {
-  int fd = open_artefact_at(dirfd, image, key, rel, error);
+  lcvm_autofd int fd = open_artefact_at(dirfd, image, key, rel, error);
   if (fd < 0)
     return FALSE;
-  close(fd);
   return TRUE;
 }
 
@@ -129,14 +128,12 @@ lcvm_image_open_artefact(const LcvmImage *image, const char *key, GError **error
     return -1;
   }
   g_autoptr(GError) local = NULL;
-  int dirfd = lcvm_open_dir_at(AT_FDCWD, image->dir, &local);
+  lcvm_autofd int dirfd = lcvm_open_dir_at(AT_FDCWD, image->dir, &local);
   if (dirfd < 0) {
     image_error(error, image, "%s", local->message);
     return -1;
   }
-  int fd = open_artefact_at(dirfd, image, key, rel, error);
-  close(dirfd);
-  return fd;
+  return open_artefact_at(dirfd, image, key, rel, error);
 }
 
 static char *
@@ -266,7 +263,7 @@ lcvm_image_load_dir(const char *dir, const char *name, GError **error)
   image->dir = g_strdup(dir);
   image->metadata_extra = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(GError) local = NULL;
-  int dirfd = lcvm_open_dir_at(AT_FDCWD, dir, &local);
+  lcvm_autofd int dirfd = lcvm_open_dir_at(AT_FDCWD, dir, &local);
   if (dirfd < 0) {
     g_set_error(error, G_IO_ERROR, local->code,
                 "image %s is not in the image store (%s): %s; run "
@@ -282,7 +279,6 @@ lcvm_image_load_dir(const char *dir, const char *name, GError **error)
     image_error(error, image, "%s", local->message);
   ok = ok && parse_metadata(image, text, len, error) && check_artefacts(dirfd, image, error) &&
        load_digest(dirfd, image, error);
-  close(dirfd);
   return ok ? g_steal_pointer(&image) : NULL;
 }
 
@@ -309,16 +305,13 @@ check_sum_line(int dirfd, const LcvmImage *image, const char *line, GError **err
   if (!lcvm_sha256_is_hex(want) || *file == '\0')
     return image_error(error, image, "sha256sum.txt has a malformed line: '%s'", line);
   g_autoptr(GError) local = NULL;
-  int fd = lcvm_open_beneath(dirfd, file, O_RDONLY | O_NONBLOCK, &local);
+  lcvm_autofd int fd = lcvm_open_beneath(dirfd, file, O_RDONLY | O_NONBLOCK, &local);
   if (fd < 0)
     return image_error(error, image, "sha256sum.txt lists %s: %s", file, local->message);
   struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
     return image_error(error, image, "sha256sum.txt lists %s, which is not a regular file", file);
-  }
   g_autofree char *got = lcvm_sha256_fd(fd, file, &local);
-  close(fd);
   if (got == NULL)
     return image_error(error, image, "%s", local->message);
   if (!g_str_equal(got, want))
@@ -361,11 +354,10 @@ verify_sums(int dirfd, const LcvmImage *image, GError **error)
 gboolean
 lcvm_image_verify(const LcvmImage *image, GError **error)
 {
-  int dirfd = lcvm_open_dir_at(AT_FDCWD, image->dir, error);
+  lcvm_autofd int dirfd = lcvm_open_dir_at(AT_FDCWD, image->dir, error);
   if (dirfd < 0)
     return FALSE;
   gboolean ok = check_artefacts(dirfd, image, error) && verify_sums(dirfd, image, error);
-  close(dirfd);
   return ok;
 }
 
@@ -411,19 +403,18 @@ compare_strings(gconstpointer a, gconstpointer b)
 static char *
 image_signature(const LcvmImage *image, guint64 *total_size)
 {
-  int dirfd = lcvm_open_dir_at(AT_FDCWD, image->dir, NULL);
+  lcvm_autofd int dirfd = lcvm_open_dir_at(AT_FDCWD, image->dir, NULL);
   if (dirfd < 0)
     return NULL;
   DIR *dir = fdopendir(dirfd);
-  if (dir == NULL) {
-    close(dirfd);
+  if (dir == NULL)
     return NULL;
-  }
+  int entries_fd = lcvm_steal_fd(&dirfd); /* closedir closes it */
   g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
   guint64 total = 0;
   for (struct dirent *d = readdir(dir); d != NULL; d = readdir(dir)) {
     struct stat st;
-    if (d->d_name[0] == '.' || fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    if (d->d_name[0] == '.' || fstatat(entries_fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
       continue;
     total += (guint64)st.st_size;
     g_ptr_array_add(lines,
@@ -463,11 +454,10 @@ lcvm_image_state(const LcvmImage *image)
   g_autofree char *store = g_path_get_dirname(image->dir);
   g_autofree char *stamp = lcvm_layout_image_stamp(image->name);
   g_autofree char *recorded = NULL;
-  int dirfd = lcvm_open_dir_at(AT_FDCWD, store, NULL);
+  lcvm_autofd int dirfd = lcvm_open_dir_at(AT_FDCWD, store, NULL);
   if (dirfd < 0)
     return LCVM_IMAGE_UNVERIFIED;
   gboolean have = lcvm_read_file_at(dirfd, stamp, 1024 * 1024, &recorded, NULL, NULL);
-  close(dirfd);
   if (!have)
     return LCVM_IMAGE_UNVERIFIED;
   g_autofree char *sig = image_signature(image, NULL);
@@ -500,13 +490,12 @@ static char *
 manifest_image(const char *vms, const char *vm)
 {
   g_autofree char *vmdir = g_build_filename(vms, vm, NULL);
-  int dirfd = lcvm_open_dir_at(AT_FDCWD, vmdir, NULL);
+  lcvm_autofd int dirfd = lcvm_open_dir_at(AT_FDCWD, vmdir, NULL);
   if (dirfd < 0)
     return NULL;
   g_autofree char *text = NULL;
   gsize len = 0;
   gboolean ok = lcvm_read_file_at(dirfd, LCVM_MANIFEST_FILE, 16 * 1024 * 1024, &text, &len, NULL);
-  close(dirfd);
   g_autoptr(JsonParser) parser = json_parser_new();
   if (!ok || !lcvm_json_load_bounded(parser, text, (gssize)len, NULL))
     return NULL;
@@ -538,25 +527,19 @@ lcvm_image_remove(const LcvmConfig *config, const char *name, GError **error)
     return FALSE;
   }
   g_autofree char *store = lcvm_layout_images_dir(config);
-  int dirfd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  lcvm_autofd int dirfd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
   if (dirfd < 0 || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-    if (dirfd >= 0)
-      close(dirfd);
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                 "image %s is not in the image store %s (see 'lium-cvm images')", name, store);
     return FALSE;
   }
   /* The download lock: never remove an image while it is being (re)installed. */
   g_autofree char *lock = lcvm_layout_image_lock(name);
-  int lockfd = openat(dirfd, lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0664);
+  lcvm_autofd int lockfd = openat(dirfd, lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0664);
   if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-    int err = errno;
-    if (lockfd >= 0)
-      close(lockfd);
-    close(dirfd);
-    if (err != EWOULDBLOCK)
-      return lcvm_set_errno(error, err, "cannot remove image %s", name);
+    if (errno != EWOULDBLOCK)
+      return lcvm_set_errno(error, errno, "cannot remove image %s", name);
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_BUSY,
                 "cannot remove image %s: a download of it is running; try again when it ends",
                 name);
@@ -571,8 +554,6 @@ lcvm_image_remove(const LcvmConfig *config, const char *name, GError **error)
     ok = FALSE;
   }
   ok = ok && lcvm_remove_tree_at(dirfd, stamp, error) && lcvm_remove_tree_at(dirfd, doomed, error);
-  close(lockfd);
-  close(dirfd);
   return ok;
 }
 

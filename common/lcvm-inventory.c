@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The host's CVM data disks (see the header). */
 #include "lcvm-inventory.h"
+#include "lcvm-fd.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-layout.h"
 #include "lcvm-manifest.h"
@@ -111,10 +112,8 @@ first_visit(Scan *s, int dirfd)
 static void
 add_own_disk(Scan *s, const LcvmConfig *config, int instances, int vms, const char *name)
 {
-  int dir = lcvm_open_dir_at(instances, name, NULL);
+  lcvm_autofd int dir = lcvm_open_dir_at(instances, name, NULL);
   if (dir < 0 || !has_disk(dir) || !first_visit(s, dir)) {
-    if (dir >= 0)
-      close(dir);
     return;
   }
   LcvmInventoryDisk *d = g_new0(LcvmInventoryDisk, 1);
@@ -123,7 +122,6 @@ add_own_disk(Scan *s, const LcvmConfig *config, int instances, int vms, const ch
   g_autofree char *instances_path = lcvm_layout_instances_dir(config);
   d->dir = g_build_filename(instances_path, name, NULL); /* as listed: any entry name */
   d->mrenclave = mrenclave_of(dir);
-  close(dir);
   g_autoptr(LcvmManifest) m = vms >= 0 ? lcvm_manifest_load_vm(vms, name, NULL, NULL) : NULL;
   d->state = g_strdup(m ? "defined" : "orphan");
   if (m != NULL) {
@@ -138,15 +136,14 @@ add_own_disk(Scan *s, const LcvmConfig *config, int instances, int vms, const ch
 static GPtrArray *
 dir_names(int dirfd)
 {
-  int dup = dirfd >= 0 ? fcntl(dirfd, F_DUPFD_CLOEXEC, 0) : -1;
+  lcvm_autofd int dup = dirfd >= 0 ? fcntl(dirfd, F_DUPFD_CLOEXEC, 0) : -1;
   DIR *dir = dup >= 0 ? fdopendir(dup) : NULL;
   if (dir == NULL) {
-    int err = dirfd < 0 ? ENOENT : errno;
-    if (dup >= 0)
-      close(dup);
-    errno = err;
+    if (dirfd < 0)
+      errno = ENOENT;
     return NULL;
   }
+  lcvm_steal_fd(&dup); /* closedir closes it */
   GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
   for (struct dirent *e = readdir(dir); e != NULL; e = readdir(dir))
     if (e->d_name[0] != '.')
@@ -156,23 +153,16 @@ dir_names(int dirfd)
   return names;
 }
 
-static void
-close_fd(int fd)
-{
-  if (fd >= 0)
-    close(fd);
-}
-
 /* instances/ is root's (0711): an operator cannot list it, only reach a known name in it. */
 static void
 scan_own(Scan *s, const LcvmConfig *config)
 {
-  int state = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
-  int instances = state >= 0 ? lcvm_open_dir_at(state, LCVM_STATE_INSTANCES, NULL) : -1;
+  lcvm_autofd int state = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
+  lcvm_autofd int instances = state >= 0 ? lcvm_open_dir_at(state, LCVM_STATE_INSTANCES, NULL) : -1;
   gboolean listable = instances >= 0 || errno != EACCES;
   if (!listable) /* search permission only: reach the names we know */
     instances = openat(state, LCVM_STATE_INSTANCES, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  int vms = state >= 0 ? lcvm_open_dir_at(state, LCVM_STATE_VMS, NULL) : -1;
+  lcvm_autofd int vms = state >= 0 ? lcvm_open_dir_at(state, LCVM_STATE_VMS, NULL) : -1;
   g_autoptr(GPtrArray) names = listable ? dir_names(instances) : NULL;
   if (!listable && instances >= 0) {
     g_ptr_array_add(s->inv->notes,
@@ -184,9 +174,6 @@ scan_own(Scan *s, const LcvmConfig *config)
   }
   for (guint i = 0; names != NULL && i < names->len; i++)
     add_own_disk(s, config, instances, vms, names->pdata[i]);
-  close_fd(vms);
-  close_fd(instances);
-  close_fd(state);
 }
 
 /* ---- Lium checkouts: run/vms/NAME as dstack.py lays it out (lium.md §1.4) ---- */
@@ -240,11 +227,10 @@ add_lium_disk(Scan *s, int dirfd, const char *path)
                                                        : "orphan");
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
   d->image = string_member(json_file_object(dirfd, LCVM_MANIFEST_FILE, parser), "image");
-  int shared = lcvm_open_dir_at(dirfd, "shared", NULL);
+  lcvm_autofd int shared = lcvm_open_dir_at(dirfd, "shared", NULL);
   if (shared >= 0) {
     d->compose_hash = sha256_of(shared, LCVM_APP_COMPOSE_FILE);
     d->os_image_hash = lium_os_image_hash(shared);
-    close(shared);
   }
   g_ptr_array_add(s->inv->disks, d);
 }
@@ -253,25 +239,22 @@ add_lium_disk(Scan *s, int dirfd, const char *path)
 static void
 scan_registered_root(Scan *s, const char *root)
 {
-  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  lcvm_autofd int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   g_autoptr(GPtrArray) names = fd >= 0 ? dir_names(fd) : NULL;
   if (names == NULL) {
     int err = errno;
     g_ptr_array_add(s->inv->incomplete,
                     g_strdup_printf("the registered VM root %s is %s", root,
                                     err == ENOENT ? "missing" : g_strerror(err)));
-    close_fd(fd);
     return;
   }
   for (guint i = 0; i < names->len; i++) {
-    int vm = lcvm_open_dir_at(fd, names->pdata[i], NULL);
+    lcvm_autofd int vm = lcvm_open_dir_at(fd, names->pdata[i], NULL);
     if (vm >= 0 && has_disk(vm)) {
       g_autofree char *path = g_build_filename(root, names->pdata[i], NULL);
       add_lium_disk(s, vm, path);
     }
-    close_fd(vm);
   }
-  close(fd);
 }
 
 static void
@@ -323,7 +306,7 @@ walk(Scan *s, int dirfd, const char *path, dev_t dev, guint depth)
         st.st_dev != dev)
       continue;
     g_autofree char *subpath = g_build_filename(path, name, NULL);
-    int sub = lcvm_open_dir_at(dirfd, name, NULL);
+    lcvm_autofd int sub = lcvm_open_dir_at(dirfd, name, NULL);
     if (sub < 0) {
       unreadable(s, subpath);
       continue;
@@ -332,27 +315,24 @@ walk(Scan *s, int dirfd, const char *path, dev_t dev, guint depth)
       add_lium_disk(s, sub, subpath);
     else if (depth < SWEEP_MAX_DEPTH && first_visit(s, sub))
       walk(s, sub, subpath, dev, depth + 1);
-    close(sub);
   }
 }
 
 static void
 sweep(Scan *s, const char *root)
 {
-  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  lcvm_autofd int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
     if (errno != ENOENT)
       g_ptr_array_add(s->inv->incomplete,
                       g_strdup_printf("cannot search %s: %s", root, g_strerror(errno)));
-    close_fd(fd);
     return;
   }
   if (has_disk(fd))
     add_lium_disk(s, fd, root);
   else if (first_visit(s, fd))
     walk(s, fd, root, st.st_dev, 0);
-  close(fd);
 }
 
 /* Octal escapes of /proc/self/mounts ("\040" for a space). */

@@ -3,6 +3,7 @@
  * the file as hostile: it never follows a symlink, caps the size, refuses unknown keys and
  * runs the same validator the writer runs. */
 #include "lcvm-manifest.h"
+#include "lcvm-fd.h"
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
@@ -468,7 +469,7 @@ lcvm_manifest_load_vm(int vms_dirfd, const char *name, int *vm_dirfd, GError **e
 {
   if (!lcvm_vm_name_valid(name, error))
     return NULL;
-  int fd = lcvm_open_dir_at(vms_dirfd, name, error);
+  lcvm_autofd int fd = lcvm_open_dir_at(vms_dirfd, name, error);
   if (fd < 0)
     return NULL;
   g_autoptr(LcvmManifest) m = lcvm_manifest_load_at(fd, error);
@@ -476,10 +477,8 @@ lcvm_manifest_load_vm(int vms_dirfd, const char *name, int *vm_dirfd, GError **e
     invalid(error, "%s in %s names the VM '%s'", LCVM_MANIFEST_FILE, name, m->name);
     g_clear_pointer(&m, lcvm_manifest_free);
   }
-  if (m == NULL || vm_dirfd == NULL)
-    close(fd);
-  else
-    *vm_dirfd = fd;
+  if (m != NULL && vm_dirfd != NULL)
+    *vm_dirfd = lcvm_steal_fd(&fd);
   return g_steal_pointer(&m);
 }
 

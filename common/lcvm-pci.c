@@ -4,6 +4,7 @@
  * fatal error through a callback that must not return: it jumps back to the scan, which
  * turns it into a GError instead of exiting the process. */
 #include "lcvm-pci.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "lcvm-sysfs.h"
 #include "lcvm-validate.h"
@@ -380,14 +381,13 @@ scan_process(LcvmPciInventory *inv, GHashTable *targets, const char *proc_root, 
              const char *pid_name)
 {
   g_autofree char *fd_path = g_strdup_printf("%s/fd", pid_name);
-  int dfd = openat(proc_fd, fd_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  lcvm_autofd int dfd = openat(proc_fd, fd_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return errno != EACCES && errno != EPERM;
   DIR *dir = fdopendir(dfd);
-  if (dir == NULL) {
-    close(dfd);
+  if (dir == NULL)
     return TRUE;
-  }
+  lcvm_steal_fd(&dfd); /* closedir closes it */
   struct dirent *e;
   char target[4096];
   while ((e = readdir(dir)) != NULL) {
@@ -427,14 +427,13 @@ lcvm_pci_find_holders(LcvmPciInventory *inv, const char *dev_root, const char *p
   inv->holders_complete = TRUE;
   if (g_hash_table_size(targets) == 0)
     return;
-  int proc_fd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  lcvm_autofd int proc_fd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *dir = proc_fd >= 0 ? fdopendir(proc_fd) : NULL;
   if (dir == NULL) {
-    if (proc_fd >= 0)
-      close(proc_fd);
     inv->holders_complete = FALSE;
     return;
   }
+  lcvm_steal_fd(&proc_fd); /* closedir closes it */
   struct dirent *e;
   while ((e = readdir(dir)) != NULL)
     if (all_digits(e->d_name) && !scan_process(inv, targets, proc_root, dirfd(dir), e->d_name))
@@ -453,11 +452,10 @@ is_bridge(const char *devdir)
     return TRUE;
   g_autofree char *path = g_build_filename(devdir, "config", NULL);
   guint8 header = 0;
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return FALSE;
   gboolean ok = pread(fd, &header, 1, 0x0e) == 1;
-  close(fd);
   return ok && ((header & 0x7f) == 1 || (header & 0x7f) == 2);
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Host resource probes (see the header). */
 #include "lcvm-resources.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "lcvm-sysfs.h"
 
@@ -159,7 +160,7 @@ lcvm_port_check_free(const LcvmPortForward *forward, GError **error)
   if (inet_pton(AF_INET, forward->address, &sa.sin_addr) != 1)
     return port_error(error, EADDRNOTAVAIL, forward);
   gboolean tcp = forward->protocol == LCVM_PROTOCOL_TCP;
-  int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+  lcvm_autofd int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return port_error(error, errno, forward);
   int one = 1;
@@ -168,6 +169,5 @@ lcvm_port_check_free(const LcvmPortForward *forward, GError **error)
     err = errno;
   if (err == 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
     err = errno;
-  close(fd);
   return err == 0 ? TRUE : port_error(error, err, forward);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Safe file primitives (see the header). Errors name the path and the errno text. */
 #include "lcvm-safe-io.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include <dirent.h>
 #include <errno.h>
@@ -69,11 +70,10 @@ gboolean
 lcvm_write_file_atomic(const char *dir, const char *name, const void *data, gsize len, mode_t mode,
                        GError **error)
 {
-  int dirfd = lcvm_open_dir_at(AT_FDCWD, dir, error);
+  lcvm_autofd int dirfd = lcvm_open_dir_at(AT_FDCWD, dir, error);
   if (dirfd < 0)
     return FALSE;
   gboolean ok = lcvm_write_file_atomic_at(dirfd, name, data, len, mode, error);
-  close(dirfd);
   return ok;
 }
 
@@ -109,41 +109,33 @@ read_file_at(int dirfd, const char *name, gsize max, gboolean single_link, char 
              gsize *len, GError **error)
 {
   /* O_NONBLOCK: a FIFO planted under the name must not block the reader in open(). */
-  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  lcvm_autofd int fd =
+      openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     return lcvm_set_errno(error, errno, "cannot open %s", name);
   gsize size = 0;
-  if (!check_readable(fd, name, max, single_link, &size, error)) {
-    close(fd);
+  if (!check_readable(fd, name, max, single_link, &size, error))
     return FALSE;
-  }
-  GString *buf = g_string_sized_new(size + 1);
+  g_autoptr(GString) buf = g_string_sized_new(size + 1);
   char chunk[8192];
   for (;;) {
     ssize_t n = read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      g_string_free(buf, TRUE);
-      return lcvm_set_errno(error, err, "cannot read %s", name);
-    }
+    if (n < 0)
+      return lcvm_set_errno(error, errno, "cannot read %s", name);
     if (n == 0)
       break;
     if (buf->len + (gsize)n > max) {
-      close(fd);
-      g_string_free(buf, TRUE);
       g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s grew beyond %" G_GSIZE_FORMAT " bytes",
                   name, max);
       return FALSE;
     }
     g_string_append_len(buf, chunk, n);
   }
-  close(fd);
   if (len != NULL)
     *len = buf->len;
-  *contents = g_string_free(buf, FALSE);
+  *contents = g_string_free(g_steal_pointer(&buf), FALSE);
   return TRUE;
 }
 
@@ -180,19 +172,18 @@ lcvm_open_beneath(int dirfd, const char *path, int flags, GError **error)
 static gboolean
 remove_children(int dirfd, const char *name, GError **error)
 {
-  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return lcvm_set_errno(error, errno, "cannot open directory %s", name);
   DIR *dir = fdopendir(fd);
-  if (dir == NULL) {
-    close(fd);
+  if (dir == NULL)
     return lcvm_set_errno(error, errno, "cannot list %s", name);
-  }
+  int dir_fd = lcvm_steal_fd(&fd); /* closedir closes it */
   gboolean ok = TRUE;
   for (struct dirent *d = readdir(dir); d != NULL && ok; d = readdir(dir)) {
     if (g_str_equal(d->d_name, ".") || g_str_equal(d->d_name, ".."))
       continue;
-    ok = lcvm_remove_tree_at(fd, d->d_name, error);
+    ok = lcvm_remove_tree_at(dir_fd, d->d_name, error);
   }
   closedir(dir);
   return ok;

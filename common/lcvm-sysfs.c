@@ -3,6 +3,7 @@
  * the directories above it are the kernel's own symlinks (bus/pci/devices/X → ../../../devices/…)
  * and are followed. */
 #include "lcvm-sysfs.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +20,7 @@ char *
 lcvm_sysfs_read(const char *dir, const char *name, GError **error)
 {
   g_autofree char *path = g_build_filename(dir, name, NULL);
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  lcvm_autofd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     lcvm_set_errno(error, errno, "cannot open %s", path);
     return NULL;
@@ -29,10 +30,8 @@ lcvm_sysfs_read(const char *dir, const char *name, GError **error)
   do
     n = read(fd, buf, sizeof buf);
   while (n < 0 && errno == EINTR);
-  int err = errno;
-  close(fd);
   if (n < 0) {
-    lcvm_set_errno(error, err, "cannot read %s", path);
+    lcvm_set_errno(error, errno, "cannot read %s", path);
     return NULL;
   }
   if (n > LCVM_SYSFS_ATTR_MAX) {

@@ -3,6 +3,7 @@
  * here by the helper, without following a symlink, and passed as an fd; the bridge binary
  * must be root-owned along its whole path, like every program the helper runs. */
 #include "helper-bridge.h"
+#include "lcvm-fd.h"
 #include "helper-instance.h"
 #include "helper-process.h"
 #include "helper-sandbox-ns.h"
@@ -53,9 +54,7 @@ void
 helper_bridge_clear(HelperBridge *bridge)
 {
   g_clear_pointer(&bridge->argv, g_strfreev);
-  if (bridge->pidfd >= 0)
-    close(bridge->pidfd);
-  bridge->pidfd = -1;
+  lcvm_close_fdp(&bridge->pidfd);
   bridge->pid = 0;
 }
 
@@ -74,7 +73,7 @@ errno_fail(GError **error, const char *name, const char *what)
 static int
 listen_loopback(const char *name, guint16 port, GError **error)
 {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  lcvm_autofd int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return errno_fail(error, name, "socket");
   struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -83,11 +82,9 @@ listen_loopback(const char *name, guint16 port, GError **error)
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
       bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
     g_autofree char *what = g_strdup_printf("cannot listen on 127.0.0.1:%u", port);
-    errno_fail(error, name, what);
-    close(fd);
-    return -1;
+    return errno_fail(error, name, what);
   }
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 static int
@@ -96,12 +93,10 @@ open_shared(const LcvmConfig *config, const char *name, GError **error)
   g_autofree char *rel = lcvm_layout_instance_rel(name, LCVM_INSTANCE_SHARED_DIR, error);
   if (rel == NULL)
     return -1;
-  int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
+  lcvm_autofd int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return -1;
-  int fd = lcvm_open_beneath(state_fd, rel, O_RDONLY | O_DIRECTORY, error);
-  close(state_fd);
-  return fd;
+  return lcvm_open_beneath(state_fd, rel, O_RDONLY | O_DIRECTORY, error);
 }
 
 /* The event file: root-owned in the root-only runtime_dir/NAME; the bridge only ever gets
@@ -109,20 +104,16 @@ open_shared(const LcvmConfig *config, const char *name, GError **error)
 static int
 open_events(const LcvmConfig *config, const char *name, GError **error)
 {
-  int dir = helper_runtime_dir_open(config, name, FALSE, error);
+  lcvm_autofd int dir = helper_runtime_dir_open(config, name, FALSE, error);
   if (dir < 0)
     return -1;
-  int fd = openat(dir, LCVM_RUNTIME_EVENTS,
-                  O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, EVENTS_MODE);
-  close(dir);
+  lcvm_autofd int fd =
+      openat(dir, LCVM_RUNTIME_EVENTS,
+             O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, EVENTS_MODE);
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0) {
-    errno_fail(error, name, "cannot open its event file");
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  return fd;
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
+    return errno_fail(error, name, "cannot open its event file");
+  return lcvm_steal_fd(&fd);
 }
 
 static GStrv
@@ -238,23 +229,20 @@ helper_bridge_spawn(const LcvmConfig *config, const char *name, const HelperRese
     ok = spawn_with(name, res, argv, fds, out, error);
   }
   for (guint i = 0; i < G_N_ELEMENTS(fds); i++)
-    if (fds[i] >= 0)
-      close(fds[i]);
+    lcvm_close_fdp(&fds[i]);
   return ok;
 }
 
 gboolean
 helper_bridge_share(int instance_fd, const char *name, const HelperReservation *res, GError **error)
 {
-  int fd = openat(instance_fd, LCVM_INSTANCE_SHARED_DIR,
-                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int fd = openat(instance_fd, LCVM_INSTANCE_SHARED_DIR,
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   /* chown first: it clears the setgid bit that the chmod then sets. */
   gboolean ok =
       fd >= 0 && fchown(fd, res->qemu_uid, res->bridge_uid) == 0 && fchmod(fd, SHARED_MODE) == 0;
   if (!ok)
     errno_fail(error, name, "cannot open shared/ to it");
-  if (fd >= 0)
-    close(fd);
   return ok;
 }
 

@@ -2,6 +2,7 @@
 /* Unexpected exits, recorded and reported (see helper-crash.h). The record lives in the
  * root-owned instance directory and is reached without following a symlink. */
 #include "helper-crash.h"
+#include "lcvm-fd.h"
 #include "helper-runtime-record.h"
 #include "helper-vm.h"
 #include "lcvm-layout.h"
@@ -140,24 +141,20 @@ helper_crash_report(const LcvmConfig *config, const HelperCrash *crash)
   gsize len = 0;
   g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
   g_autoptr(GError) error = NULL;
-  int fd = helper_vm_instance_dir_open(config, crash->name, &error);
+  lcvm_autofd int fd = helper_vm_instance_dir_open(config, crash->name, &error);
   if (fd < 0 || !lcvm_write_file_atomic_at(fd, LCVM_INSTANCE_LAST_EXIT, text, len, 0600, &error))
     g_warning("VM %s: its crash is not recorded for a helper restart: %s", crash->name,
               error->message);
-  if (fd >= 0)
-    close(fd);
 }
 
 HelperCrash *
 helper_crash_load(const LcvmConfig *config, const char *name)
 {
-  int fd = helper_vm_instance_dir_open(config, name, NULL);
+  lcvm_autofd int fd = helper_vm_instance_dir_open(config, name, NULL);
   g_autofree char *text = NULL;
   gsize len = 0;
   gboolean read =
       fd >= 0 && lcvm_read_file_at(fd, LCVM_INSTANCE_LAST_EXIT, RECORD_MAX, &text, &len, NULL);
-  if (fd >= 0)
-    close(fd);
   g_autoptr(GKeyFile) kf = g_key_file_new();
   if (!read || !g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, NULL))
     return NULL;
@@ -180,11 +177,10 @@ helper_crash_load(const LcvmConfig *config, const char *name)
 void
 helper_crash_clear(const LcvmConfig *config, const char *name)
 {
-  int fd = helper_vm_instance_dir_open(config, name, NULL);
+  lcvm_autofd int fd = helper_vm_instance_dir_open(config, name, NULL);
   if (fd < 0)
     return;
   unlinkat(fd, LCVM_INSTANCE_LAST_EXIT, 0);
-  close(fd);
 }
 
 GStrv

@@ -5,6 +5,7 @@
  * the bridge writes: at most one line of HELPER_EVENTS_MAX_LINE is held, and one batch of
  * HELPER_EVENTS_MAX_BATCH bytes is read per main-loop iteration. */
 #include "helper-events.h"
+#include "lcvm-fd.h"
 #include "helper-bridge.h"
 #include "helper-runtime-record.h"
 #include "lcvm-error.h"
@@ -145,15 +146,13 @@ on_inotify(gint fd, GIOCondition condition, gpointer data)
 static int
 open_events(const LcvmConfig *config, const char *name, GError **error)
 {
-  int dir = helper_runtime_dir_open(config, name, FALSE, error);
+  lcvm_autofd int dir = helper_runtime_dir_open(config, name, FALSE, error);
   if (dir < 0)
     return -1;
   int fd = openat(dir, LCVM_RUNTIME_EVENTS, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  int err = errno;
-  close(dir);
   if (fd < 0)
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "VM %s: cannot open its event file: %s", name,
-                g_strerror(err));
+                g_strerror(errno));
   return fd;
 }
 
@@ -194,9 +193,8 @@ helper_events_free(HelperEvents *e)
   if (e->more_source != 0)
     g_source_remove(e->more_source);
   g_free(e->name);
-  if (e->inotify_fd >= 0)
-    close(e->inotify_fd);
-  close(e->fd);
+  lcvm_close_fdp(&e->inotify_fd);
+  lcvm_close_fdp(&e->fd);
   g_string_free(e->line, TRUE);
   g_free(e);
 }

@@ -2,6 +2,7 @@
 /* The guest agent client (see helper-guest-agent.h). Never sends anything a caller wrote: the
  * request is a constant and the address comes from the VM's reservation and root's config. */
 #include "helper-guest-agent.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 
 #include <errno.h>
@@ -93,20 +94,19 @@ agent_connect(const LcvmConfig *config, guint cid, gint64 deadline, GError **err
     vm->svm_port = HELPER_GUEST_AGENT_PORT;
     len = sizeof *vm;
   }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  lcvm_autofd int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return fail(error, cid, "cannot be reached", errno), -1;
   if (connect(fd, (struct sockaddr *)&ss, len) == 0)
-    return fd;
+    return lcvm_steal_fd(&fd);
   int err = errno;
   if ((err == EINPROGRESS || err == EAGAIN) && wait_fd(fd, POLLOUT, deadline)) {
     socklen_t sl = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err == 0)
-      return fd;
+      return lcvm_steal_fd(&fd);
   } else if (err == EINPROGRESS || err == EAGAIN) {
     err = ETIMEDOUT;
   }
-  close(fd);
   return fail(error, cid, "does not answer", err), -1;
 }
 
@@ -149,14 +149,13 @@ gboolean
 helper_guest_agent_shutdown(const LcvmConfig *config, guint cid, guint timeout_ms, GError **error)
 {
   gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-  int fd = agent_connect(config, cid, deadline, error);
+  lcvm_autofd int fd = agent_connect(config, cid, deadline, error);
   if (fd < 0)
     return FALSE;
   char buf[HELPER_GUEST_AGENT_MAX_REPLY];
   gboolean sent = send_all(fd, REQUEST, sizeof REQUEST - 1, deadline);
   int err = errno;
   gsize have = sent ? read_status_line(fd, buf, sizeof buf, deadline) : 0;
-  close(fd);
   if (!sent)
     return fail(error, cid, "did not take the Shutdown request", err);
   guint code = 0;

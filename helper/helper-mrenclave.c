@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* MRENCLAVE tracking and the start-time check (see the header). */
 #include "helper-mrenclave.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "lcvm-layout.h"
 #include "lcvm-mrenclave.h"
@@ -31,11 +32,10 @@ static int
 open_instance(const LcvmConfig *config, const char *name)
 {
   g_autofree char *path = lcvm_layout_instances_dir(config);
-  int instances = lcvm_open_dir_at(AT_FDCWD, path, NULL);
+  lcvm_autofd int instances = lcvm_open_dir_at(AT_FDCWD, path, NULL);
   if (instances < 0)
     return -1;
   int fd = lcvm_open_dir_at(instances, name, NULL);
-  close(instances);
   return fd;
 }
 
@@ -43,10 +43,8 @@ open_instance(const LcvmConfig *config, const char *name)
 static char *
 helper_mrenclave_current(const LcvmConfig *config)
 {
-  int state = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
+  lcvm_autofd int state = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
   char *value = read_record(state, LCVM_KEY_PROVIDER_MRENCLAVE_FILE);
-  if (state >= 0)
-    close(state);
   return value;
 }
 
@@ -58,13 +56,11 @@ helper_mrenclave_observe(const LcvmConfig *config, const char *logs)
   if (seen == NULL)
     return g_steal_pointer(&recorded);
   if (g_strcmp0(seen, recorded) != 0) {
-    int state = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
+    lcvm_autofd int state = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
     g_autoptr(GError) error = NULL;
     if (state < 0 || !write_record(state, LCVM_KEY_PROVIDER_MRENCLAVE_FILE, seen, &error))
       g_warning("cannot record the key provider's MRENCLAVE in %s: %s", config->state_dir,
                 error ? error->message : "no state directory");
-    if (state >= 0)
-      close(state);
   }
   return g_steal_pointer(&seen);
 }
@@ -73,12 +69,10 @@ gboolean
 helper_mrenclave_check(const LcvmConfig *config, const char *name, gboolean *had_disk,
                        GError **error)
 {
-  int dir = open_instance(config, name);
+  lcvm_autofd int dir = open_instance(config, name);
   struct stat st;
   *had_disk = dir >= 0 && fstatat(dir, LCVM_INSTANCE_DATA_DISK, &st, AT_SYMLINK_NOFOLLOW) == 0;
   g_autofree char *disk = read_record(dir, LCVM_INSTANCE_MRENCLAVE_FILE);
-  if (dir >= 0)
-    close(dir);
   g_autofree char *current = helper_mrenclave_current(config);
   if (!*had_disk || disk == NULL || current == NULL || g_str_equal(disk, current))
     return TRUE;
@@ -98,10 +92,8 @@ helper_mrenclave_mismatched(const LcvmConfig *config, GPtrArray *disks, const ch
 {
   GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; current != NULL && i < disks->len; i++) {
-    int dir = open_instance(config, disks->pdata[i]);
+    lcvm_autofd int dir = open_instance(config, disks->pdata[i]);
     g_autofree char *disk = read_record(dir, LCVM_INSTANCE_MRENCLAVE_FILE);
-    if (dir >= 0)
-      close(dir);
     if (disk != NULL && !g_str_equal(disk, current))
       g_ptr_array_add(out, g_strdup_printf("%s (%s)", (char *)disks->pdata[i], disk));
   }
@@ -114,12 +106,10 @@ helper_mrenclave_record_disk(const LcvmConfig *config, const char *name, gboolea
   if (had_disk)
     return;
   g_autofree char *current = helper_mrenclave_current(config);
-  int dir = current ? open_instance(config, name) : -1;
+  lcvm_autofd int dir = current ? open_instance(config, name) : -1;
   struct stat st;
   g_autoptr(GError) error = NULL;
   if (dir >= 0 && fstatat(dir, LCVM_INSTANCE_DATA_DISK, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
       !write_record(dir, LCVM_INSTANCE_MRENCLAVE_FILE, current, &error))
     g_warning("VM %s: cannot record its key provider's MRENCLAVE: %s", name, error->message);
-  if (dir >= 0)
-    close(dir);
 }

@@ -2,6 +2,7 @@
 /* The QMP client (see the header): newline-delimited JSON over a UNIX stream socket, read
  * with poll() against one deadline per call. Lines longer than QMP_MAX_LINE are refused. */
 #include "helper-qmp.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "lcvm-json-depth.h"
 #include "lcvm-text.h"
@@ -27,8 +28,7 @@ helper_qmp_free(HelperQmp *qmp)
 {
   if (qmp == NULL)
     return;
-  if (qmp->fd >= 0)
-    close(qmp->fd);
+  lcvm_close_fdp(&qmp->fd);
   g_string_free(qmp->buffer, TRUE);
   g_free(qmp->path);
   g_free(qmp);
@@ -174,14 +174,12 @@ connect_unix(const char *path, int *err)
     return -1;
   }
   strcpy(addr.sun_path, path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  lcvm_autofd int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
     *err = errno;
-    if (fd >= 0)
-      close(fd);
     return -1;
   }
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 HelperQmp *

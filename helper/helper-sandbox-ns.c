@@ -7,6 +7,7 @@
  * operator could plant: host paths are resolved in the parent from root-owned locations or
  * come confined from the caller. */
 #include "helper-sandbox-ns.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 
 #include <errno.h>
@@ -417,12 +418,10 @@ run_scope(void)
   if (abi < LANDLOCK_ABI_SCOPES)
     return 0;
   ScopedRulesetAttr attr = { 0, 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL };
-  int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  lcvm_autofd int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
   if (fd < 0)
     return -1;
-  int r = (int)syscall(SYS_landlock_restrict_self, fd, 0);
-  close(fd);
-  return r;
+  return (int)syscall(SYS_landlock_restrict_self, fd, 0);
 }
 
 static int

@@ -22,6 +22,7 @@
  * attributes reset_method and reset of a validated slot and to the Bridge Control word of its
  * parent bridge's config space; never to a path a caller named. */
 #include "helper-sanitize.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include "lcvm-pci.h"
 #include "lcvm-sysfs.h"
@@ -107,15 +108,12 @@ static gboolean
 config_read16(const char *dir, guint offset, guint16 *out, GError **error)
 {
   g_autofree char *path = g_build_filename(dir, "config", NULL);
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   guint8 b[2];
   ssize_t n = fd >= 0 ? pread(fd, b, sizeof b, offset) : -1;
-  int err = errno;
-  if (fd >= 0)
-    close(fd);
   if (n != (ssize_t)sizeof b) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot read %s at 0x%x: %s", path, offset,
-                n < 0 ? g_strerror(err) : "short read");
+                n < 0 ? g_strerror(errno) : "short read");
     return FALSE;
   }
   *out = (guint16)(b[0] | b[1] << 8);

@@ -4,6 +4,7 @@
  * child (so it works whether or not the host mounts /dev/mqueue); files are removed with
  * lcvm_remove_tree_at below a directory fd. Only ever removes what uid owns. */
 #include "helper-uid-purge.h"
+#include "lcvm-fd.h"
 #include "lcvm-safe-io.h"
 
 #include <dirent.h>
@@ -122,13 +123,11 @@ static guint
 purge_files(const char *dir_path, uid_t uid)
 {
   g_autoptr(GError) error = NULL;
-  int fd = lcvm_open_dir_at(AT_FDCWD, dir_path, NULL);
+  lcvm_autofd int fd = lcvm_open_dir_at(AT_FDCWD, dir_path, NULL);
   DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-  if (dir == NULL) {
-    if (fd >= 0)
-      close(fd);
+  if (dir == NULL)
     return 0;
-  }
+  lcvm_steal_fd(&fd); /* closedir closes it */
   guint removed = 0;
   for (struct dirent *e = readdir(dir); e != NULL; e = readdir(dir)) {
     struct stat st;

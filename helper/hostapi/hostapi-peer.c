@@ -4,6 +4,7 @@
  * QEMU, whose slirp stack makes the guest's connections — may talk to the bridge; every other
  * local user is refused before a byte of HTTP is read. Never trusts anything the client says. */
 #include "hostapi.h"
+#include "lcvm-fd.h"
 #include "lcvm-error.h"
 #include <errno.h>
 #include <linux/inet_diag.h>
@@ -63,9 +64,8 @@ send_request(int fd, const Endpoint *client, const Endpoint *server, GError **er
   do
     n = sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel);
   while (n < 0 && errno == EINTR);
-  if (n != (ssize_t)sizeof msg) {
+  if (n != (ssize_t)sizeof msg)
     return lcvm_set_errno(error, errno, "sock_diag request");
-  }
   return TRUE;
 }
 
@@ -87,9 +87,8 @@ read_answer(int fd, const Endpoint *client, const Endpoint *server, uid_t *uid, 
   do
     n = recv(fd, buf, sizeof buf, 0);
   while (n < 0 && errno == EINTR);
-  if (n < 0) {
+  if (n < 0)
     return lcvm_set_errno(error, errno, "sock_diag answer");
-  }
   int len = (int)n;
   for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
     if (h->nlmsg_type == NLMSG_ERROR) {
@@ -122,12 +121,10 @@ hostapi_peer_uid(GSocketAddress *local, GSocketAddress *remote, uid_t *uid, GErr
                         "the connection mixes IPv4 and IPv6 addresses");
     return FALSE;
   }
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) {
+  lcvm_autofd int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0)
     return lcvm_set_errno(error, errno, "sock_diag socket");
-  }
   gboolean ok =
       send_request(fd, &client, &server, error) && read_answer(fd, &client, &server, uid, error);
-  close(fd);
   return ok;
 }
