@@ -29,6 +29,18 @@ HOSTAPI = Path(os.environ.get("LCVM_HOSTAPI",
 # "PROGRAM ARG…" to run the bridge through (meson runs the suite a second time under
 # seccomp-exec, the bridge's production seccomp profile).
 WRAPPER = os.environ.get("LCVM_HOSTAPI_WRAPPER", "").split()
+
+
+def _sanitizer_env(extra=None):
+    """The sanitizer options the suite runs under (tools/run-tests.sh), for the bridge. Under
+    its seccomp profile LeakSanitizer is off: its exit-time scan stops the threads with ptrace
+    from a cloned task, which the profile kills (SIGSYS). The unconfined run checks leaks."""
+    env = {k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")}
+    if WRAPPER:
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
+    for key, value in (extra or {}).items():  # a later ASan option overrides an earlier one
+        env[key] = ":".join(filter(None, [env.get(key), value])) if key in env else value
+    return env
 QUOTE = bytes(range(256)) * 20  # a TDX quote is a few KiB
 NOBODY = 65534
 INFO_REQUEST = b"POST /api/Info HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
@@ -63,7 +75,8 @@ class Bridge:
                 preexec_fn=None if file_size_limit is None else (
                     lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
                                                (file_size_limit, file_size_limit))),
-                env={"G_DEBUG": "fatal-criticals", "PATH": "/usr/bin:/bin", **(env or {})})
+                env={"G_DEBUG": "fatal-criticals", "PATH": "/usr/bin:/bin",
+                     **_sanitizer_env(env)})
 
     @property
     def stderr(self):
@@ -96,6 +109,8 @@ class Bridge:
         self.listener.close()
         os.close(self.shared_fd)
         os.close(self.events_fd)
+        # An ASan build reports what the bridge leaked when it exits on SIGTERM.
+        assert "LeakSanitizer" not in self.stderr, self.stderr
 
 
 def _read_all(s):
@@ -646,7 +661,7 @@ def test_the_bridge_runs_under_its_seccomp_profile(bridge):
 
 def _start_fails(argv, pass_fds=()):
     r = subprocess.run([*WRAPPER, str(HOSTAPI), *argv], pass_fds=pass_fds, capture_output=True,
-                       text=True, timeout=10)
+                       text=True, timeout=10, env={**os.environ, **_sanitizer_env()})
     return r.returncode, r.stderr
 
 
