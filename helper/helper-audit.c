@@ -189,8 +189,9 @@ flush_one(gpointer key)
 {
   g_mutex_lock(&coalesce_lock);
   Coalesced *c = NULL;
+  g_autofree char *stolen_key = NULL; /* stealing frees neither key nor value */
   if (coalescing != NULL)
-    g_hash_table_steal_extended(coalescing, key, NULL, (gpointer *)&c);
+    g_hash_table_steal_extended(coalescing, key, (gpointer *)&stolen_key, (gpointer *)&c);
   g_mutex_unlock(&coalesce_lock);
   if (c != NULL) {
     write_summary(c);

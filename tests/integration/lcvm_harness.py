@@ -774,6 +774,20 @@ class Harness:
         _stop_process(self._helper)
         _wait_until(lambda: not self.name_has_owner(BUS_NAME), START_TIMEOUT,
                     f"{BUS_NAME} to disappear")
+        report = self._sanitizer_report()
+        if report:
+            raise AssertionError("the helper's sanitizers reported at exit:\n" + report)
+
+    def _sanitizer_report(self):
+        """What ASan, LeakSanitizer or UBSan wrote to the helper's log (an ASan build ends the
+        helper with SIGTERM, so the exit-time leak check runs), or ""."""
+        try:
+            text = self.helper_log.read_text(errors="replace")
+        except OSError:
+            return ""
+        marks = ("ERROR: LeakSanitizer", "ERROR: AddressSanitizer", ": runtime error: ")
+        at = min((text.find(m) for m in marks if m in text), default=-1)
+        return text[max(0, at - 200):at + 6000] if at >= 0 else ""
 
     def restart_helper(self, config=None):
         """Stops the helper, merges `config` ({group: {key: value}}) into the extra keys,
@@ -809,6 +823,7 @@ class Harness:
         undoes the mounts and removes the temporary tree (kept when LCVM_KEEP_TMP=1)."""
         for proc in (self._helper, self._polkitd, self._bus):
             _stop_process(proc)
+        report = self._sanitizer_report()
         for pid in _descendants(os.getpid()):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -820,6 +835,8 @@ class Harness:
             print(f"lcvm harness: kept {self.root}", file=sys.stderr)
         else:
             shutil.rmtree(self.root, ignore_errors=True)
+        if report:
+            raise AssertionError("the helper's sanitizers reported at exit:\n" + report)
 
     @staticmethod
     def _reap():
