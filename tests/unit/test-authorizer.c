@@ -2,6 +2,7 @@
 /* The method table: every method of the introspection XML has exactly one row, the rows name
  * real actions of the .policy file, unknown methods are refused, and each row's flags argument
  * and allowed flags are those the XML documents ("flags: none (0)", "flags: 1 = persist …"). */
+#include "api-xml.h"
 #include "helper-dispatch.h"
 #include "lcvm-error.h"
 #include "lcvm-names.h"
@@ -9,31 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *
-xml_text(void)
-{
-  g_autofree char *path =
-      g_test_build_filename(G_TEST_DIST, "..", "..", "dbus", "io.lium.Cvm1.xml", NULL);
-  char *xml = NULL;
-  g_autoptr(GError) error = NULL;
-  g_assert_true(g_file_get_contents(path, &xml, NULL, &error));
-  return xml;
-}
-
-static GDBusNodeInfo *
-load_xml(void)
-{
-  g_autofree char *xml = xml_text();
-  g_autoptr(GError) error = NULL;
-  GDBusNodeInfo *node = g_dbus_node_info_new_for_xml(xml, &error);
-  g_assert_no_error(error);
-  return node;
-}
-
 static void
 test_every_xml_method_has_a_rule(void)
 {
-  g_autoptr(GDBusNodeInfo) node = load_xml();
+  g_autoptr(GDBusNodeInfo) node = api_xml_node();
   guint methods = 0;
   for (guint i = 0; node->interfaces[i]; i++) {
     GDBusInterfaceInfo *iface = node->interfaces[i];
@@ -117,8 +97,8 @@ documented_flags(const char *xml, const char *name)
 static void
 test_flags_match_the_xml_documentation(void)
 {
-  g_autoptr(GDBusNodeInfo) node = load_xml();
-  g_autofree char *xml = xml_text();
+  g_autoptr(GDBusNodeInfo) node = api_xml_node();
+  g_autofree char *xml = api_xml_text();
   guint with_flags = 0;
   for (guint i = 0; node->interfaces[i]; i++) {
     GDBusInterfaceInfo *iface = node->interfaces[i];

@@ -4,6 +4,7 @@
  * private bus (GTestDBus) against a fake helper that exports the XML's interfaces (so GDBus
  * itself refuses arguments or replies of another type), sends exactly the arguments the
  * frontend always sent, follows Jobs to their result, and maps the helper's errors. */
+#include "api-xml.h"
 #include "cli-client.h"
 #include "lcvm-error.h"
 #include "lcvm-gpu-modes.h"
@@ -15,19 +16,6 @@
 /* Jobs not done when read: one ends by PropertiesChanged (Done), the other by Finished. */
 #define JOB_CHANGED  "/io/lium/Cvm1/jobs/3"
 #define JOB_FINISHED "/io/lium/Cvm1/jobs/4"
-
-static GDBusNodeInfo *
-load_xml(void)
-{
-  g_autofree char *path =
-      g_test_build_filename(G_TEST_DIST, "..", "..", "dbus", "io.lium.Cvm1.xml", NULL);
-  g_autofree char *xml = NULL;
-  g_autoptr(GError) error = NULL;
-  g_assert_true(g_file_get_contents(path, &xml, NULL, &error));
-  GDBusNodeInfo *node = g_dbus_node_info_new_for_xml(xml, &error);
-  g_assert_no_error(error);
-  return node;
-}
 
 /* "(" + the signatures of the args + ")", as GDBus checks a call or a reply. */
 static char *
@@ -64,7 +52,7 @@ test_format_type(void)
 static void
 test_table_matches_xml(void)
 {
-  g_autoptr(GDBusNodeInfo) node = load_xml();
+  g_autoptr(GDBusNodeInfo) node = api_xml_node();
   guint rows = 0;
   for (const CliMethod *m = cli_client_methods(); m->iface != NULL; m++, rows++) {
     GDBusInterfaceInfo *iface = g_dbus_node_info_lookup_interface(node, m->iface);
@@ -310,7 +298,7 @@ test_calls_on_a_bus(void)
   g_assert_nonnull(strstr(error->message, "the lium-cvm helper (io.lium.Cvm1) is not running"));
   g_clear_error(&error);
 
-  FakeHelper f = { .node = load_xml(),
+  FakeHelper f = { .node = api_xml_node(),
                    .address = g_test_dbus_get_bus_address(test_bus),
                    .context = g_main_context_new(),
                    .calls = g_ptr_array_new_with_free_func(g_free) };
