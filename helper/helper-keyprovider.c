@@ -336,7 +336,7 @@ pin_read(const LcvmConfig *config, GError **error)
   g_autofree char *text = NULL;
   gsize len = 0;
   g_autoptr(GError) local = NULL;
-  gboolean ok = lcvm_read_file_at(dirfd, HELPER_KEY_PROVIDER_PIN, PIN_MAX, &text, &len, &local);
+  gboolean ok = lcvm_read_file_at(dirfd, LCVM_KEY_PROVIDER_PIN_FILE, PIN_MAX, &text, &len, &local);
   close(dirfd);
   g_autoptr(GHashTable) pin = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   if (!ok && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
@@ -349,7 +349,7 @@ pin_read(const LcvmConfig *config, GError **error)
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "%s/%s is unreadable or damaged (%s): restore it from a backup; only remove it "
                 "when no VM has a data disk",
-                config->state_dir, HELPER_KEY_PROVIDER_PIN, local ? local->message : "not JSON");
+                config->state_dir, LCVM_KEY_PROVIDER_PIN_FILE, local ? local->message : "not JSON");
     return NULL;
   }
   g_autoptr(GList) names = json_object_get_members(obj);
@@ -388,7 +388,8 @@ helper_kp_pin_write(const LcvmConfig *config, GHashTable *ids, GError **error)
   int dirfd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (dirfd < 0)
     return FALSE;
-  gboolean ok = lcvm_write_file_atomic_at(dirfd, HELPER_KEY_PROVIDER_PIN, text, len, 0644, error);
+  gboolean ok =
+      lcvm_write_file_atomic_at(dirfd, LCVM_KEY_PROVIDER_PIN_FILE, text, len, 0644, error);
   close(dirfd);
   return ok;
 }

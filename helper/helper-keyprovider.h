@@ -6,9 +6,6 @@
 #include "helper-dispatch.h"
 #include "lcvm-layout.h"
 
-/* The file under state_dir that pins the key provider's image ids at its first start. */
-#define HELPER_KEY_PROVIDER_PIN LCVM_KEY_PROVIDER_PIN_FILE
-
 /* The steps of KeyProviderStatus, KeyProviderLogs, StartKeyProvider and StopKeyProvider,
  * named in the method table (helper-methods.c); every key provider Job takes one lock. */
 GVariant *helper_keyprovider_status(HelperDaemon *d, gpointer data, GError **error);

@@ -175,7 +175,7 @@ write_boot_marker(int fd)
 static int
 qmp_listen(Launch *l, GError **error)
 {
-  g_autofree char *path = helper_runtime_path(l->config, l->name, HELPER_RUNTIME_QMP);
+  g_autofree char *path = helper_runtime_path(l->config, l->name, LCVM_RUNTIME_QMP);
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   if (strlen(path) >= sizeof addr.sun_path) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
@@ -184,13 +184,13 @@ qmp_listen(Launch *l, GError **error)
     return -1;
   }
   strcpy(addr.sun_path, path);
-  if (unlinkat(l->runtime_fd, HELPER_RUNTIME_QMP, 0) < 0 && errno != ENOENT) {
+  if (unlinkat(l->runtime_fd, LCVM_RUNTIME_QMP, 0) < 0 && errno != ENOENT) {
     errno_error(error, l->name, "cannot remove the stale", path);
     return -1;
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-      fchmodat(l->runtime_fd, HELPER_RUNTIME_QMP, 0600, 0) < 0 || listen(fd, 1) < 0) {
+      fchmodat(l->runtime_fd, LCVM_RUNTIME_QMP, 0600, 0) < 0 || listen(fd, 1) < 0) {
     errno_error(error, l->name, "cannot listen on", path);
     if (fd >= 0)
       close(fd);
@@ -203,9 +203,9 @@ static gboolean
 open_disk(Launch *l, int child_fd, int flags, GError **error)
 {
   l->fds[child_fd] =
-      openat(l->instance_fd, HELPER_INSTANCE_DATA_DISK, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+      openat(l->instance_fd, LCVM_INSTANCE_DATA_DISK, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   return l->fds[child_fd] >= 0 ||
-         errno_error(error, l->name, "cannot open", HELPER_INSTANCE_DATA_DISK);
+         errno_error(error, l->name, "cannot open", LCVM_INSTANCE_DATA_DISK);
 }
 
 static gboolean
@@ -219,11 +219,11 @@ open_fds(Launch *l, GError **error)
   l->fds[LCVM_QEMU_FD_QMP] = qmp_listen(l, error);
   if (l->fds[LCVM_QEMU_FD_QMP] < 0)
     return FALSE;
-  l->fds[LCVM_QEMU_FD_SERIAL] = open_log(l, HELPER_VM_SERIAL_LOG, TRUE, error);
+  l->fds[LCVM_QEMU_FD_SERIAL] = open_log(l, LCVM_INSTANCE_SERIAL_LOG, TRUE, error);
   if (l->fds[LCVM_QEMU_FD_SERIAL] < 0)
     return FALSE;
   write_boot_marker(l->fds[LCVM_QEMU_FD_SERIAL]);
-  l->fds[STDERR_FILENO] = open_log(l, HELPER_VM_QEMU_LOG, TRUE, error);
+  l->fds[STDERR_FILENO] = open_log(l, LCVM_INSTANCE_QEMU_LOG, TRUE, error);
   if (l->fds[STDERR_FILENO] < 0)
     return FALSE;
   write_boot_marker(l->fds[STDERR_FILENO]);
@@ -383,8 +383,8 @@ hand_back_instance(const LcvmConfig *config, const char *name)
     g_warning("VM %s: cannot give its instance back to root: %s", name, error->message);
     return;
   }
-  chown_tree_at(fd, HELPER_INSTANCE_DATA_DISK, CHOWN_MAX_DEPTH);
-  chown_tree_at(fd, HELPER_INSTANCE_SHARED_DIR, 0);
+  chown_tree_at(fd, LCVM_INSTANCE_DATA_DISK, CHOWN_MAX_DEPTH);
+  chown_tree_at(fd, LCVM_INSTANCE_SHARED_DIR, 0);
   close(fd);
 }
 
