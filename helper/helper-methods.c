@@ -38,7 +38,7 @@ static const HelperMethod methods[] = {
     .answer = HELPER_ANSWER_JOB, .job = helper_vfio_unbind_job },
   { HOST, "QueryGpuMode", LCVM_ACTION_INSPECT, -1, 0, "query-gpu-mode",
     .validate = helper_gpumode_query_validate, .locks = helper_gpumode_locks,
-    .answer = HELPER_ANSWER_THREAD, .work = helper_gpumode_query },
+    .answer = HELPER_ANSWER_THREAD, .work = helper_gpumode_query_call },
   { HOST, "SetGpuMode", LCVM_ACTION_CONFIGURE_GPU, 3, 0, "set-gpu-mode",
     .validate = helper_gpumode_set_validate, .check = helper_gpumode_preflight,
     .locks = helper_gpumode_locks, .answer = HELPER_ANSWER_JOB, .job = helper_gpumode_set_job },

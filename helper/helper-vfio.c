@@ -63,31 +63,6 @@ timeout_ms(const LcvmConfig *c)
   return (guint)MIN(MAX(c->bind_timeout, 1), 3600) * 1000;
 }
 
-static void step(HelperVfioStep fn, gpointer data, double progress, const char *fmt, ...)
-    G_GNUC_PRINTF(4, 5);
-
-static void
-step(HelperVfioStep fn, gpointer data, double progress, const char *fmt, ...)
-{
-  if (fn == NULL)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  fn(data, progress, msg);
-}
-
-static void
-append_to_error(GError **error, const char *text)
-{
-  if (error == NULL || *error == NULL || text[0] == '\0')
-    return;
-  char *m = g_strconcat((*error)->message, text, NULL);
-  g_free((*error)->message);
-  (*error)->message = m;
-}
-
 /* ---- slot validation ---- */
 
 static void
@@ -424,7 +399,7 @@ plan(const LcvmConfig *c, LcvmPciInventory *inv, const char *const *slots, gbool
 }
 
 gboolean
-helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step_fn,
+helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperActStep step_fn,
                  gpointer step_data, GError **error)
 {
   if (!ensure_vfio_driver(config, error))
@@ -449,11 +424,12 @@ helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperVfioS
   g_autoptr(GPtrArray) changed = g_ptr_array_new_with_free_func(binding_free);
   for (guint i = 0; i < todo->len; i++) {
     const LcvmPciDevice *d = todo->pdata[i];
-    step(step_fn, step_data, (double)i / todo->len, "binding %s (%s, on %s) to vfio-pci", d->slot,
-         d->model, d->state.driver ? d->state.driver : "no driver");
+    helper_act_step(step_fn, step_data, (double)i / todo->len, FALSE,
+                    "binding %s (%s, on %s) to vfio-pci", d->slot, d->model,
+                    d->state.driver ? d->state.driver : "no driver");
     if (!record_save(config, d, error)) {
       g_autofree char *report = roll_back(config, changed, TRUE);
-      append_to_error(error, report);
+      helper_act_append_error(error, "%s", report);
       return FALSE;
     }
     g_ptr_array_add(changed, binding_new(d->slot, d->state.driver, d->state.driver_override));
@@ -462,18 +438,18 @@ helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperVfioS
                    .override = LCVM_VFIO_DRIVER };
     if (!move_device(config, &to, error)) {
       g_autofree char *report = roll_back(config, changed, TRUE);
-      append_to_error(error, report);
+      helper_act_append_error(error, "%s", report);
       return FALSE;
     }
   }
   guint already = g_strv_length((char **)slots) - todo->len;
-  step(step_fn, step_data, 1.0, "bound %u device%s to vfio-pci%s", todo->len,
-       todo->len == 1 ? "" : "s", already ? " (the others already were)" : "");
+  helper_act_step(step_fn, step_data, 1.0, FALSE, "bound %u device%s to vfio-pci%s", todo->len,
+                  todo->len == 1 ? "" : "s", already ? " (the others already were)" : "");
   return TRUE;
 }
 
 gboolean
-helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step_fn,
+helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperActStep step_fn,
                    gpointer step_data, GError **error)
 {
   g_autoptr(LcvmPciInventory) inv = lcvm_pci_inventory_new(config->sysfs_root, error);
@@ -488,21 +464,22 @@ helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperVfi
   for (guint i = 0; i < todo->len; i++) {
     const LcvmPciDevice *d = todo->pdata[i];
     g_autoptr(Binding) to = record_load(config, d->slot);
-    step(step_fn, step_data, (double)i / todo->len, "giving %s back to %s", d->slot,
-         to->driver    ? to->driver
-         : to->reprobe ? "the driver the kernel picks"
-                       : "no driver");
+    helper_act_step(step_fn, step_data, (double)i / todo->len, FALSE, "giving %s back to %s",
+                    d->slot,
+                    to->driver    ? to->driver
+                    : to->reprobe ? "the driver the kernel picks"
+                                  : "no driver");
     g_ptr_array_add(changed, binding_new(d->slot, d->state.driver, d->state.driver_override));
     if (!move_device(config, to, error)) {
       g_autofree char *report = roll_back(config, changed, FALSE);
-      append_to_error(error, report);
+      helper_act_append_error(error, "%s", report);
       return FALSE;
     }
   }
   for (guint i = 0; i < todo->len; i++)
     record_remove(config, ((LcvmPciDevice *)todo->pdata[i])->slot);
-  step(step_fn, step_data, 1.0, "released %u device%s from vfio-pci", todo->len,
-       todo->len == 1 ? "" : "s");
+  helper_act_step(step_fn, step_data, 1.0, FALSE, "released %u device%s from vfio-pci", todo->len,
+                  todo->len == 1 ? "" : "s");
   return TRUE;
 }
 
@@ -589,24 +566,20 @@ helper_vfio_slots_locks(HelperCall *call)
   return g_strv_builder_end(locks);
 }
 
-static void
-job_step(gpointer job, double progress, const char *message)
-{
-  helper_job_step(job, progress, "%s", message);
-}
-
 gboolean
 helper_vfio_bind_job(HelperJob *job, gpointer data, GError **error)
 {
   VfioCall *c = data;
-  return helper_vfio_bind(c->config, (const char *const *)c->slots, job_step, job, error);
+  return helper_vfio_bind(c->config, (const char *const *)c->slots, helper_act_job_step, job,
+                          error);
 }
 
 gboolean
 helper_vfio_unbind_job(HelperJob *job, gpointer data, GError **error)
 {
   VfioCall *c = data;
-  return helper_vfio_unbind(c->config, (const char *const *)c->slots, job_step, job, error);
+  return helper_vfio_unbind(c->config, (const char *const *)c->slots, helper_act_job_step, job,
+                            error);
 }
 
 typedef struct {
