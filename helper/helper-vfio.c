@@ -12,6 +12,7 @@
 #include "helper-job.h"
 #include "helper-modules.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
 #include "lcvm-layout.h"
 #include "lcvm-text.h"
 #include "lcvm-pci.h"
@@ -163,7 +164,7 @@ open_record_dir(const LcvmConfig *c, GError **error)
 static gboolean
 record_save(const LcvmConfig *c, const LcvmPciDevice *d, GError **error)
 {
-  int dirfd = open_record_dir(c, error);
+  lcvm_autofd int dirfd = open_record_dir(c, error);
   if (dirfd < 0)
     return FALSE;
   g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -173,9 +174,7 @@ record_save(const LcvmConfig *c, const LcvmPciDevice *d, GError **error)
                         d->state.driver_override ? d->state.driver_override : "");
   gsize len = 0;
   g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
-  gboolean ok = lcvm_write_file_atomic_at(dirfd, d->slot, text, len, 0600, error);
-  close(dirfd);
-  return ok;
+  return lcvm_write_file_atomic_at(dirfd, d->slot, text, len, 0600, error);
 }
 
 /* The binding to restore for slot; a missing or unreadable record means "let the kernel pick". */
@@ -184,12 +183,11 @@ record_load(const LcvmConfig *c, const char *slot)
 {
   Binding *b = binding_new(slot, NULL, NULL);
   b->reprobe = TRUE;
-  int dirfd = open_record_dir(c, NULL);
+  lcvm_autofd int dirfd = open_record_dir(c, NULL);
   if (dirfd < 0)
     return b;
   g_autofree char *text = NULL;
   gboolean read = lcvm_read_file_at(dirfd, slot, RECORD_MAX, &text, NULL, NULL);
-  close(dirfd);
   g_autoptr(GKeyFile) kf = g_key_file_new();
   if (!read || !g_key_file_load_from_data(kf, text, -1, G_KEY_FILE_NONE, NULL))
     return b;
