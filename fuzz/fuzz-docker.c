@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* docker's output as the key provider's status reads it (helper/helper-keyprovider.c): `compose
- * ps --format json` / `inspect` JSON (objects per line or one array), and container logs
- * scanned for enclave errors — the input split at its first NUL byte. What comes out reaches
- * GVariants, so it must be valid UTF-8. */
+/* docker's output as the key provider's status reads it (helper/helper-keyprovider-containers.c and
+ * -status.c): `compose ps --format json` / `inspect` JSON (objects per line or one array), and
+ * container logs scanned for enclave errors — the input split at its first NUL byte. What comes out
+ * reaches GVariants, so it must be valid UTF-8. */
 #include "fuzz.h"
 #include "helper-keyprovider.h"
 #include "lcvm-json-depth.h"

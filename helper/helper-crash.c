@@ -80,7 +80,7 @@ helper_crash_new(const LcvmConfig *config, const char *name, const char *how)
   crash->exited_at = (guint64)(g_get_real_time() / G_USEC_PER_SEC);
   crash->how = g_strdup(how);
   g_autofree char *tail =
-      helper_vm_log_tail(config, name, HELPER_VM_SERIAL_LOG, HELPER_CRASH_CONSOLE_LINES);
+      helper_vm_log_tail(config, name, LCVM_INSTANCE_SERIAL_LOG, HELPER_CRASH_CONSOLE_LINES);
   crash->console = helper_crash_console_lines(tail, strlen(tail), HELPER_CRASH_CONSOLE_LINES);
   return crash;
 }
@@ -88,7 +88,8 @@ helper_crash_new(const LcvmConfig *config, const char *name, const char *how)
 gboolean
 helper_crash_console_panicked(const LcvmConfig *config, const char *name)
 {
-  g_autofree char *tail = helper_vm_log_tail(config, name, HELPER_VM_SERIAL_LOG, PANIC_SCAN_LINES);
+  g_autofree char *tail =
+      helper_vm_log_tail(config, name, LCVM_INSTANCE_SERIAL_LOG, PANIC_SCAN_LINES);
   return strstr(tail, PANIC_MARKER) != NULL;
 }
 

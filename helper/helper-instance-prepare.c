@@ -24,7 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define INSTANCES_DIR          LCVM_STATE_INSTANCES
 #define INSTANCE_DIR_MODE      0711
 #define SHARED_DIR_MODE        0700
 #define SHARED_FILE_MODE       0600
@@ -52,7 +51,7 @@ errno_error(GError **error, const Assembly *a, const char *what, const char *pat
 {
   int err = errno;
   g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "VM %s: %s %s/%s/%s: %s", a->name, what,
-              INSTANCES_DIR, a->name, path, g_strerror(err));
+              LCVM_STATE_INSTANCES, a->name, path, g_strerror(err));
   return FALSE;
 }
 
@@ -79,13 +78,13 @@ open_instances_dir(const LcvmConfig *config, GError **error)
   lcvm_autofd int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return -1;
-  if (mkdirat(state_fd, INSTANCES_DIR, INSTANCE_DIR_MODE) < 0 && errno != EEXIST) {
+  if (mkdirat(state_fd, LCVM_STATE_INSTANCES, INSTANCE_DIR_MODE) < 0 && errno != EEXIST) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED, "cannot create %s/%s: %s", config->state_dir,
-                INSTANCES_DIR, g_strerror(errno));
+                LCVM_STATE_INSTANCES, g_strerror(errno));
     return -1;
   }
   g_autoptr(GError) local = NULL;
-  lcvm_autofd int fd = lcvm_open_dir_at(state_fd, INSTANCES_DIR, &local);
+  lcvm_autofd int fd = lcvm_open_dir_at(state_fd, LCVM_STATE_INSTANCES, &local);
   g_autofree char *path = lcvm_layout_instances_dir(config);
   if (fd < 0) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
@@ -181,7 +180,7 @@ copy_definition_files(Assembly *a, GError **error)
   lcvm_autofd int vm_fd = helper_instance_open_definition(a->config, a->name, error);
   return vm_fd >= 0 && copy_compose(a, vm_fd, error) &&
          copy_optional(a, vm_fd, LCVM_USER_CONFIG_FILE, LCVM_USER_CONFIG_MAX_SIZE, error) &&
-         copy_optional(a, vm_fd, HELPER_INSTANCE_ENCRYPTED_ENV, HELPER_INSTANCE_ENCRYPTED_ENV_MAX,
+         copy_optional(a, vm_fd, LCVM_SHARED_ENCRYPTED_ENV, HELPER_INSTANCE_ENCRYPTED_ENV_MAX,
                        error);
 }
 
@@ -192,15 +191,15 @@ copy_definition_files(Assembly *a, GError **error)
 static gboolean
 carry_instance_info(Assembly *a, GError **error)
 {
-  lcvm_autofd int old_fd = openat(a->dir_fd, HELPER_INSTANCE_SHARED_DIR,
-                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int old_fd =
+      openat(a->dir_fd, LCVM_INSTANCE_SHARED_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (old_fd < 0)
     return TRUE;
   g_autofree char *bytes = NULL;
   gsize len = 0;
-  gboolean found = lcvm_read_untrusted_file_at(old_fd, HELPER_INSTANCE_INSTANCE_INFO,
+  gboolean found = lcvm_read_untrusted_file_at(old_fd, LCVM_SHARED_INSTANCE_INFO,
                                                LCVM_INSTANCE_INFO_MAX, &bytes, &len, NULL);
-  return !found || put_file(a, HELPER_INSTANCE_INSTANCE_INFO, bytes, len, error);
+  return !found || put_file(a, LCVM_SHARED_INSTANCE_INFO, bytes, len, error);
 }
 
 static gboolean
@@ -223,16 +222,16 @@ write_sys_config(Assembly *a, const LcvmQemuSpec *spec, guint16 hostapi_port, GE
   };
   gsize len = 0;
   g_autofree char *json = lcvm_sys_config_json(spec, &guest, &len, error);
-  return json != NULL && put_file(a, HELPER_INSTANCE_SYS_CONFIG, json, len, error);
+  return json != NULL && put_file(a, LCVM_SHARED_SYS_CONFIG, json, len, error);
 }
 
 static gboolean
 build_shared(Assembly *a, const LcvmQemuSpec *spec, guint16 hostapi_port, GError **error)
 {
-  a->new_shared = g_strdup_printf(".%s.new-%08x", HELPER_INSTANCE_SHARED_DIR, g_random_int());
+  a->new_shared = g_strdup_printf(".%s.new-%08x", LCVM_INSTANCE_SHARED_DIR, g_random_int());
   if (mkdirat(a->dir_fd, a->new_shared, SHARED_DIR_MODE) < 0) {
     g_clear_pointer(&a->new_shared, g_free);
-    return errno_error(error, a, "cannot create", HELPER_INSTANCE_SHARED_DIR);
+    return errno_error(error, a, "cannot create", LCVM_INSTANCE_SHARED_DIR);
   }
   a->new_shared_fd = lcvm_open_dir_at(a->dir_fd, a->new_shared, error);
   if (a->new_shared_fd < 0)
@@ -242,7 +241,7 @@ build_shared(Assembly *a, const LcvmQemuSpec *spec, guint16 hostapi_port, GError
     return FALSE;
   if (fchmod(a->new_shared_fd, SHARED_DIR_MODE) < 0 ||
       fchown(a->new_shared_fd, a->uid, a->uid) < 0 || fsync(a->new_shared_fd) < 0)
-    return errno_error(error, a, "cannot hand over", HELPER_INSTANCE_SHARED_DIR);
+    return errno_error(error, a, "cannot hand over", LCVM_INSTANCE_SHARED_DIR);
   return TRUE;
 }
 
@@ -250,11 +249,11 @@ build_shared(Assembly *a, const LcvmQemuSpec *spec, guint16 hostapi_port, GError
 static gboolean
 swap_shared(Assembly *a, GError **error)
 {
-  if (renameat2(a->dir_fd, a->new_shared, a->dir_fd, HELPER_INSTANCE_SHARED_DIR, RENAME_EXCHANGE) <
+  if (renameat2(a->dir_fd, a->new_shared, a->dir_fd, LCVM_INSTANCE_SHARED_DIR, RENAME_EXCHANGE) <
       0) {
-    if (errno != ENOENT || renameat2(a->dir_fd, a->new_shared, a->dir_fd,
-                                     HELPER_INSTANCE_SHARED_DIR, RENAME_NOREPLACE) < 0)
-      return errno_error(error, a, "cannot put in place", HELPER_INSTANCE_SHARED_DIR);
+    if (errno != ENOENT || renameat2(a->dir_fd, a->new_shared, a->dir_fd, LCVM_INSTANCE_SHARED_DIR,
+                                     RENAME_NOREPLACE) < 0)
+      return errno_error(error, a, "cannot put in place", LCVM_INSTANCE_SHARED_DIR);
     g_clear_pointer(&a->new_shared, g_free);
     return TRUE;
   }
@@ -310,7 +309,7 @@ create_data_disk(Assembly *a, GError **error)
     g_prefix_error(error, "VM %s: cannot create its data disk ([tools] qemu_img): ", a->name);
     return FALSE;
   }
-  g_autofree char *tmp = g_strdup_printf(".%s.new-%08x", HELPER_INSTANCE_DATA_DISK, g_random_int());
+  g_autofree char *tmp = g_strdup_printf(".%s.new-%08x", LCVM_INSTANCE_DATA_DISK, g_random_int());
   lcvm_autofd int fd =
       openat(a->dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, DATA_DISK_MODE);
   if (fd < 0)
@@ -319,9 +318,9 @@ create_data_disk(Assembly *a, GError **error)
   ok = ok && run_qemu_img(a, qemu_img, fd, error);
   ok = ok && (fsync(fd) == 0 || errno_error(error, a, "cannot sync", tmp));
   lcvm_close_fdp(&fd);
-  ok = ok &&
-       (renameat2(a->dir_fd, tmp, a->dir_fd, HELPER_INSTANCE_DATA_DISK, RENAME_NOREPLACE) == 0 ||
-        errno_error(error, a, "cannot put in place", HELPER_INSTANCE_DATA_DISK));
+  ok =
+      ok && (renameat2(a->dir_fd, tmp, a->dir_fd, LCVM_INSTANCE_DATA_DISK, RENAME_NOREPLACE) == 0 ||
+             errno_error(error, a, "cannot put in place", LCVM_INSTANCE_DATA_DISK));
   if (!ok)
     unlinkat(a->dir_fd, tmp, 0);
   a->created_disk = ok;
@@ -334,20 +333,20 @@ static gboolean
 ensure_data_disk(Assembly *a, GError **error)
 {
   struct stat st;
-  if (fstatat(a->dir_fd, HELPER_INSTANCE_DATA_DISK, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+  if (fstatat(a->dir_fd, LCVM_INSTANCE_DATA_DISK, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno != ENOENT)
-      return errno_error(error, a, "cannot inspect", HELPER_INSTANCE_DATA_DISK);
+      return errno_error(error, a, "cannot inspect", LCVM_INSTANCE_DATA_DISK);
     return create_data_disk(a, error);
   }
   if (!S_ISREG(st.st_mode)) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
                 "VM %s: %s/%s/%s is not a regular file; move it away (it is not a disk this "
                 "helper created)",
-                a->name, INSTANCES_DIR, a->name, HELPER_INSTANCE_DATA_DISK);
+                a->name, LCVM_STATE_INSTANCES, a->name, LCVM_INSTANCE_DATA_DISK);
     return FALSE;
   }
-  if (fchownat(a->dir_fd, HELPER_INSTANCE_DATA_DISK, a->uid, a->uid, AT_SYMLINK_NOFOLLOW) < 0)
-    return errno_error(error, a, "cannot hand over", HELPER_INSTANCE_DATA_DISK);
+  if (fchownat(a->dir_fd, LCVM_INSTANCE_DATA_DISK, a->uid, a->uid, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno_error(error, a, "cannot hand over", LCVM_INSTANCE_DATA_DISK);
   return TRUE;
 }
 
@@ -359,7 +358,7 @@ roll_back(Assembly *a)
   if (a->new_shared != NULL)
     lcvm_remove_tree_at(a->dir_fd, a->new_shared, NULL);
   if (a->created_disk)
-    unlinkat(a->dir_fd, HELPER_INSTANCE_DATA_DISK, 0);
+    unlinkat(a->dir_fd, LCVM_INSTANCE_DATA_DISK, 0);
   if (a->created_dir)
     lcvm_remove_tree_at(a->instances_fd, a->name, NULL);
 }

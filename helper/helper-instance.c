@@ -9,6 +9,7 @@
 #include "helper-qemu.h"
 #include "lcvm-board-policy.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-layout.h"
 #include "lcvm-pci.h"
@@ -39,10 +40,8 @@ helper_instance_open_definition(const LcvmConfig *config, const char *name, GErr
 {
   g_autofree char *vms = lcvm_layout_vms_dir(config);
   g_autoptr(GError) local = NULL;
-  int vms_fd = lcvm_open_dir_at(AT_FDCWD, vms, &local);
+  lcvm_autofd int vms_fd = lcvm_open_dir_at(AT_FDCWD, vms, &local);
   int vm_fd = vms_fd < 0 ? -1 : lcvm_open_dir_at(vms_fd, name, &local);
-  if (vms_fd >= 0)
-    close(vms_fd);
   if (vm_fd >= 0)
     return vm_fd;
   if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
@@ -92,11 +91,10 @@ helper_instance_devices_of(const LcvmManifest *manifest)
 GStrv
 helper_instance_devices(const LcvmConfig *config, const char *name, GError **error)
 {
-  int vm_fd = helper_instance_open_definition(config, name, error);
+  lcvm_autofd int vm_fd = helper_instance_open_definition(config, name, error);
   if (vm_fd < 0)
     return NULL;
   g_autoptr(LcvmManifest) manifest = load_manifest(vm_fd, name, error);
-  close(vm_fd);
   return manifest != NULL ? helper_instance_devices_of(manifest) : NULL;
 }
 
@@ -352,13 +350,11 @@ check_ports_free(const LcvmManifest *manifest, GPtrArray *refusals)
 static gboolean
 check_definition(const LcvmConfig *config, const char *name, HelperDefinition *def, GError **error)
 {
-  int vm_fd = helper_instance_open_definition(config, name, error);
+  lcvm_autofd int vm_fd = helper_instance_open_definition(config, name, error);
   if (vm_fd < 0)
     return FALSE;
   def->manifest = load_manifest(vm_fd, name, error);
-  gboolean ok = def->manifest != NULL && check_compose_file(vm_fd, def->manifest, error);
-  close(vm_fd);
-  return ok;
+  return def->manifest != NULL && check_compose_file(vm_fd, def->manifest, error);
 }
 
 /* What this host says to the definition now. */

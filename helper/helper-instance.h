@@ -24,13 +24,6 @@
 #include "lcvm-manifest.h"
 #include "lcvm-qemu-spec.h"
 
-/* The files of instances/NAME/ (shared/ is what the guest mounts as 9p tag host-shared); the
- * names are lcvm-layout.h's. */
-#define HELPER_INSTANCE_SHARED_DIR    LCVM_INSTANCE_SHARED_DIR
-#define HELPER_INSTANCE_DATA_DISK     LCVM_INSTANCE_DATA_DISK
-#define HELPER_INSTANCE_SYS_CONFIG    LCVM_SHARED_SYS_CONFIG
-#define HELPER_INSTANCE_ENCRYPTED_ENV LCVM_SHARED_ENCRYPTED_ENV
-#define HELPER_INSTANCE_INSTANCE_INFO LCVM_SHARED_INSTANCE_INFO
 /* Guest-side size limits of shared/ files (dstack-util HostShared::copy). */
 #define HELPER_INSTANCE_ENCRYPTED_ENV_MAX (256u * 1024)
 

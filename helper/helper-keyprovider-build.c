@@ -9,7 +9,6 @@
  * inventory` sees them) or the inventory is incomplete. docker runs with a clean environment;
  * its output is the job's progress; the new image ids are pinned. */
 #include "helper-keyprovider-build.h"
-#include "helper-job.h"
 #include "helper-keyprovider-private.h"
 #include "lcvm-error.h"
 #include "lcvm-inventory.h"
@@ -23,7 +22,6 @@
 #define BUILD_FILE       "docker-compose.build.yaml"
 #define BUILD_FILE_MAX   (1024 * 1024)
 #define BUILD_TIMEOUT_S  (2 * 3600)
-#define QUERY_TIMEOUT_S  60
 #define STEP_INTERVAL_US (500 * 1000)
 #define TAIL_LINES       20
 #define TAIL_LINE_MAX    512
@@ -114,8 +112,9 @@ check_build_images(const Compose *c, const char *build_file, GError **error)
 {
   const char *args[] = { "config", "--images", NULL };
   Compose build = { .docker = c->docker, .dir = c->dir, .file = (char *)build_file };
-  g_autofree char *built = helper_kp_compose_run(&build, args, QUERY_TIMEOUT_S, error);
-  g_autofree char *run = built ? helper_kp_compose_run(c, args, QUERY_TIMEOUT_S, error) : NULL;
+  g_autofree char *built = helper_kp_compose_run(&build, args, HELPER_KP_QUERY_TIMEOUT_S, error);
+  g_autofree char *run =
+      built ? helper_kp_compose_run(c, args, HELPER_KP_QUERY_TIMEOUT_S, error) : NULL;
   if (run == NULL)
     return FALSE;
   g_auto(GStrv) a = g_strsplit(g_strstrip(built), "\n", -1);
@@ -160,7 +159,8 @@ no_data_disks(const LcvmConfig *config, GError **error)
 /* ---- running the build ---- */
 
 typedef struct {
-  HelperJob *job;
+  HelperActStep step;
+  gpointer step_data;
   GQueue tail;      /* the last TAIL_LINES lines (char*) */
   char *mrenclave;  /* what gramine-sgx-sigstruct-view printed during the build */
   gint64 last_step; /* monotonic time of the last step sent */
@@ -182,7 +182,7 @@ build_line(BuildOutput *o, const char *line)
   if (now - o->last_step >= STEP_INTERVAL_US && line[0] != '\0') {
     o->last_step = now;
     g_autofree char *shown = lcvm_text_for_message_max(line, 300);
-    helper_job_step(o->job, 0.5, "%s", shown);
+    helper_act_step(o->step, o->step_data, 0.5, FALSE, "%s", shown);
   }
 }
 
@@ -228,23 +228,25 @@ run_build(const Compose *c, const char *build_file, BuildOutput *o, GError **err
 }
 
 gboolean
-helper_keyprovider_build_job(HelperJob *job, gpointer data, GError **error)
+helper_keyprovider_build(const LcvmConfig *config, HelperActStep step, gpointer step_data,
+                         GError **error)
 {
-  const LcvmConfig *config = helper_job_daemon(job)->config;
-  helper_job_step(job, 0.02,
+  helper_act_step(step, step_data, 0.02, FALSE,
                   "looking for CVM data disks on this host (a rebuild changes "
                   "MRENCLAVE)");
   if (!no_data_disks(config, error))
     return FALSE;
-  helper_job_step(job, 0.05, "checking docker, the compose directory and %s", BUILD_FILE);
+  helper_act_step(step, step_data, 0.05, FALSE, "checking docker, the compose directory and %s",
+                  BUILD_FILE);
   g_autoptr(Compose) c = helper_kp_compose_open(config, error);
   if (c == NULL)
     return FALSE;
   g_autofree char *build_file = open_build_file(c, error);
   if (build_file == NULL || !check_build_images(c, build_file, error))
     return FALSE;
-  helper_job_step(job, 0.1, "building the images (docker compose -f %s build)", build_file);
-  BuildOutput o = { .job = job };
+  helper_act_step(step, step_data, 0.1, FALSE, "building the images (docker compose -f %s build)",
+                  build_file);
+  BuildOutput o = { .step = step, .step_data = step_data };
   g_queue_init(&o.tail);
   gboolean ok = run_build(c, build_file, &o, error);
   g_queue_clear_full(&o.tail, g_free);
@@ -253,14 +255,15 @@ helper_keyprovider_build_job(HelperJob *job, gpointer data, GError **error)
     return FALSE;
   /* The build took long and VM starts do not wait for it: a data disk made meanwhile under the
    * old enclave must keep it, so look again before the new images are pinned. */
-  helper_job_step(job, 0.9, "looking for CVM data disks again, then pinning the new image ids");
+  helper_act_step(step, step_data, 0.9, FALSE,
+                  "looking for CVM data disks again, then pinning the new image ids");
   if (!no_data_disks(config, error))
     return FALSE;
   g_autoptr(GHashTable) ids = helper_kp_image_ids(c, error);
   if (ids == NULL || !helper_kp_pin_write(config, ids, error))
     return FALSE;
   g_autofree char *which = mrenclave ? g_strdup_printf(" (MRENCLAVE %s)", mrenclave) : NULL;
-  helper_job_step(job, 1.0,
+  helper_act_step(step, step_data, 1.0, FALSE,
                   "built and pinned%s; run 'lium-cvm key-provider start' to run the new images",
                   which ? which : "");
   return TRUE;

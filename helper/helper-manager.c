@@ -258,7 +258,7 @@ helper_manager_stop_validate(HelperCall *call, GError **error)
     return busy(vm, "wait for the running operation to finish", error);
   StopCall *c = g_new0(StopCall, 1);
   c->vm = helper_vm_ref(vm);
-  c->qmp_path = helper_runtime_path(d->config, name, HELPER_RUNTIME_QMP);
+  c->qmp_path = helper_runtime_path(d->config, name, LCVM_RUNTIME_QMP);
   c->generation = vm->generation;
   c->request = (HelperStopRequest){
     .config = d->config,

@@ -6,7 +6,6 @@
 #include "helper-dispatch.h"
 #include "helper-gpumode.h"
 #include "helper-host.h"
-#include "helper-keyprovider-build.h"
 #include "helper-keyprovider.h"
 #include "helper-manager.h"
 #include "helper-modules.h"
@@ -38,7 +37,7 @@ static const HelperMethod methods[] = {
     .answer = HELPER_ANSWER_JOB, .job = helper_vfio_unbind_job },
   { HOST, "QueryGpuMode", LCVM_ACTION_INSPECT, -1, 0, "query-gpu-mode",
     .validate = helper_gpumode_query_validate, .locks = helper_gpumode_locks,
-    .answer = HELPER_ANSWER_THREAD, .work = helper_gpumode_query },
+    .answer = HELPER_ANSWER_THREAD, .work = helper_gpumode_query_call },
   { HOST, "SetGpuMode", LCVM_ACTION_CONFIGURE_GPU, 3, 0, "set-gpu-mode",
     .validate = helper_gpumode_set_validate, .check = helper_gpumode_preflight,
     .locks = helper_gpumode_locks, .answer = HELPER_ANSWER_JOB, .job = helper_gpumode_set_job },
@@ -46,7 +45,7 @@ static const HelperMethod methods[] = {
     .validate = helper_gpumode_reset_validate, .check = helper_gpumode_preflight,
     .locks = helper_gpumode_locks, .answer = HELPER_ANSWER_JOB, .job = helper_gpumode_reset_job },
   { HOST, "KeyProviderStatus", LCVM_ACTION_INSPECT, -1, 0, NULL, .answer = HELPER_ANSWER_THREAD,
-    .work = helper_keyprovider_status },
+    .work = helper_keyprovider_status_call },
   { HOST, "StartKeyProvider", LCVM_ACTION_MANAGE_KEY_PROVIDER, 0, 0, "start-key-provider",
     .locks = helper_keyprovider_locks, .answer = HELPER_ANSWER_JOB,
     .job = helper_keyprovider_start_job },
@@ -58,7 +57,7 @@ static const HelperMethod methods[] = {
     .job = helper_keyprovider_stop_job },
   { HOST, "KeyProviderLogs", LCVM_ACTION_INSPECT, -1, 0, NULL,
     .validate = helper_keyprovider_logs_validate, .answer = HELPER_ANSWER_THREAD,
-    .work = helper_keyprovider_logs },
+    .work = helper_keyprovider_logs_call },
   { MANAGER, "DryRun", LCVM_ACTION_INSPECT, -1, 0, NULL,
     .validate = helper_manager_dry_run_validate, .answer = HELPER_ANSWER_THREAD,
     .work = helper_manager_dry_run },

@@ -182,7 +182,7 @@ helper_record_write(const LcvmConfig *config, const HelperRecord *r, GError **er
   gsize len = 0;
   g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
   lcvm_autofd int fd = helper_runtime_dir_open(config, r->name, TRUE, error);
-  return fd >= 0 && lcvm_write_file_atomic_at(fd, HELPER_RUNTIME_RECORD, text, len, 0600, error);
+  return fd >= 0 && lcvm_write_file_atomic_at(fd, LCVM_RUNTIME_RECORD, text, len, 0600, error);
 }
 
 static gboolean
@@ -289,7 +289,7 @@ helper_record_load(const LcvmConfig *config, const char *name, GError **error)
     return NULL;
   g_autofree char *text = NULL;
   gsize len = 0;
-  if (!lcvm_read_file_at(fd, HELPER_RUNTIME_RECORD, RECORD_MAX_SIZE, &text, &len, error))
+  if (!lcvm_read_file_at(fd, LCVM_RUNTIME_RECORD, RECORD_MAX_SIZE, &text, &len, error))
     return NULL;
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(HelperRecord) r = g_new0(HelperRecord, 1);

@@ -12,10 +12,6 @@
 #include "lcvm-config.h"
 #include "lcvm-layout.h"
 
-/* Files of runtime_dir/NAME/ (names in lcvm-layout.h). */
-#define HELPER_RUNTIME_RECORD LCVM_RUNTIME_RECORD
-#define HELPER_RUNTIME_QMP    LCVM_RUNTIME_QMP
-
 typedef struct {
   char *name;
   pid_t pid;

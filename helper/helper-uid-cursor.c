@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The uid cursor's file (see the header). Written atomically, never through a symlink. */
 #include "helper-uid-cursor.h"
+#include "lcvm-fd.h"
 #include "lcvm-layout.h"
 #include "lcvm-safe-io.h"
 
@@ -12,12 +13,10 @@
 void
 helper_uid_cursor_load(const LcvmConfig *config, HelperAlloc *alloc)
 {
-  int dir = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
+  lcvm_autofd int dir = lcvm_open_dir_at(AT_FDCWD, config->state_dir, NULL);
   g_autofree char *text = NULL;
   gboolean ok =
       dir >= 0 && lcvm_read_file_at(dir, LCVM_UID_CURSOR_FILE, CURSOR_MAX, &text, NULL, NULL);
-  if (dir >= 0)
-    close(dir);
   guint64 uid = 0;
   if (ok && g_ascii_string_to_unsigned(g_strstrip(text), 10, 0, G_MAXUINT32, &uid, NULL))
     helper_alloc_set_uid_cursor(alloc, uid);

@@ -12,6 +12,7 @@
 #include "helper-job.h"
 #include "helper-modules.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
 #include "lcvm-layout.h"
 #include "lcvm-text.h"
 #include "lcvm-pci.h"
@@ -61,31 +62,6 @@ static guint
 timeout_ms(const LcvmConfig *c)
 {
   return (guint)MIN(MAX(c->bind_timeout, 1), 3600) * 1000;
-}
-
-static void step(HelperVfioStep fn, gpointer data, double progress, const char *fmt, ...)
-    G_GNUC_PRINTF(4, 5);
-
-static void
-step(HelperVfioStep fn, gpointer data, double progress, const char *fmt, ...)
-{
-  if (fn == NULL)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  fn(data, progress, msg);
-}
-
-static void
-append_to_error(GError **error, const char *text)
-{
-  if (error == NULL || *error == NULL || text[0] == '\0')
-    return;
-  char *m = g_strconcat((*error)->message, text, NULL);
-  g_free((*error)->message);
-  (*error)->message = m;
 }
 
 /* ---- slot validation ---- */
@@ -188,7 +164,7 @@ open_record_dir(const LcvmConfig *c, GError **error)
 static gboolean
 record_save(const LcvmConfig *c, const LcvmPciDevice *d, GError **error)
 {
-  int dirfd = open_record_dir(c, error);
+  lcvm_autofd int dirfd = open_record_dir(c, error);
   if (dirfd < 0)
     return FALSE;
   g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -198,9 +174,7 @@ record_save(const LcvmConfig *c, const LcvmPciDevice *d, GError **error)
                         d->state.driver_override ? d->state.driver_override : "");
   gsize len = 0;
   g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
-  gboolean ok = lcvm_write_file_atomic_at(dirfd, d->slot, text, len, 0600, error);
-  close(dirfd);
-  return ok;
+  return lcvm_write_file_atomic_at(dirfd, d->slot, text, len, 0600, error);
 }
 
 /* The binding to restore for slot; a missing or unreadable record means "let the kernel pick". */
@@ -209,12 +183,11 @@ record_load(const LcvmConfig *c, const char *slot)
 {
   Binding *b = binding_new(slot, NULL, NULL);
   b->reprobe = TRUE;
-  int dirfd = open_record_dir(c, NULL);
+  lcvm_autofd int dirfd = open_record_dir(c, NULL);
   if (dirfd < 0)
     return b;
   g_autofree char *text = NULL;
   gboolean read = lcvm_read_file_at(dirfd, slot, RECORD_MAX, &text, NULL, NULL);
-  close(dirfd);
   g_autoptr(GKeyFile) kf = g_key_file_new();
   if (!read || !g_key_file_load_from_data(kf, text, -1, G_KEY_FILE_NONE, NULL))
     return b;
@@ -424,7 +397,7 @@ plan(const LcvmConfig *c, LcvmPciInventory *inv, const char *const *slots, gbool
 }
 
 gboolean
-helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step_fn,
+helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperActStep step_fn,
                  gpointer step_data, GError **error)
 {
   if (!ensure_vfio_driver(config, error))
@@ -449,11 +422,12 @@ helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperVfioS
   g_autoptr(GPtrArray) changed = g_ptr_array_new_with_free_func(binding_free);
   for (guint i = 0; i < todo->len; i++) {
     const LcvmPciDevice *d = todo->pdata[i];
-    step(step_fn, step_data, (double)i / todo->len, "binding %s (%s, on %s) to vfio-pci", d->slot,
-         d->model, d->state.driver ? d->state.driver : "no driver");
+    helper_act_step(step_fn, step_data, (double)i / todo->len, FALSE,
+                    "binding %s (%s, on %s) to vfio-pci", d->slot, d->model,
+                    d->state.driver ? d->state.driver : "no driver");
     if (!record_save(config, d, error)) {
       g_autofree char *report = roll_back(config, changed, TRUE);
-      append_to_error(error, report);
+      helper_act_append_error(error, "%s", report);
       return FALSE;
     }
     g_ptr_array_add(changed, binding_new(d->slot, d->state.driver, d->state.driver_override));
@@ -462,18 +436,18 @@ helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperVfioS
                    .override = LCVM_VFIO_DRIVER };
     if (!move_device(config, &to, error)) {
       g_autofree char *report = roll_back(config, changed, TRUE);
-      append_to_error(error, report);
+      helper_act_append_error(error, "%s", report);
       return FALSE;
     }
   }
   guint already = g_strv_length((char **)slots) - todo->len;
-  step(step_fn, step_data, 1.0, "bound %u device%s to vfio-pci%s", todo->len,
-       todo->len == 1 ? "" : "s", already ? " (the others already were)" : "");
+  helper_act_step(step_fn, step_data, 1.0, FALSE, "bound %u device%s to vfio-pci%s", todo->len,
+                  todo->len == 1 ? "" : "s", already ? " (the others already were)" : "");
   return TRUE;
 }
 
 gboolean
-helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step_fn,
+helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperActStep step_fn,
                    gpointer step_data, GError **error)
 {
   g_autoptr(LcvmPciInventory) inv = lcvm_pci_inventory_new(config->sysfs_root, error);
@@ -488,21 +462,22 @@ helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperVfi
   for (guint i = 0; i < todo->len; i++) {
     const LcvmPciDevice *d = todo->pdata[i];
     g_autoptr(Binding) to = record_load(config, d->slot);
-    step(step_fn, step_data, (double)i / todo->len, "giving %s back to %s", d->slot,
-         to->driver    ? to->driver
-         : to->reprobe ? "the driver the kernel picks"
-                       : "no driver");
+    helper_act_step(step_fn, step_data, (double)i / todo->len, FALSE, "giving %s back to %s",
+                    d->slot,
+                    to->driver    ? to->driver
+                    : to->reprobe ? "the driver the kernel picks"
+                                  : "no driver");
     g_ptr_array_add(changed, binding_new(d->slot, d->state.driver, d->state.driver_override));
     if (!move_device(config, to, error)) {
       g_autofree char *report = roll_back(config, changed, FALSE);
-      append_to_error(error, report);
+      helper_act_append_error(error, "%s", report);
       return FALSE;
     }
   }
   for (guint i = 0; i < todo->len; i++)
     record_remove(config, ((LcvmPciDevice *)todo->pdata[i])->slot);
-  step(step_fn, step_data, 1.0, "released %u device%s from vfio-pci", todo->len,
-       todo->len == 1 ? "" : "s");
+  helper_act_step(step_fn, step_data, 1.0, FALSE, "released %u device%s from vfio-pci", todo->len,
+                  todo->len == 1 ? "" : "s");
   return TRUE;
 }
 
@@ -589,24 +564,20 @@ helper_vfio_slots_locks(HelperCall *call)
   return g_strv_builder_end(locks);
 }
 
-static void
-job_step(gpointer job, double progress, const char *message)
-{
-  helper_job_step(job, progress, "%s", message);
-}
-
 gboolean
 helper_vfio_bind_job(HelperJob *job, gpointer data, GError **error)
 {
   VfioCall *c = data;
-  return helper_vfio_bind(c->config, (const char *const *)c->slots, job_step, job, error);
+  return helper_vfio_bind(c->config, (const char *const *)c->slots, helper_act_job_step, job,
+                          error);
 }
 
 gboolean
 helper_vfio_unbind_job(HelperJob *job, gpointer data, GError **error)
 {
   VfioCall *c = data;
-  return helper_vfio_unbind(c->config, (const char *const *)c->slots, job_step, job, error);
+  return helper_vfio_unbind(c->config, (const char *const *)c->slots, helper_act_job_step, job,
+                            error);
 }
 
 typedef struct {

@@ -2,6 +2,7 @@
 /* Host.BindVfio, Host.UnbindVfio and Host.SetDmaEntryLimit: moving NVIDIA GPUs and NVSwitches
  * to and from vfio-pci, and the vfio_iommu_type1 DMA entry limit. */
 #pragma once
+#include "helper-act.h"
 #include "helper-dispatch.h"
 
 #define HELPER_DMA_LIMIT_PERSIST (1u << 0)
@@ -25,10 +26,9 @@ GStrv helper_vfio_resolve_slots(const LcvmConfig *config, const char *const *slo
 /* The two job bodies, callable without a bus (tests): bind moves every slot to vfio-pci and
  * waits for vfio-dev; unbind gives each back the driver and driver_override it had before. On
  * a failure every device already moved is moved back. step (may be NULL) reports progress. */
-typedef void (*HelperVfioStep)(gpointer data, double progress, const char *message);
-gboolean helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step,
+gboolean helper_vfio_bind(const LcvmConfig *config, const char *const *slots, HelperActStep step,
                           gpointer step_data, GError **error);
-gboolean helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperVfioStep step,
+gboolean helper_vfio_unbind(const LcvmConfig *config, const char *const *slots, HelperActStep step,
                             gpointer step_data, GError **error);
 
 /* For gpu-admin-tools, whose mode changes silently do nothing while vfio-pci holds a device

@@ -5,6 +5,7 @@
  * a path it could be tricked into opening as root. Never runs anything as root. */
 #include "helper-vm.h"
 #include "lcvm-image.h"
+#include "helper-act.h"
 #include "helper-bridge.h"
 #include "helper-instance.h"
 #include "helper-known-good.h"
@@ -16,6 +17,7 @@
 #include "helper-uid-cursor.h"
 #include "helper-uid-purge.h"
 #include "lcvm-error.h"
+#include "lcvm-fd.h"
 #include "lcvm-names.h"
 #include "lcvm-pci.h"
 #include "lcvm-safe-io.h"
@@ -77,15 +79,13 @@ static int
 cid_probe(const LcvmConfig *config, guint cid)
 {
   g_autofree char *path = lcvm_config_path(config->dev_root, "vhost-vsock");
-  int fd = open(path, O_RDWR | O_CLOEXEC);
+  lcvm_autofd int fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0)
     return 0;
   guint64 value = cid;
-  int err = 0;
   if (ioctl(fd, VHOST_SET_OWNER) == 0 && ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &value) < 0)
-    err = errno;
-  close(fd);
-  return err;
+    return errno;
+  return 0;
 }
 
 /* The spec, with a CID the kernel accepts (cid_range is tried upwards on EADDRINUSE). */
@@ -113,12 +113,10 @@ helper_vm_instance_dir_open(const LcvmConfig *config, const char *name, GError *
   g_autofree char *rel = lcvm_layout_instance_rel(name, NULL, error);
   if (rel == NULL)
     return -1;
-  int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
+  lcvm_autofd int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return -1;
-  int fd = lcvm_open_beneath(state_fd, rel, O_RDONLY | O_DIRECTORY, error);
-  close(state_fd);
-  return fd;
+  return lcvm_open_beneath(state_fd, rel, O_RDONLY | O_DIRECTORY, error);
 }
 
 /* The operators' group (0 when the host has none); launches run in worker threads, so the
@@ -145,8 +143,9 @@ open_log(Launch *l, const char *file, gboolean rotate, GError **error)
     g_autofree char *old = g_strconcat(file, ".1", NULL);
     renameat(l->instance_fd, file, l->instance_fd, old);
   }
-  int fd = openat(l->instance_fd, file,
-                  O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, LOG_MODE);
+  lcvm_autofd int fd =
+      openat(l->instance_fd, file,
+             O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, LOG_MODE);
   if (fd < 0) {
     errno_error(error, l->name, "cannot open", file);
     return -1;
@@ -155,10 +154,9 @@ open_log(Launch *l, const char *file, gboolean rotate, GError **error)
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fchown(fd, 0, gid) < 0 ||
       fchmod(fd, gid != 0 ? LOG_MODE : 0600) < 0) {
     errno_error(error, l->name, "cannot take over", file);
-    close(fd);
     return -1;
   }
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 static void
@@ -175,7 +173,7 @@ write_boot_marker(int fd)
 static int
 qmp_listen(Launch *l, GError **error)
 {
-  g_autofree char *path = helper_runtime_path(l->config, l->name, HELPER_RUNTIME_QMP);
+  g_autofree char *path = helper_runtime_path(l->config, l->name, LCVM_RUNTIME_QMP);
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   if (strlen(path) >= sizeof addr.sun_path) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,
@@ -184,28 +182,26 @@ qmp_listen(Launch *l, GError **error)
     return -1;
   }
   strcpy(addr.sun_path, path);
-  if (unlinkat(l->runtime_fd, HELPER_RUNTIME_QMP, 0) < 0 && errno != ENOENT) {
+  if (unlinkat(l->runtime_fd, LCVM_RUNTIME_QMP, 0) < 0 && errno != ENOENT) {
     errno_error(error, l->name, "cannot remove the stale", path);
     return -1;
   }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  lcvm_autofd int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-      fchmodat(l->runtime_fd, HELPER_RUNTIME_QMP, 0600, 0) < 0 || listen(fd, 1) < 0) {
+      fchmodat(l->runtime_fd, LCVM_RUNTIME_QMP, 0600, 0) < 0 || listen(fd, 1) < 0) {
     errno_error(error, l->name, "cannot listen on", path);
-    if (fd >= 0)
-      close(fd);
     return -1;
   }
-  return fd;
+  return lcvm_steal_fd(&fd);
 }
 
 static gboolean
 open_disk(Launch *l, int child_fd, int flags, GError **error)
 {
   l->fds[child_fd] =
-      openat(l->instance_fd, HELPER_INSTANCE_DATA_DISK, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+      openat(l->instance_fd, LCVM_INSTANCE_DATA_DISK, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   return l->fds[child_fd] >= 0 ||
-         errno_error(error, l->name, "cannot open", HELPER_INSTANCE_DATA_DISK);
+         errno_error(error, l->name, "cannot open", LCVM_INSTANCE_DATA_DISK);
 }
 
 static gboolean
@@ -219,11 +215,11 @@ open_fds(Launch *l, GError **error)
   l->fds[LCVM_QEMU_FD_QMP] = qmp_listen(l, error);
   if (l->fds[LCVM_QEMU_FD_QMP] < 0)
     return FALSE;
-  l->fds[LCVM_QEMU_FD_SERIAL] = open_log(l, HELPER_VM_SERIAL_LOG, TRUE, error);
+  l->fds[LCVM_QEMU_FD_SERIAL] = open_log(l, LCVM_INSTANCE_SERIAL_LOG, TRUE, error);
   if (l->fds[LCVM_QEMU_FD_SERIAL] < 0)
     return FALSE;
   write_boot_marker(l->fds[LCVM_QEMU_FD_SERIAL]);
-  l->fds[STDERR_FILENO] = open_log(l, HELPER_VM_QEMU_LOG, TRUE, error);
+  l->fds[STDERR_FILENO] = open_log(l, LCVM_INSTANCE_QEMU_LOG, TRUE, error);
   if (l->fds[STDERR_FILENO] < 0)
     return FALSE;
   write_boot_marker(l->fds[STDERR_FILENO]);
@@ -294,12 +290,9 @@ open_iommufd(Launch *l, GError **error)
   if (!open_node(l, iommu, l->spec->iommufd_fd, error)) {
     if (error == NULL || *error == NULL)
       return FALSE;
-    char *m = g_strconcat((*error)->message,
-                          " (QEMU >= 10 attaches devices through iommufd: 'lium-cvm "
-                          "load-modules iommufd' loads it; the kernel needs CONFIG_IOMMUFD)",
-                          NULL);
-    g_free((*error)->message);
-    (*error)->message = m;
+    helper_act_append_error(error, " (QEMU >= 10 attaches devices through iommufd: 'lium-cvm "
+                                   "load-modules iommufd' loads it; the kernel needs "
+                                   "CONFIG_IOMMUFD)");
     return FALSE;
   }
   return open_vfio_cdevs(l, l->spec->gpus, l->spec->n_gpus, error) &&
@@ -363,29 +356,28 @@ chown_tree_at(int at, const char *name, int depth)
     g_warning("cannot give %s back to root: %s", name, g_strerror(errno));
   if (!S_ISDIR(st.st_mode) || depth >= CHOWN_MAX_DEPTH)
     return;
-  int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  lcvm_autofd int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-  for (struct dirent *e = dir ? readdir(dir) : NULL; e != NULL; e = readdir(dir))
+  if (dir == NULL)
+    return;
+  lcvm_steal_fd(&fd); /* closedir closes it */
+  for (struct dirent *e = readdir(dir); e != NULL; e = readdir(dir))
     if (!g_str_equal(e->d_name, ".") && !g_str_equal(e->d_name, ".."))
       chown_tree_at(dirfd(dir), e->d_name, depth + 1);
-  if (dir != NULL)
-    closedir(dir);
-  else if (fd >= 0)
-    close(fd);
+  closedir(dir);
 }
 
 static void
 hand_back_instance(const LcvmConfig *config, const char *name)
 {
   g_autoptr(GError) error = NULL;
-  int fd = helper_vm_instance_dir_open(config, name, &error);
+  lcvm_autofd int fd = helper_vm_instance_dir_open(config, name, &error);
   if (fd < 0) {
     g_warning("VM %s: cannot give its instance back to root: %s", name, error->message);
     return;
   }
-  chown_tree_at(fd, HELPER_INSTANCE_DATA_DISK, CHOWN_MAX_DEPTH);
-  chown_tree_at(fd, HELPER_INSTANCE_SHARED_DIR, 0);
-  close(fd);
+  chown_tree_at(fd, LCVM_INSTANCE_DATA_DISK, CHOWN_MAX_DEPTH);
+  chown_tree_at(fd, LCVM_INSTANCE_SHARED_DIR, 0);
 }
 
 /* ---- spawn and record ---- */
@@ -467,12 +459,9 @@ static void
 launch_clear(Launch *l, gboolean failed)
 {
   for (guint i = 0; i < G_N_ELEMENTS(l->fds); i++)
-    if (l->fds[i] >= 0)
-      close(l->fds[i]);
-  if (l->instance_fd >= 0)
-    close(l->instance_fd);
-  if (l->runtime_fd >= 0)
-    close(l->runtime_fd);
+    lcvm_close_fdp(&l->fds[i]);
+  lcvm_close_fdp(&l->instance_fd);
+  lcvm_close_fdp(&l->runtime_fd);
   if (failed && l->bridge.pidfd >= 0)
     g_free(helper_bridge_stop(l->bridge.pidfd));
   helper_bridge_clear(&l->bridge);
@@ -559,7 +548,7 @@ launch(Launch *l, HelperDeviceLocker lock, gpointer lock_data, int *pidfd, gint6
   g_ptr_array_remove_index(l->dev_nodes, l->dev_nodes->len - 1);
   if (!record_or_kill(l, r, *pidfd, error)) {
     l->res = g_steal_pointer(&r->reservation);
-    close(*pidfd);
+    lcvm_close_fdp(pidfd);
     return NULL;
   }
   return g_steal_pointer(&r);
@@ -608,32 +597,26 @@ helper_vm_release(const LcvmConfig *config, HelperAlloc *alloc, const HelperReco
 gboolean
 helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **error)
 {
-  int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
+  lcvm_autofd int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   if (state_fd < 0)
     return FALSE;
   g_autoptr(GError) local = NULL;
-  int fd = lcvm_open_beneath(state_fd, LCVM_STATE_INSTANCES, O_RDONLY | O_DIRECTORY, &local);
-  close(state_fd);
+  lcvm_autofd int fd =
+      lcvm_open_beneath(state_fd, LCVM_STATE_INSTANCES, O_RDONLY | O_DIRECTORY, &local);
   struct stat st;
   if (fd < 0 || fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-    if (fd >= 0)
-      close(fd);
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,
                 "VM %s has no instance to remove (it never ran here)", name);
     return FALSE;
   }
-  gboolean ok = lcvm_remove_tree_at(fd, name, error);
-  close(fd);
-  return ok;
+  return lcvm_remove_tree_at(fd, name, error);
 }
 
 char *
 helper_vm_log_tail(const LcvmConfig *config, const char *name, const char *file, guint max_lines)
 {
-  int dir = helper_vm_instance_dir_open(config, name, NULL);
-  int fd = dir >= 0 ? openat(dir, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-  if (dir >= 0)
-    close(dir);
+  lcvm_autofd int dir = helper_vm_instance_dir_open(config, name, NULL);
+  lcvm_autofd int fd = dir >= 0 ? openat(dir, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
   if (fd < 0)
     return g_strdup("");
   struct stat st;
@@ -642,7 +625,6 @@ helper_vm_log_tail(const LcvmConfig *config, const char *name, const char *file,
   g_autofree char *buf = g_malloc(want + 1);
   off_t from = fstat(fd, &st) == 0 && st.st_size > (off_t)want ? st.st_size - (off_t)want : 0;
   ssize_t n = pread(fd, buf, want, from);
-  close(fd);
   buf[MAX(n, 0)] = '\0';
   g_auto(GStrv) lines = g_strsplit(g_strstrip(buf), "\n", -1);
   guint len = g_strv_length(lines);

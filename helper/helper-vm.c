@@ -317,7 +317,7 @@ vm_on_exit(gpointer data)
   vm_stop_bridge(vm);
   if (failed || g_str_equal(helper_vm_state(vm), LCVM_VM_STARTING)) {
     g_autofree char *raw =
-        helper_vm_log_tail(config, vm->name, HELPER_VM_QEMU_LOG, BOOT_ERROR_LINES);
+        helper_vm_log_tail(config, vm->name, LCVM_INSTANCE_QEMU_LOG, BOOT_ERROR_LINES);
     /* A tail read from an offset may start mid-character: valid UTF-8 before it is a property. */
     g_autofree char *tail = lcvm_text_cut(raw, 4096);
     lcvm_dbus_vm_set_boot_error(vm->skeleton, tail[0] ? tail : how);
@@ -423,7 +423,7 @@ helper_vm_check_qmp(HelperVm *vm)
   QmpCheck *c = g_new0(QmpCheck, 1);
   c->vm = helper_vm_ref(vm);
   c->generation = vm->generation;
-  c->qmp_path = helper_runtime_path(vm->vms->daemon->config, vm->name, HELPER_RUNTIME_QMP);
+  c->qmp_path = helper_runtime_path(vm->vms->daemon->config, vm->name, LCVM_RUNTIME_QMP);
   g_autoptr(GTask) task = g_task_new(NULL, NULL, qmp_check_done, NULL);
   g_task_set_task_data(task, c, qmp_check_free);
   g_task_run_in_thread(task, qmp_check_thread);

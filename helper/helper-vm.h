@@ -19,12 +19,10 @@
 #include "lcvm-config.h"
 #include "lcvm-layout.h"
 
-/* Files of state_dir/instances/NAME the helper writes besides the instance assembly
- * (helper-instance): the guest's console and QEMU's own stdout/stderr, both root:lium-cvm
- * 0640 so operators read them (`lium-cvm logs`), both written by QEMU through O_APPEND fds
- * the helper opened. */
-#define HELPER_VM_SERIAL_LOG LCVM_INSTANCE_SERIAL_LOG
-#define HELPER_VM_QEMU_LOG   LCVM_INSTANCE_QEMU_LOG
+/* Besides the instance assembly (helper-instance), a launch opens two files of
+ * state_dir/instances/NAME: the guest's console (LCVM_INSTANCE_SERIAL_LOG) and QEMU's own
+ * stdout/stderr (LCVM_INSTANCE_QEMU_LOG), both root:lium-cvm 0640 so operators read them
+ * (`lium-cvm logs`), both written by QEMU through O_APPEND fds the helper opened. */
 
 /* Takes the locks of the devices slots for the whole launch (FALSE with error set when one is
  * held); whoever passed it releases them once the launch returned. */
@@ -47,7 +45,7 @@ void helper_vm_release(const LcvmConfig *config, HelperAlloc *alloc, const Helpe
 gboolean helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **error);
 
 /* The last lines (at most max_lines) this start's QEMU wrote to file of the instance
- * (HELPER_VM_QEMU_LOG for BootError, HELPER_VM_SERIAL_LOG for a crash's console lines):
+ * (LCVM_INSTANCE_QEMU_LOG for BootError, LCVM_INSTANCE_SERIAL_LOG for a crash's console lines):
  * raw bytes, which for the console the guest wrote. */
 char *helper_vm_log_tail(const LcvmConfig *config, const char *name, const char *file,
                          guint max_lines);

@@ -148,7 +148,7 @@ tree_setup(Tree *t, gconstpointer unused)
   t->config->state_dir = g_strdup(t->root);
   g_autofree char *inst = g_build_filename(t->root, "instances", "vm1", NULL);
   g_assert_cmpint(g_mkdir_with_parents(inst, 0700), ==, 0);
-  g_autofree char *serial = g_build_filename(inst, HELPER_VM_SERIAL_LOG, NULL);
+  g_autofree char *serial = g_build_filename(inst, LCVM_INSTANCE_SERIAL_LOG, NULL);
   g_assert_true(g_file_set_contents(serial,
                                     "old boot\n===== lium-cvm: boot @ 2026-12-06T00:00:00Z =====\n"
                                     "LCVM-GUEST-READY\n\x1b[31mred\x1b[0m\n",
@@ -194,7 +194,7 @@ test_panic_on_the_console_is_seen(Tree *t, gconstpointer unused)
 {
   g_assert_false(helper_crash_console_panicked(t->config, "vm1"));
   g_autofree char *serial =
-      g_build_filename(t->root, "instances", "vm1", HELPER_VM_SERIAL_LOG, NULL);
+      g_build_filename(t->root, "instances", "vm1", LCVM_INSTANCE_SERIAL_LOG, NULL);
   GString *log = g_string_new("===== lium-cvm: boot @ 2026-12-06T00:00:00Z =====\n"
                               "Kernel panic - not syncing: sysrq triggered crash\n");
   /* A call trace of 50 long lines (6 KiB) after the marker. */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* helper_instance_prepare as root against a temporary state dir: the instance directory a start
  * assembles (shared/ copies, .sys-config.json, the data disk made by the real qemu-img confined
- * as the VM's uid) and what it refuses without leaving anything behind. Needs root, qemu-img
- * and qemu-system-x86_64 (the version probe); skips without them. */
+ * as the VM's uid) and what it refuses without leaving anything behind; and the VM launch
+ * (helper_vm_launch) called without a bus, up to where it would touch nftables: its device
+ * locks first, and everything given back when it fails. Needs root, qemu-img and
+ * qemu-system-x86_64 (the version probe); skips without them. */
 #include "helper-instance.h"
+#include "helper-vm.h"
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
 
@@ -600,6 +603,99 @@ test_root_is_never_the_vm_uid(Fixture *fx, gconstpointer data)
   assert_absent(fx->instance);
 }
 
+/* ---- the launch, as StartVm calls it but without a bus (helper_vm_launch) ---- */
+
+static gboolean
+take_locks(gpointer data, const char *const *slots, GError **error)
+{
+  (*(guint *)data)++;
+  return TRUE;
+}
+
+static gboolean
+refuse_locks(gpointer data, const char *const *slots, GError **error)
+{
+  (*(guint *)data)++;
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_BUSY, "the devices are held by another operation");
+  return FALSE;
+}
+
+/* A launch expected to fail: it hands out no pidfd. */
+static void
+launch_fails(Fixture *fx, HelperAlloc *alloc, const char *name, HelperDeviceLocker lock,
+             guint *lock_calls, GError **error)
+{
+  int pidfd = 7, bridge_pidfd = 7;
+  g_autoptr(HelperRecord) r = helper_vm_launch(fx->config, alloc, name, lock, lock_calls, &pidfd,
+                                               &bridge_pidfd, NULL, error);
+  g_assert_null(r);
+  g_assert_cmpint(pidfd, ==, -1);
+  g_assert_cmpint(bridge_pidfd, ==, -1);
+}
+
+static char *
+cid_holder(Fixture *fx, HelperAlloc *alloc)
+{
+  g_autofree char *key =
+      g_strdup_printf("cid:%" G_GINT64_FORMAT, (gint64)fx->config->cid_range.min);
+  return helper_alloc_holder(alloc, key);
+}
+
+static void
+test_launch_of_an_undefined_vm_takes_no_lock(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(HelperAlloc) alloc = helper_alloc_new(fx->config, NULL);
+  g_autoptr(GError) error = NULL;
+  guint calls = 0;
+  launch_fails(fx, alloc, "vm2", take_locks, &calls, &error);
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND);
+  g_assert_nonnull(strstr(error->message, "VM vm2 is not defined"));
+  g_assert_cmpuint(calls, ==, 0);
+}
+
+static void
+test_launch_stops_at_a_held_device_lock_leaving_nothing(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  g_autoptr(HelperAlloc) alloc = helper_alloc_new(fx->config, NULL);
+  g_autoptr(GError) error = NULL;
+  guint calls = 0;
+  launch_fails(fx, alloc, VM, refuse_locks, &calls, &error);
+  g_assert_error(error, LCVM_ERROR, LCVM_ERROR_BUSY);
+  g_assert_cmpuint(calls, ==, 1);
+  g_autofree char *holder = cid_holder(fx, alloc);
+  g_assert_null(holder);
+  assert_absent(fx->instance);
+}
+
+/* The runtime dir cannot be made, after the instance was assembled as the VM's uid: the launch
+ * gives back its reservation and hands the instance back to root. */
+static void
+test_launch_failing_after_prepare_gives_everything_back(Fixture *fx, gconstpointer data)
+{
+  if (skipped(fx))
+    return;
+  put(fx->root, "run", "not a directory", -1, 0644);
+  g_autoptr(HelperAlloc) alloc = helper_alloc_new(fx->config, NULL);
+  guint64 cursor = helper_alloc_uid_cursor(alloc);
+  g_autoptr(GError) error = NULL;
+  guint calls = 0;
+  /* This fixture's image and QEMU are not on the known-good list: a warning, not a refusal. */
+  g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "VM " VM " starts although *");
+  launch_fails(fx, alloc, VM, take_locks, &calls, &error);
+  g_test_assert_expected_messages();
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, "/run: Not a directory"));
+  g_assert_cmpuint(calls, ==, 1);
+  g_assert_cmpuint(helper_alloc_uid_cursor(alloc), !=, cursor); /* uids were reserved */
+  g_autofree char *holder = cid_holder(fx, alloc);
+  g_assert_null(holder);
+  assert_owned(fx->instance, LCVM_INSTANCE_DATA_DISK, 0, 0600);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -631,6 +727,11 @@ main(int argc, char **argv)
   ADD("deeply-nested-image-metadata-is-refused", test_deeply_nested_image_metadata_is_refused);
   ADD("rootfs-is-opened-only-below-the-image-dir", test_rootfs_is_opened_only_below_the_image_dir);
   ADD("root-is-never-the-vm-uid", test_root_is_never_the_vm_uid);
+  ADD("launch-of-an-undefined-vm-takes-no-lock", test_launch_of_an_undefined_vm_takes_no_lock);
+  ADD("launch-stops-at-a-held-device-lock-leaving-nothing",
+      test_launch_stops_at_a_held_device_lock_leaving_nothing);
+  ADD("launch-failing-after-prepare-gives-everything-back",
+      test_launch_failing_after_prepare_gives_everything_back);
 #undef ADD
   return g_test_run();
 }
