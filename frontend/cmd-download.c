@@ -188,6 +188,27 @@ known_good_for(LcvmCli *cli, DownloadUi *ui, const char *name, GStrv *accepted,
   return g_steal_pointer(&kg);
 }
 
+/* The result line: the "done" event with --json, else one sentence. */
+static void
+print_installed(LcvmCli *cli, const LcvmImage *image, gboolean downloaded)
+{
+  if (cli->json) {
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "event");
+    json_builder_add_string_value(b, "done");
+    json_builder_set_member_name(b, "downloaded");
+    json_builder_add_boolean_value(b, downloaded);
+    lcvm_image_add_json_members(b, image);
+    json_builder_end_object(b);
+    print_json_line(b);
+  } else {
+    printf("%s: %s (version %s, digest %s) in %s\n", image->name,
+           downloaded ? "downloaded and verified" : "already present and verified", image->version,
+           image->digest ? image->digest : "none", image->dir);
+  }
+}
+
 int
 cmd_download(LcvmCli *cli, int argc, char **argv)
 {
@@ -248,21 +269,7 @@ cmd_download(LcvmCli *cli, int argc, char **argv)
   if (image == NULL)
     return download_failed(cli, &ui, error);
 
-  if (cli->json) {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "event");
-    json_builder_add_string_value(b, "done");
-    json_builder_set_member_name(b, "downloaded");
-    json_builder_add_boolean_value(b, downloaded);
-    lcvm_image_add_json_members(b, image);
-    json_builder_end_object(b);
-    print_json_line(b);
-  } else {
-    printf("%s: %s (version %s, digest %s) in %s\n", image->name,
-           downloaded ? "downloaded and verified" : "already present and verified", image->version,
-           image->digest ? image->digest : "none", image->dir);
-  }
+  print_installed(cli, image, downloaded);
   /* After the result line: the progress protocol stays as it was, the warning comes last. */
   g_autofree char *reason = NULL;
   if (kg != NULL && !lcvm_known_good_image_ok(kg, image->name, image->digest, &reason))

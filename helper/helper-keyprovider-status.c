@@ -100,77 +100,114 @@ pin_matches(GHashTable *pin, GPtrArray *containers)
   return TRUE;
 }
 
-GVariant *
-helper_keyprovider_status(const LcvmConfig *config, GError **error)
+/* What the status report is made of, read once. */
+typedef struct {
+  gboolean running, answering, production, pinned;
+  GPtrArray *containers, *errors, *disks, *mismatched;
+  GHashTable *pin;
+  char *mrenclave;
+} Status;
+
+static void
+status_clear(Status *st)
 {
-  g_autoptr(Compose) c = helper_kp_compose_open(config, error);
-  if (c == NULL)
-    return NULL;
-  g_autoptr(GPtrArray) containers = helper_kp_list_containers(c, error);
-  if (containers == NULL)
-    return NULL;
+  g_clear_pointer(&st->containers, g_ptr_array_unref);
+  g_clear_pointer(&st->errors, g_ptr_array_unref);
+  g_clear_pointer(&st->disks, g_ptr_array_unref);
+  g_clear_pointer(&st->mismatched, g_ptr_array_unref);
+  g_clear_pointer(&st->pin, g_hash_table_unref);
+  g_clear_pointer(&st->mrenclave, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Status, status_clear)
+
+static gboolean
+status_read(const LcvmConfig *config, const Compose *c, Status *st, GError **error)
+{
+  st->containers = helper_kp_list_containers(c, error);
+  if (st->containers == NULL)
+    return FALSE;
   g_autofree char *tail = g_strdup_printf("%d", HELPER_KP_STATUS_LOG_LINES);
   const char *log_args[] = { "logs", "--no-color", "--tail", tail, NULL };
-  g_autofree char *logs = containers->len
+  g_autofree char *logs = st->containers->len
                               ? helper_kp_compose_run(c, log_args, HELPER_KP_QUERY_TIMEOUT_S, error)
                               : g_strdup("");
-  g_autoptr(GHashTable) pin = logs ? helper_kp_pin_read(config, error) : NULL;
-  if (pin == NULL)
-    return NULL;
+  st->pin = logs ? helper_kp_pin_read(config, error) : NULL;
+  if (st->pin == NULL)
+    return FALSE;
 
-  gboolean running = containers->len > 0;
-  for (guint i = 0; i < containers->len; i++)
-    running = running && ((Container *)containers->pdata[i])->running;
-  gboolean answering = port_answers(config->key_provider_address);
-  gboolean production = strstr(logs, "PRODUCTION mode") != NULL;
-  g_autoptr(GPtrArray) errors = helper_keyprovider_enclave_errors(logs);
-  gboolean pinned = pin_matches(pin, containers);
-  g_autoptr(GPtrArray) disks = helper_kp_data_disks(config);
-  g_autofree char *mrenclave = helper_mrenclave_observe(config, logs);
-  g_autoptr(GPtrArray) mismatched = helper_mrenclave_mismatched(config, disks, mrenclave);
+  st->running = st->containers->len > 0;
+  for (guint i = 0; i < st->containers->len; i++)
+    st->running = st->running && ((Container *)st->containers->pdata[i])->running;
+  st->answering = port_answers(config->key_provider_address);
+  st->production = strstr(logs, "PRODUCTION mode") != NULL;
+  st->errors = helper_keyprovider_enclave_errors(logs);
+  st->pinned = pin_matches(st->pin, st->containers);
+  st->disks = helper_kp_data_disks(config);
+  st->mrenclave = helper_mrenclave_observe(config, logs);
+  st->mismatched = helper_mrenclave_mismatched(config, st->disks, st->mrenclave);
+  return TRUE;
+}
 
-  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-  if (!running)
+/* What keeps the key provider from being ready, each with what to do. */
+static GPtrArray *
+status_problems(const LcvmConfig *config, const Status *st)
+{
+  GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
+  if (!st->running)
     g_ptr_array_add(problems, g_strdup("not all containers are running: run 'lium-cvm "
                                        "key-provider start'"));
-  if (!answering)
+  if (!st->answering)
     g_ptr_array_add(problems,
                     g_strdup_printf("nothing answers on %s", config->key_provider_address));
-  if (!production)
+  if (!st->production)
     g_ptr_array_add(problems, g_strdup("'PRODUCTION mode' is not in the recent logs: see "
                                        "'lium-cvm key-provider logs'"));
-  if (errors->len > 0)
+  if (st->errors->len > 0)
     g_ptr_array_add(problems, g_strdup("the enclave failed to load (AESM error 44 / "
                                        "load_enclave): register the platform with Intel (SGX "
                                        "Auto MP Registration) and check the PCCS"));
-  if (!pinned)
+  if (!st->pinned)
     g_ptr_array_add(problems, g_strdup("the running images are not the pinned ones (or "
                                        "nothing is pinned yet)"));
-  if (mismatched->len > 0) {
-    g_ptr_array_add(mismatched, NULL);
-    g_autofree char *list = g_strjoinv(", ", (char **)mismatched->pdata);
-    g_ptr_array_remove_index(mismatched, mismatched->len - 1);
+  if (st->mismatched->len > 0) {
+    g_ptr_array_add(st->mismatched, NULL);
+    g_autofree char *list = g_strjoinv(", ", (char **)st->mismatched->pdata);
+    g_ptr_array_remove_index(st->mismatched, st->mismatched->len - 1);
     g_ptr_array_add(problems,
                     g_strdup_printf("data disks made under another MRENCLAVE will not open with "
                                     "this key provider: %s; run the key provider they were made "
                                     "with, or recreate those VMs",
                                     list));
   }
+  return problems;
+}
+
+GVariant *
+helper_keyprovider_status(const LcvmConfig *config, GError **error)
+{
+  g_autoptr(Compose) c = helper_kp_compose_open(config, error);
+  if (c == NULL)
+    return NULL;
+  g_auto(Status) st = { 0 };
+  if (!status_read(config, c, &st, error))
+    return NULL;
+  g_autoptr(GPtrArray) problems = status_problems(config, &st);
 
   GVariantBuilder b;
   g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
   g_variant_builder_add(&b, "{sv}", "compose_file", g_variant_new_string(c->file));
   g_variant_builder_add(&b, "{sv}", "address", g_variant_new_string(config->key_provider_address));
-  g_variant_builder_add(&b, "{sv}", "containers", containers_variant(containers));
-  g_variant_builder_add(&b, "{sv}", "running", g_variant_new_boolean(running));
-  g_variant_builder_add(&b, "{sv}", "port_answering", g_variant_new_boolean(answering));
-  g_variant_builder_add(&b, "{sv}", "production_mode", g_variant_new_boolean(production));
-  g_variant_builder_add(&b, "{sv}", "enclave_errors", strv_variant(errors));
-  g_variant_builder_add(&b, "{sv}", "pinned", pin_variant(pin));
-  g_variant_builder_add(&b, "{sv}", "pin_matches", g_variant_new_boolean(pinned));
-  g_variant_builder_add(&b, "{sv}", "data_disks", strv_variant(disks));
-  g_variant_builder_add(&b, "{sv}", "mrenclave", g_variant_new_string(mrenclave ? mrenclave : ""));
-  g_variant_builder_add(&b, "{sv}", "mrenclave_mismatch", strv_variant(mismatched));
+  g_variant_builder_add(&b, "{sv}", "containers", containers_variant(st.containers));
+  g_variant_builder_add(&b, "{sv}", "running", g_variant_new_boolean(st.running));
+  g_variant_builder_add(&b, "{sv}", "port_answering", g_variant_new_boolean(st.answering));
+  g_variant_builder_add(&b, "{sv}", "production_mode", g_variant_new_boolean(st.production));
+  g_variant_builder_add(&b, "{sv}", "enclave_errors", strv_variant(st.errors));
+  g_variant_builder_add(&b, "{sv}", "pinned", pin_variant(st.pin));
+  g_variant_builder_add(&b, "{sv}", "pin_matches", g_variant_new_boolean(st.pinned));
+  g_variant_builder_add(&b, "{sv}", "data_disks", strv_variant(st.disks));
+  g_variant_builder_add(&b, "{sv}", "mrenclave",
+                        g_variant_new_string(st.mrenclave ? st.mrenclave : ""));
+  g_variant_builder_add(&b, "{sv}", "mrenclave_mismatch", strv_variant(st.mismatched));
   g_variant_builder_add(&b, "{sv}", "ready", g_variant_new_boolean(problems->len == 0));
   g_variant_builder_add(&b, "{sv}", "problems", strv_variant(problems));
   return g_variant_builder_end(&b);
