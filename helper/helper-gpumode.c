@@ -368,13 +368,6 @@ helper_gpumode_set(HelperGpuRequest *r, HelperActStep step, gpointer step_data, 
 
 /* ---- ResetGpu ---- */
 
-static void
-sanitize_step(gpointer data, const char *message)
-{
-  HelperGpuRequest *r = data;
-  STEP(r, TRUE, "%s", message);
-}
-
 gboolean
 helper_gpumode_reset(HelperGpuRequest *r, HelperActStep step, gpointer step_data, GError **error)
 {
@@ -384,7 +377,7 @@ helper_gpumode_reset(HelperGpuRequest *r, HelperActStep step, gpointer step_data
     return FALSE;
   if (r->bus_reset) {
     const char *const slots[] = { r->slot, NULL };
-    if (!helper_sanitize_gpus(r->config, slots, sanitize_step, r, error))
+    if (!helper_sanitize_gpus(r->config, slots, r->step, r->step_data, error))
       return FALSE;
   } else {
     g_autofree char *dir = lcvm_pci_device_dir(r->config->sysfs_root, r->slot);

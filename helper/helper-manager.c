@@ -289,7 +289,9 @@ gboolean
 helper_manager_stop_job(HelperJob *job, gpointer data, GError **error)
 {
   StopCall *c = data;
-  gboolean gone = helper_stop_ladder(job, &c->request);
+  c->request.step_fn = helper_act_job_step;
+  c->request.step_data = job;
+  gboolean gone = helper_stop_ladder(&c->request);
   g_autofree char *how = NULL;
   if (!gone || !helper_vm_wait_released(c->vm, c->generation, RELEASE_WAIT_MS, &how)) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_FAILED,

@@ -62,10 +62,10 @@ target_free(gpointer p)
   g_free(t);
 }
 
-static void say(HelperSanitizeStep step, gpointer data, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void say(HelperActStep step, gpointer data, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 static void
-say(HelperSanitizeStep step, gpointer data, const char *fmt, ...)
+say(HelperActStep step, gpointer data, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -73,7 +73,7 @@ say(HelperSanitizeStep step, gpointer data, const char *fmt, ...)
   va_end(ap);
   g_message("%s", msg);
   if (step != NULL)
-    step(data, msg);
+    step(data, -1, TRUE, msg);
 }
 
 static gboolean refuse(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -339,7 +339,7 @@ select_bus_method(const LcvmConfig *c, const Target *t, GError **error)
 
 /* Bridge Control as it was before, without the SBR bit (§1.2 register hygiene). */
 static gboolean
-restore_bridge_control(const Target *t, guint16 before, HelperSanitizeStep step, gpointer data,
+restore_bridge_control(const Target *t, guint16 before, HelperActStep step, gpointer data,
                        GError **error)
 {
   guint16 want = before & ~BRIDGE_CTL_BUS_RESET, now = 0;
@@ -367,8 +367,7 @@ answers(const Target *t, GError **error)
 }
 
 static gboolean
-bus_reset(const LcvmConfig *c, const Target *t, HelperSanitizeStep step, gpointer data,
-          GError **error)
+bus_reset(const LcvmConfig *c, const Target *t, HelperActStep step, gpointer data, GError **error)
 {
   guint16 ctl = 0;
   if (!config_read16(t->bridge_dir, CFG_BRIDGE_CONTROL, &ctl, error) ||
@@ -399,7 +398,7 @@ bus_reset(const LcvmConfig *c, const Target *t, HelperSanitizeStep step, gpointe
 }
 
 gboolean
-helper_sanitize_gpus(const LcvmConfig *config, const char *const *slots, HelperSanitizeStep step,
+helper_sanitize_gpus(const LcvmConfig *config, const char *const *slots, HelperActStep step,
                      gpointer data, GError **error)
 {
   g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func(target_free);

@@ -43,18 +43,18 @@ helper_stop_agent_cid(const LcvmConfig *config, const char *const *argv, guint r
   return seam ? reserved_cid : 0;
 }
 
-static void step(HelperJob *job, const HelperStopRequest *req, double progress, const char *fmt,
-                 ...) G_GNUC_PRINTF(4, 5);
+static void step(const HelperStopRequest *req, double progress, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
 
 static void
-step(HelperJob *job, const HelperStopRequest *req, double progress, const char *fmt, ...)
+step(const HelperStopRequest *req, double progress, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
   g_autofree char *text = g_strdup_vprintf(fmt, ap);
   va_end(ap);
   g_message("VM %s: stop: %s", req->name, text);
-  helper_job_step(job, progress, "%s", text);
+  helper_act_step(req->step_fn, req->step_data, progress, FALSE, "%s", text);
 }
 
 static void
@@ -64,50 +64,49 @@ set_step(const HelperStopRequest *req, HelperStopStep step)
 }
 
 static gboolean
-guest_agent(HelperJob *job, const HelperStopRequest *req)
+guest_agent(const HelperStopRequest *req)
 {
   g_autoptr(GError) error = NULL;
   if (req->agent_cid == 0) {
-    step(job, req, 0.05, "VM %s has no vsock device, so no guest agent to ask", req->name);
+    step(req, 0.05, "VM %s has no vsock device, so no guest agent to ask", req->name);
     return FALSE;
   }
-  step(job, req, 0.05, "asking the guest agent to shut down (vsock CID %u, port %d)",
-       req->agent_cid, HELPER_GUEST_AGENT_PORT);
+  step(req, 0.05, "asking the guest agent to shut down (vsock CID %u, port %d)", req->agent_cid,
+       HELPER_GUEST_AGENT_PORT);
   set_step(req, HELPER_STOP_AGENT);
   if (!helper_guest_agent_shutdown(req->config, req->agent_cid, AGENT_TIMEOUT_MS, &error)) {
-    step(job, req, 0.1, "%s", error->message);
+    step(req, 0.1, "%s", error->message);
     return FALSE;
   }
-  step(job, req, 0.1, "the guest agent accepted; waiting up to %u s for the guest to power off",
+  step(req, 0.1, "the guest agent accepted; waiting up to %u s for the guest to power off",
        req->timeout_s);
   if (helper_process_wait(req->pidfd, req->timeout_s * 1000))
     return TRUE;
-  step(job, req, 0.3, "the guest did not power off within %u s", req->timeout_s);
+  step(req, 0.3, "the guest did not power off within %u s", req->timeout_s);
   return FALSE;
 }
 
 static gboolean
-power_button(HelperJob *job, const HelperStopRequest *req)
+power_button(const HelperStopRequest *req)
 {
   g_autoptr(GError) error = NULL;
-  step(job, req, 0.35, "pressing the power button (QMP system_powerdown); waiting up to %u s",
+  step(req, 0.35, "pressing the power button (QMP system_powerdown); waiting up to %u s",
        req->timeout_s);
   set_step(req, HELPER_STOP_POWERDOWN);
   g_autoptr(HelperQmp) qmp = helper_qmp_connect(req->qmp_path, QMP_TIMEOUT_MS, &error);
   g_autoptr(JsonNode) ret = qmp ? helper_qmp_execute(qmp, "system_powerdown", &error) : NULL;
   if (ret == NULL) {
-    step(job, req, 0.5, "%s; terminating QEMU instead", error->message);
+    step(req, 0.5, "%s; terminating QEMU instead", error->message);
     return FALSE;
   }
   return helper_process_wait(req->pidfd, req->timeout_s * 1000);
 }
 
 static gboolean
-send_signal(HelperJob *job, const HelperStopRequest *req, HelperStopStep rung, int sig,
-            guint wait_ms)
+send_signal(const HelperStopRequest *req, HelperStopStep rung, int sig, guint wait_ms)
 {
   const char *name = sig == SIGTERM ? "SIGTERM" : "SIGKILL";
-  step(job, req, rung == HELPER_STOP_TERM ? 0.6 : 0.8, "sending %s to QEMU (pid %d)", name,
+  step(req, rung == HELPER_STOP_TERM ? 0.6 : 0.8, "sending %s to QEMU (pid %d)", name,
        (int)req->pid);
   set_step(req, rung);
   int err = helper_process_signal(req->pidfd, sig);
@@ -117,11 +116,11 @@ send_signal(HelperJob *job, const HelperStopRequest *req, HelperStopStep rung, i
 }
 
 gboolean
-helper_stop_ladder(HelperJob *job, const HelperStopRequest *req)
+helper_stop_ladder(const HelperStopRequest *req)
 {
-  gboolean gone = !req->force && (guest_agent(job, req) || power_button(job, req));
-  gone = gone || send_signal(job, req, HELPER_STOP_TERM, SIGTERM, TERM_WAIT_MS);
-  return gone || send_signal(job, req, HELPER_STOP_KILL, SIGKILL, KILL_WAIT_MS);
+  gboolean gone = !req->force && (guest_agent(req) || power_button(req));
+  gone = gone || send_signal(req, HELPER_STOP_TERM, SIGTERM, TERM_WAIT_MS);
+  return gone || send_signal(req, HELPER_STOP_KILL, SIGKILL, KILL_WAIT_MS);
 }
 
 const char *

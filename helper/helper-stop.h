@@ -19,7 +19,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
-#include "helper-job.h"
+#include "helper-act.h"
 #include "lcvm-config.h"
 
 typedef enum {
@@ -39,15 +39,18 @@ typedef struct {
   guint agent_cid; /* the guest agent's vsock CID; 0: none to ask (no vsock device) */
   guint timeout_s; /* what each graceful rung waits for QEMU to exit */
   gboolean force;
-  gint *step; /* atomic HelperStopStep, shared with the exit handler */
+  gint *step;            /* atomic HelperStopStep, shared with the exit handler */
+  HelperActStep step_fn; /* each rung's progress (never an audit record); NULL: none */
+  gpointer step_data;
 } HelperStopRequest;
 
 /* The vsock CID of the guest agent of the QEMU started with argv (its vhost-vsock-pci
  * guest-cid); with the [testing] socket seam, reserved_cid when argv has none. 0: none. */
 guint helper_stop_agent_cid(const LcvmConfig *config, const char *const *argv, guint reserved_cid);
 
-/* Runs the ladder (worker thread); TRUE once QEMU is gone. */
-gboolean helper_stop_ladder(HelperJob *job, const HelperStopRequest *req);
+/* Runs the ladder (worker thread); TRUE once QEMU is gone. Needs no bus: StopVm's Job passes
+ * helper_act_job_step, a test its own recorder. */
+gboolean helper_stop_ladder(const HelperStopRequest *req);
 
 /* The stable name of the step that ended a stop, for the Vm's StopStep and `stop --json`:
  * "guest-agent", "power-button", "sigterm", "sigkill"; "" for NONE. */
