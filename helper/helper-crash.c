@@ -4,7 +4,7 @@
 #include "helper-crash.h"
 #include "lcvm-fd.h"
 #include "helper-runtime-record.h"
-#include "helper-vm.h"
+#include "helper-vm-launch.h"
 #include "lcvm-layout.h"
 #include "lcvm-names.h"
 #include "lcvm-safe-io.h"

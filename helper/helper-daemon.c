@@ -5,7 +5,7 @@
 #include "helper-dispatch.h"
 #include "helper-readopt.h"
 #include "helper-uid-cursor.h"
-#include "helper-vms.h"
+#include "helper-vm.h"
 #include "lcvm-error.h"
 #include "lcvm-fd.h"
 #include <arpa/inet.h>

@@ -5,7 +5,7 @@
 #include "helper-host.h"
 #include "helper-modules.h"
 #include "helper-nft.h"
-#include "helper-vms.h"
+#include "helper-vm.h"
 #include <unistd.h>
 
 /* Asked once per helper run: the dry run through libnftables costs milliseconds, GetInfo must

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* A VM's launch and release on the host (see helper-vm.h). Runs in a worker thread; the only
+/* A VM's launch and release on the host (see helper-vm-launch.h). Runs in a worker thread; the only
  * shared state it touches is the reservation table, which locks itself. Every file it opens
  * below state_dir or runtime_dir is reached without following a symlink; QEMU gets fds, never
  * a path it could be tricked into opening as root. Never runs anything as root. */
-#include "helper-vm.h"
+#include "helper-vm-launch.h"
 #include "lcvm-image.h"
 #include "helper-act.h"
 #include "helper-bridge.h"

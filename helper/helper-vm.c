@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The VM objects and the life of each VM's QEMU while the helper watches it (helper-vms.h).
+/* The VM objects and the life of each VM's QEMU while the helper watches it (helper-vm.h).
  * Worker threads (the QMP check) hand their results back to the main thread. */
-#include "helper-vms.h"
+#include "helper-vm.h"
 #include "helper-bridge.h"
 #include "helper-events.h"
 #include "helper-qmp.h"
 #include "helper-stop.h"
-#include "helper-vm.h"
+#include "helper-vm-launch.h"
 #include "lcvm-fd.h"
 #include "lcvm-text.h"
 #include "lcvm-names.h"

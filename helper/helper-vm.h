@@ -1,54 +1,73 @@
 /* SPDX-License-Identifier: MIT */
-/* Running VMs. helper-manager.c is the bus side (Manager.StartVm/StopVm/RemoveVm/ListVms),
- * helper-vm.c the Vm objects and supervision (helper-vms.h), helper-readopt.c the re-adoption;
- * helper-vm-launch.c is what a start does on the host
- * and what a stop undoes, callable without a bus:
- *
- *   launch:  validate (helper-instance) → reserve (helper-alloc) → instance assembly →
- *            fds (QMP listening socket, serial.log, qemu.log, disks) → loopback guard →
- *            device nodes to the QEMU uid → shared/ opened to the bridge uid → host-API
- *            bridge spawned (helper-bridge) → confined QEMU spawn → runtime record
- *   release: loopback guard removed, device nodes and instance files back to root,
- *            reservations freed, runtime_dir/NAME removed (the caller has stopped the
- *            bridge before: helper_bridge_stop)
- *
- * A launch that fails at any step releases what it took before returning. */
+/* The VMs the helper knows, one io.lium.Cvm1.Vm object each, and the life of each VM's QEMU
+ * while the helper watches it: its exit, its host-API bridge, the guest's events and the QMP
+ * check that turns "starting" into "running" (helper-vm.c). State lives in the main thread.
+ * A VM is "stopped" only once its QEMU is gone and everything its launch took was given back
+ * (helper_vm_release). Nothing here ever kills a VM because the helper itself stops. The
+ * Manager's methods (helper-manager.c) and the re-adoption (helper-readopt.c) use it. */
 #pragma once
-#include "helper-alloc.h"
+#include "helper-crash.h"
+#include "helper-daemon.h"
 #include "helper-process.h"
-#include "lcvm-config.h"
-#include "lcvm-layout.h"
+#include "lcvm-dbus-generated.h"
 
-/* Besides the instance assembly (helper-instance), a launch opens two files of
- * state_dir/instances/NAME: the guest's console (LCVM_INSTANCE_SERIAL_LOG) and QEMU's own
- * stdout/stderr (LCVM_INSTANCE_QEMU_LOG), both root:lium-cvm 0640 so operators read them
- * (`lium-cvm logs`), both written by QEMU through O_APPEND fds the helper opened. */
+typedef struct _HelperVms {
+  HelperDaemon *daemon;
+  GHashTable *by_name; /* name → HelperVm (reference) */
+} HelperVms;
 
-/* Takes the locks of the devices slots for the whole launch (FALSE with error set when one is
- * held); whoever passed it releases them once the launch returned. */
-typedef gboolean (*HelperDeviceLocker)(gpointer data, const char *const *slots, GError **error);
+/* One VM. Refcounted (GRcBox): worker threads keep it alive. Fields marked main are only
+ * touched in the main thread. */
+typedef struct {
+  HelperVms *vms;
+  char *name;
+  char *path;
+  LcvmDbusVm *skeleton;         /* main */
+  HelperRecord *record;         /* main; while QEMU may live */
+  int pidfd;                    /* main; -1 when none */
+  guint watch;                  /* main */
+  guint generation;             /* main; one per launch */
+  gboolean held;                /* main; the daemon is held while QEMU lives */
+  int bridge_pidfd;             /* main; the host-API bridge, -1 when none runs */
+  guint bridge_watch;           /* main */
+  guint respawns;               /* main; bridge restarts in this VM life */
+  struct _HelperEvents *events; /* main; the guest's Notify events, while QEMU lives */
+  gboolean guest_spoke;         /* main; the guest sent a boot.progress in this VM life */
+  gboolean announced;           /* main; the guest sent shutdown.progress in this VM life */
+  gint stop_step;               /* atomic HelperStopStep */
+  GMutex lock;                  /* guards released_generation and exit_how */
+  GCond released;               /* signalled once a launch's QEMU is gone and released */
+  guint released_generation;
+  char *exit_how;
+} HelperVm;
 
-/* Spawns VM name's bridge and QEMU. The devices of its definition are locked through lock
- * before anything is validated, so no GPU job can change them during the launch. On success
- * returns its runtime record (already written), a pidfd of QEMU in *pidfd and one of the bridge
- * in *bridge_pidfd; *exec_us (may be NULL) gets the time spent until QEMU exec'd. */
-HelperRecord *helper_vm_launch(const LcvmConfig *config, HelperAlloc *alloc, const char *name,
-                               HelperDeviceLocker lock, gpointer lock_data, int *pidfd,
-                               int *bridge_pidfd, gint64 *exec_us, GError **error);
+/* d->vms, empty. */
+HelperVms *helper_vms_new(HelperDaemon *d);
+HelperVm *helper_vms_lookup(HelperVms *vms, const char *name);
+/* The VM's object, exported on first use with State "defined". */
+HelperVm *helper_vms_get(HelperVms *vms, const char *name, GError **error);
+/* The VMs whose QEMU may live (supervised or being released). */
+GStrv helper_vms_live_names(HelperDaemon *d);
 
-/* Gives back everything record's launch took (never fails: what cannot be undone is logged).
- * QEMU must be gone. */
-void helper_vm_release(const LcvmConfig *config, HelperAlloc *alloc, const HelperRecord *record);
+HelperVm *helper_vm_ref(HelperVm *vm);
+void helper_vm_unref(HelperVm *vm);
+const char *helper_vm_state(HelperVm *vm);
+void helper_vm_flush(HelperVm *vm);
+void helper_vm_set_state(HelperVm *vm, const char *state);
+/* The VM leaves the bus now, even while a job or a watch still holds it: a new start of the
+ * same name exports a new object at the same path. */
+void helper_vm_forget(HelperVm *vm);
 
-/* Removes state_dir/instances/NAME whole (NOT_FOUND when there is none). The caller makes
- * sure the VM does not run. */
-gboolean helper_vm_remove_instance(const LcvmConfig *config, const char *name, GError **error);
-
-/* The last lines (at most max_lines) this start's QEMU wrote to file of the instance
- * (LCVM_INSTANCE_QEMU_LOG for BootError, LCVM_INSTANCE_SERIAL_LOG for a crash's console lines):
- * raw bytes, which for the console the guest wrote. */
-char *helper_vm_log_tail(const LcvmConfig *config, const char *name, const char *file,
-                         guint max_lines);
-
-/* state_dir/instances/NAME, reached without following a symlink; -1 when absent. */
-int helper_vm_instance_dir_open(const LcvmConfig *config, const char *name, GError **error);
+/* QEMU runs: watch its exit and its bridge's, follow the guest's events and keep the helper
+ * from idling out. bridge_pidfd -1: no bridge runs (re-adoption found it gone). */
+void helper_vm_supervise(HelperVm *vm, HelperRecord *record, int pidfd, int bridge_pidfd);
+/* Asks QEMU's run state over QMP (a worker thread): "starting" becomes "running". */
+void helper_vm_check_qmp(HelperVm *vm);
+/* The bridge is gone while QEMU runs (why says how): BootError says so; a new one is started
+ * unless it keeps dying. */
+void helper_vm_restart_bridge(HelperVm *vm, const char *why);
+/* An unexpected end: visible on the object (UnexpectedExit, ConsoleTail, ExitStatus). */
+void helper_vm_show_crash(HelperVm *vm, const HelperCrash *crash);
+/* Any thread: waits (at most timeout_ms) until launch generation's QEMU is gone and released;
+ * *how (set either way) says how it ended. */
+gboolean helper_vm_wait_released(HelperVm *vm, guint generation, guint timeout_ms, char **how);

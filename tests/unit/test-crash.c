@@ -6,7 +6,7 @@
  * and goes when cleared; a panic on the console is seen. */
 #include "helper-crash.h"
 #include "helper-stop.h"
-#include "helper-vm.h"
+#include "helper-vm-launch.h"
 
 #include <glib/gstdio.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * locks first, and everything given back when it fails. Needs root, qemu-img and
  * qemu-system-x86_64 (the version probe); skips without them. */
 #include "helper-instance.h"
-#include "helper-vm.h"
+#include "helper-vm-launch.h"
 #include "lcvm-compose.h"
 #include "lcvm-error.h"
 
