@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "lcvm-confined-lsan.h"
+
 typedef struct {
   SoupServer *server;
   HostapiRoutes routes;
