@@ -2,6 +2,7 @@
 /* gpu-modes.json: {"version": 1, "devices": {"DDDD:BB:DD.F": {"kind", "cc", "ppcie",
  * "queried_at", "broken"}}}. Read with O_NOFOLLOW and a size cap; values are checked against
  * the fixed sets, so a reader never shows what the helper could not have written. */
+#include "lcvm-json.h"
 #include "lcvm-gpu-modes.h"
 #include "lcvm-fd.h"
 #include "lcvm-error.h"
@@ -171,12 +172,8 @@ lcvm_gpu_modes_save(const char *state_dir, GHashTable *modes, GError **error)
   }
   json_builder_end_object(b);
   json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  g_autoptr(JsonGenerator) gen = json_generator_new();
-  json_generator_set_pretty(gen, TRUE);
-  json_generator_set_root(gen, root);
   gsize len = 0;
-  g_autofree char *text = json_generator_to_data(gen, &len);
+  g_autofree char *text = lcvm_json_pretty(b, &len);
   g_autofree char *with_newline = g_strconcat(text, "\n", NULL);
   return lcvm_write_file_atomic(state_dir, LCVM_GPU_MODES_FILE, with_newline, len + 1, 0644, error);
 }

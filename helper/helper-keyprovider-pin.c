@@ -3,6 +3,7 @@
  * (LCVM_KEY_PROVIDER_PIN_FILE), and the VMs whose data disks depend on them. A different image
  * while any data disk exists is refused, because a rebuilt enclave has a new MRENCLAVE and can
  * never again unseal those disks' keys. */
+#include "lcvm-json.h"
 #include "helper-keyprovider-private.h"
 #include "lcvm-error.h"
 #include "lcvm-fd.h"
@@ -101,12 +102,8 @@ helper_kp_pin_write(const LcvmConfig *config, GHashTable *ids, GError **error)
   }
   json_builder_end_object(b);
   json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  g_autoptr(JsonGenerator) gen = json_generator_new();
-  json_generator_set_pretty(gen, TRUE);
-  json_generator_set_root(gen, root);
   gsize len = 0;
-  g_autofree char *text = json_generator_to_data(gen, &len);
+  g_autofree char *text = lcvm_json_pretty(b, &len);
   lcvm_autofd int state_fd = lcvm_open_dir_at(AT_FDCWD, config->state_dir, error);
   return state_fd >= 0 &&
          lcvm_write_file_atomic_at(state_fd, LCVM_KEY_PROVIDER_PIN_FILE, text, len, 0644, error);
