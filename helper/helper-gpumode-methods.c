@@ -3,6 +3,7 @@
  * arguments checked and kept as a HelperGpuRequest, the device's lock, and thin adapters from
  * the call or its Job to the acts of helper-gpumode.c. Nothing here touches a device. */
 #include "helper-gpumode.h"
+#include "helper-vfio.h"
 #include "lcvm-error.h"
 #include "lcvm-gpu-admin.h"
 #include "lcvm-text.h"
@@ -25,12 +26,15 @@ gpu_call_free(gpointer p)
   g_free(c);
 }
 
-/* Every GPU method names its device first. */
+/* Every GPU method names its device first; a slot that is not even well-formed is refused
+ * here, before a lock is taken under its name ("all" goes on to the act's own refusal). */
 static GpuCall *
-gpu_call_new(HelperCall *call)
+gpu_call_new(HelperCall *call, GError **error)
 {
   const char *slot = NULL;
   g_variant_get_child(call->args, 0, "&s", &slot);
+  if (!g_str_equal(slot, "all") && !helper_vfio_slot_shape_ok(slot, error))
+    return NULL;
   GpuCall *c = g_new0(GpuCall, 1);
   c->request = helper_gpumode_request_new(call->daemon->config, slot);
   c->lock = helper_device_lock_key(slot);
@@ -52,8 +56,7 @@ helper_gpumode_locks(HelperCall *call)
 gboolean
 helper_gpumode_query_validate(HelperCall *call, GError **error)
 {
-  gpu_call_new(call);
-  return TRUE;
+  return gpu_call_new(call, error) != NULL;
 }
 
 static GVariant *
@@ -128,7 +131,9 @@ helper_gpumode_set_validate(HelperCall *call, GError **error)
   g_variant_get_child(call->args, 2, "&s", &ppcie);
   if (!check_modes(cc, ppcie, error))
     return FALSE;
-  GpuCall *c = gpu_call_new(call);
+  GpuCall *c = gpu_call_new(call, error);
+  if (c == NULL)
+    return FALSE;
   c->request->cc = cc[0] ? g_strdup(cc) : NULL;
   c->request->ppcie = ppcie[0] ? g_strdup(ppcie) : NULL;
   c->setting = TRUE;
@@ -138,7 +143,9 @@ helper_gpumode_set_validate(HelperCall *call, GError **error)
 gboolean
 helper_gpumode_reset_validate(HelperCall *call, GError **error)
 {
-  GpuCall *c = gpu_call_new(call);
+  GpuCall *c = gpu_call_new(call, error);
+  if (c == NULL)
+    return FALSE;
   c->request->bus_reset = (call->flags & LCVM_RESET_GPU_BUS) != 0;
   return TRUE;
 }

@@ -79,17 +79,24 @@ set_not_nvidia(const LcvmConfig *c, const char *slot, GError **error)
               slot, vendor ? vendor : "?", device ? device : "?", class_code ? class_code : "?");
 }
 
+gboolean
+helper_vfio_slot_shape_ok(const char *slot, GError **error)
+{
+  if (lcvm_slot_is_canonical(slot))
+    return TRUE;
+  g_autofree char *shown = lcvm_text_for_message(slot);
+  g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
+              "'%s' is not a PCI slot: send DDDD:BB:DD.F in lower-case hex (such as "
+              "0000:19:00.0), or the single word 'all'",
+              shown);
+  return FALSE;
+}
+
 static gboolean
 check_slot(const LcvmConfig *c, LcvmPciInventory *inv, const char *slot, GError **error)
 {
-  if (!lcvm_slot_is_canonical(slot)) {
-    g_autofree char *shown = lcvm_text_for_message(slot);
-    g_set_error(error, LCVM_ERROR, LCVM_ERROR_INVALID_ARGUMENT,
-                "'%s' is not a PCI slot: send DDDD:BB:DD.F in lower-case hex (such as "
-                "0000:19:00.0), or the single word 'all'",
-                shown);
+  if (!helper_vfio_slot_shape_ok(slot, error))
     return FALSE;
-  }
   g_autofree char *dir = lcvm_pci_device_dir(c->sysfs_root, slot);
   if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
     g_set_error(error, LCVM_ERROR, LCVM_ERROR_NOT_FOUND,

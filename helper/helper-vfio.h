@@ -22,6 +22,8 @@ GVariant *helper_vfio_dma_limit(HelperDaemon *d, gpointer data, GError **error);
  * (every GPU and NVSwitch), or canonical DDDD:BB:DD.F slots that exist under sysfs_root and
  * are NVIDIA GPUs or NVSwitches. Returns them de-duplicated, in the order given. */
 GStrv helper_vfio_resolve_slots(const LcvmConfig *config, const char *const *slots, GError **error);
+/* The caller's slot is a canonical DDDD:BB:DD.F (no look at the host); else InvalidArgument. */
+gboolean helper_vfio_slot_shape_ok(const char *slot, GError **error);
 
 /* The two job bodies, callable without a bus (tests): bind moves every slot to vfio-pci and
  * waits for vfio-dev; unbind gives each back the driver and driver_override it had before. On

@@ -531,6 +531,26 @@ def test_reset_gpu_refuses_unknown_flags(harness, users, host):
     assert host.fw(GPU)["resets"] == 0
 
 
+@pytest.mark.parametrize("slot", ["../../../../etc/passwd", "19:00.0", "0000:19:00.0/../x"])
+@pytest.mark.parametrize("method,rest", [("QueryGpuMode", []),
+                                         ("SetGpuMode", ["'on'", "''", "uint64 0"]),
+                                         ("ResetGpu", ["uint64 0"])])
+def test_a_malformed_slot_is_refused_and_nothing_happens(harness, users, host, method, rest, slot):
+    before = host.fw(GPU)
+    log = fakepci.kernel_log(host.root)
+    mark = harness.audit_mark()
+    r = harness.gdbus_call(users.op, method, f"'{slot}'", *rest)
+    assert r.rc != 0 and r.error_name == ERR + "InvalidArgument", r
+    assert "not a PCI slot" in r.stderr
+    [rec] = harness.audit_records(since=mark)
+    assert rec.result.startswith("failed: " + ERR + "InvalidArgument")
+    # No Job, no tool run, nothing cached, the device untouched, and nothing left held: a query
+    # of the real slot right after works.
+    assert host.fw(GPU) == before and host.cached() == {}
+    assert fakepci.kernel_log(host.root) == log
+    assert harness.gdbus_call(users.op, "QueryGpuMode", f"'{GPU}'").rc == 0
+
+
 # ---- the fake itself -----------------------------------------------------------------------------
 
 
